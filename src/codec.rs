@@ -1,0 +1,174 @@
+//! The storage format: a versioned JSON envelope around a record.
+//!
+//! `{"v":1,"id":..,"state":{..},"version":..,"createdAt":..,"updatedAt":..,"expiresAt":..,"ttlMs":..}`
+//!
+//! `v` is the format version. A later release that changes the layout reads `v` and migrates
+//! older records lazily, when they are next read, with no IndexedDB schema bump. Records with a
+//! `v` newer than this release understands are reported as
+//! [`Corrupt`](crate::StoreError::Corrupt), saying so, rather than misread.
+
+use crate::error::{push_u64, StoreError};
+use crate::id::SessionId;
+use crate::record::{SessionRecord, State};
+use serde::{Deserialize, Serialize};
+
+/// The format version this release writes.
+pub const FORMAT_VERSION: u64 = 1;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeOut<'a> {
+    v: u64,
+    id: &'a str,
+    state: &'a State,
+    version: u64,
+    created_at: u64,
+    updated_at: u64,
+    expires_at: Option<u64>,
+    ttl_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeIn {
+    v: u64,
+    id: String,
+    state: State,
+    version: u64,
+    created_at: u64,
+    updated_at: u64,
+    expires_at: Option<u64>,
+    ttl_ms: Option<u64>,
+}
+
+/// Only the format version, to explain why a record did not decode.
+#[derive(Deserialize)]
+struct Probe {
+    v: u64,
+}
+
+/// Encodes `record` in the current format.
+pub fn encode(record: &SessionRecord) -> String {
+    let envelope = EnvelopeOut {
+        v: FORMAT_VERSION,
+        id: record.id.as_str(),
+        state: &record.state,
+        version: record.version,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        expires_at: record.expires_at,
+        ttl_ms: record.ttl_ms,
+    };
+    // Serializing a string-keyed map of JSON values into a String cannot fail.
+    serde_json::to_string(&envelope).unwrap_or_default()
+}
+
+/// Decodes a record stored under `id`.
+///
+/// # Errors
+/// [`Corrupt`](StoreError::Corrupt) when `text` is not a record of a known format version, or
+/// is a record of another id.
+pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
+    let envelope: EnvelopeIn = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(_) => {
+            return Err(match serde_json::from_str::<Probe>(text) {
+                Ok(probe) if probe.v > FORMAT_VERSION => newer_format(id, probe.v),
+                _ => StoreError::corrupt(id.as_str(), "not a session record"),
+            })
+        }
+    };
+    if envelope.v != FORMAT_VERSION {
+        return Err(if envelope.v > FORMAT_VERSION {
+            newer_format(id, envelope.v)
+        } else {
+            StoreError::corrupt(id.as_str(), "unknown format version 0")
+        });
+    }
+    if envelope.id != id.as_str() {
+        return Err(StoreError::corrupt(
+            id.as_str(),
+            "the record inside belongs to another id",
+        ));
+    }
+    if envelope.version == 0 {
+        return Err(StoreError::corrupt(id.as_str(), "version 0"));
+    }
+    Ok(SessionRecord {
+        id: id.clone(),
+        state: envelope.state,
+        version: envelope.version,
+        created_at: envelope.created_at,
+        updated_at: envelope.updated_at,
+        expires_at: envelope.expires_at,
+        ttl_ms: envelope.ttl_ms,
+    })
+}
+
+fn newer_format(id: &SessionId, v: u64) -> StoreError {
+    let mut reason = String::from("written by a newer format version (v");
+    push_u64(&mut reason, v);
+    reason.push_str("; this release reads v");
+    push_u64(&mut reason, FORMAT_VERSION);
+    reason.push_str("): upgrade wasm-session-store");
+    StoreError::corrupt(id.as_str(), reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use serde_json::json;
+
+    fn record() -> SessionRecord {
+        let state = json!({"user": "ü💡", "n": 0.1, "big": 9007199254740991u64, "nested": {"a": [1, null, true]}});
+        SessionRecord {
+            id: SessionId::new("abc").unwrap(),
+            state: state.as_object().unwrap().clone(),
+            version: 3,
+            created_at: 10,
+            updated_at: 20,
+            expires_at: Some(30),
+            ttl_ms: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_with_a_format_version() {
+        let text = encode(&record());
+        assert!(text.starts_with("{\"v\":1,"), "{text}");
+        assert_eq!(decode(&record().id, &text).unwrap(), record());
+    }
+
+    #[test]
+    fn floats_are_bit_exact() {
+        let mut r = record();
+        for x in [0.1, 1e-300, 5e-324, 1.7976931348623157e308, 123456.789e-7] {
+            r.state.insert("x".into(), json!(x));
+            let back = decode(&r.id, &encode(&r)).unwrap();
+            assert_eq!(back.state["x"].as_f64().unwrap().to_bits(), f64::to_bits(x));
+        }
+    }
+
+    #[test]
+    fn garbage_newer_versions_and_foreign_ids_are_corrupt() {
+        let id = record().id;
+        for text in ["", "{", "null", "{\"v\":1}", "[1]"] {
+            assert_eq!(decode(&id, text).unwrap_err().code(), ErrorCode::Corrupt);
+        }
+        let newer = encode(&record()).replacen("\"v\":1", "\"v\":2", 1);
+        let e = decode(&id, &newer).unwrap_err();
+        assert!(
+            e.message().contains("newer format version (v2"),
+            "{}",
+            e.message()
+        );
+        let e = decode(&id, "{\"v\":7,\"other\":1}").unwrap_err();
+        assert!(e.message().contains("newer format"), "{}", e.message());
+        let other = SessionId::new("xyz").unwrap();
+        assert_eq!(
+            decode(&other, &encode(&record())).unwrap_err().code(),
+            ErrorCode::Corrupt
+        );
+    }
+}

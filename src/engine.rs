@@ -1,0 +1,447 @@
+//! [`Store`]: the contract's semantics, written once over any [`Backend`].
+//!
+//! A backend only stores records; it knows nothing of expiry, versions or sliding. Every rule
+//! of the contract lives here, so every backend behaves the same by construction, and the
+//! conformance suite checks that each backend's storage mechanics keep it so.
+
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{SessionRecord, State, Ttl};
+use crate::store::{check_positive, SessionStore, StoreOptions, MAX_SAFE_INTEGER};
+use serde_json::Value;
+use std::num::NonZeroUsize;
+
+/// What a backend holds under one id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Slot {
+    /// Nothing.
+    Empty,
+    /// A decoded record (possibly expired: the engine decides).
+    Record(SessionRecord),
+    /// Something that does not decode; the error is [`Corrupt`](StoreError::Corrupt).
+    Corrupt(StoreError),
+}
+
+/// A write decided inside [`Backend::transact`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// Store this record under its id, replacing whatever is there.
+    Put(SessionRecord),
+    /// Remove whatever is under this id.
+    Delete(SessionId),
+}
+
+/// Where a [`Store`] keeps its records.
+///
+/// Implementations store and fetch; [`Store`] applies the contract on top. `transact` is the
+/// one primitive that must be atomic: no other writer (another store instance, tab or worker on
+/// the same storage) may change any of `ids` between the read and the writes.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// What is stored under `id`.
+    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError>;
+
+    /// Atomically reads `ids`, lets `decide` choose the writes from what it read (in the same
+    /// order as `ids`), and applies them, all or nothing. When `decide` fails, nothing is
+    /// written and its error is returned. `decide` runs exactly once, or not at all when the
+    /// read fails.
+    async fn transact<R>(
+        &self,
+        ids: &[&SessionId],
+        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
+    ) -> Result<R, StoreError>;
+
+    /// Ids of the readable records not expired at `now_ms`.
+    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Removes up to `limit` (all when `None`) readable records expired at `now_ms`, skipping
+    /// unreadable ones, and returns the id and version of each one removed.
+    async fn delete_expired(
+        &self,
+        now_ms: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<(SessionId, u64)>, StoreError>;
+
+    /// Removes every record of this store, unreadable ones included, and nothing else.
+    async fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// A session store: the contract of [`SessionStore`] over a [`Backend`].
+///
+/// Usually named by its alias, such as [`MemoryStore`](crate::MemoryStore).
+pub struct Store<B> {
+    backend: B,
+    options: StoreOptions,
+}
+
+/// What one slot holds, as the contract sees it at a given time.
+enum Found {
+    Live(SessionRecord),
+    /// Expired: invisible, but still taking space until removed.
+    Expired,
+    Missing,
+}
+
+fn classify(slot: Slot, now: u64) -> Result<Found, StoreError> {
+    match slot {
+        Slot::Empty => Ok(Found::Missing),
+        Slot::Corrupt(e) => Err(e),
+        Slot::Record(r) if r.is_expired(now) => Ok(Found::Expired),
+        Slot::Record(r) => Ok(Found::Live(r)),
+    }
+}
+
+fn not_found(id: &SessionId) -> StoreError {
+    StoreError::NotFound {
+        id: id.as_str().to_owned(),
+    }
+}
+
+fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        Err(StoreError::invalid("state keys must be non-empty strings"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Takes the single slot of a one-id transaction.
+fn only(slots: Vec<Slot>) -> Slot {
+    slots.into_iter().next().unwrap_or(Slot::Empty)
+}
+
+impl<B: Backend> Store<B> {
+    /// A store over `backend`.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) when an option is out of range.
+    pub fn with_backend(backend: B, options: StoreOptions) -> Result<Self, StoreError> {
+        options.validate()?;
+        Ok(Store { backend, options })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    fn now(&self) -> Result<u64, StoreError> {
+        self.options.get_clock().now_ms()
+    }
+
+    /// The deadline of a record created at `created_at` whose TTL starts now: now + TTL, capped
+    /// at created_at + max lifetime; `None` when neither applies.
+    fn deadline(&self, created_at: u64, now: u64, ttl_ms: Option<u64>) -> Option<u64> {
+        let by_ttl = ttl_ms.map(|ttl| now.saturating_add(ttl));
+        let cap = self
+            .options
+            .get_max_lifetime_ms()
+            .map(|max| created_at.saturating_add(max));
+        match (by_ttl, cap) {
+            (Some(at), Some(cap)) => Some(at.min(cap)),
+            (at, cap) => at.or(cap),
+        }
+    }
+
+    fn resolve_ttl(&self, ttl: Ttl) -> Result<Option<u64>, StoreError> {
+        match ttl {
+            Ttl::StoreDefault => Ok(self.options.get_ttl_ms()),
+            Ttl::Never => Ok(None),
+            Ttl::Millis(ms) => {
+                check_positive("ttlMs", Some(ms))?;
+                Ok(Some(ms))
+            }
+        }
+    }
+
+    fn new_record(
+        &self,
+        id: &SessionId,
+        state: State,
+        ttl_ms: Option<u64>,
+        now: u64,
+    ) -> SessionRecord {
+        SessionRecord {
+            id: id.clone(),
+            state,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            expires_at: self.deadline(now, now, ttl_ms),
+            ttl_ms,
+        }
+    }
+
+    /// Moves the deadline of a touched record when expiry slides.
+    fn slide(&self, record: &mut SessionRecord, now: u64) {
+        if self.options.is_sliding() {
+            record.expires_at = self.deadline(record.created_at, now, record.ttl_ms);
+        }
+    }
+
+    /// Applies a write of the state: version + 1, updated now, sliding deadline.
+    fn write_state(&self, record: &mut SessionRecord, now: u64) -> Result<u64, StoreError> {
+        if record.version >= MAX_SAFE_INTEGER {
+            return Err(StoreError::invalid(
+                "the session's version reached 2^53-1: create a new session",
+            ));
+        }
+        record.version += 1;
+        record.updated_at = now;
+        self.slide(record, now);
+        Ok(record.version)
+    }
+
+    /// The read-modify-write of one live record: `NOT_FOUND` unless live; `change` edits it and
+    /// says whether to store it.
+    async fn modify_live<R>(
+        &self,
+        id: &SessionId,
+        change: impl FnOnce(&mut SessionRecord, u64) -> Result<(bool, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        let now = self.now()?;
+        self.backend
+            .transact(&[id], |slots| match classify(only(slots), now)? {
+                Found::Live(mut record) => {
+                    let (store, out) = change(&mut record, now)?;
+                    let writes = if store {
+                        vec![Write::Put(record)]
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((writes, out))
+                }
+                Found::Expired | Found::Missing => Err(not_found(id)),
+            })
+            .await
+    }
+
+    /// Reads one live record; with sliding expiry it is a write, to move the deadline.
+    async fn read_live(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let now = self.now()?;
+        if !self.options.is_sliding() {
+            return match classify(self.backend.read(id).await?, now)? {
+                Found::Live(record) => Ok(Some(record)),
+                Found::Expired | Found::Missing => Ok(None),
+            };
+        }
+        self.backend
+            .transact(&[id], |slots| match classify(only(slots), now)? {
+                Found::Live(mut record) => {
+                    self.slide(&mut record, now);
+                    Ok((vec![Write::Put(record.clone())], Some(record)))
+                }
+                // Touched while expired: remove it now rather than at the next sweep.
+                Found::Expired => Ok((vec![Write::Delete(id.clone())], None)),
+                Found::Missing => Ok((Vec::new(), None)),
+            })
+            .await
+    }
+
+    /// A write of the whole state: unconditional when `expected` is `None`, else a CAS.
+    async fn put_state(
+        &self,
+        id: &SessionId,
+        state: State,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        if let Some(expected) = expected {
+            if expected > MAX_SAFE_INTEGER {
+                return Err(StoreError::invalid(
+                    "expected version must be a safe integer >= 0",
+                ));
+            }
+        }
+        let now = self.now()?;
+        self.backend
+            .transact(&[id], |slots| {
+                let live = match classify(only(slots), now)? {
+                    Found::Live(record) => Some(record),
+                    Found::Expired | Found::Missing => None,
+                };
+                if let Some(expected) = expected {
+                    let actual = live.as_ref().map_or(0, |r| r.version);
+                    if actual != expected {
+                        return Err(StoreError::VersionConflict {
+                            id: id.as_str().to_owned(),
+                            expected,
+                            actual,
+                        });
+                    }
+                }
+                let record = match live {
+                    Some(mut record) => {
+                        record.state = state;
+                        self.write_state(&mut record, now)?;
+                        record
+                    }
+                    None => self.new_record(id, state, self.options.get_ttl_ms(), now),
+                };
+                let version = record.version;
+                Ok((vec![Write::Put(record)], version))
+            })
+            .await
+    }
+}
+
+impl<B: Backend> SessionStore for Store<B> {
+    fn name(&self) -> &str {
+        self.options.get_name()
+    }
+
+    async fn create(&self, state: State, ttl: Ttl) -> Result<SessionRecord, StoreError> {
+        self.create_with_id(&SessionId::generate()?, state, ttl)
+            .await
+    }
+
+    async fn create_with_id(
+        &self,
+        id: &SessionId,
+        state: State,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError> {
+        let ttl_ms = self.resolve_ttl(ttl)?;
+        let now = self.now()?;
+        self.backend
+            .transact(&[id], |slots| match classify(only(slots), now)? {
+                Found::Live(_) => Err(StoreError::AlreadyExists {
+                    id: id.as_str().to_owned(),
+                }),
+                Found::Expired | Found::Missing => {
+                    let record = self.new_record(id, state, ttl_ms, now);
+                    Ok((vec![Write::Put(record.clone())], record))
+                }
+            })
+            .await
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.read_live(id).await
+    }
+
+    async fn save(&self, id: &SessionId, state: State) -> Result<u64, StoreError> {
+        self.put_state(id, state, None).await
+    }
+
+    async fn save_if_version(
+        &self,
+        id: &SessionId,
+        state: State,
+        expected: u64,
+    ) -> Result<u64, StoreError> {
+        self.put_state(id, state, Some(expected)).await
+    }
+
+    async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError> {
+        check_positive("ttlMs", ttl_ms)?;
+        self.modify_live(id, |record, now| {
+            record.ttl_ms = ttl_ms;
+            record.expires_at = self.deadline(record.created_at, now, ttl_ms);
+            Ok((true, ()))
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let now = self.now()?;
+        self.backend
+            .transact(&[id], |slots| {
+                let removed_live = match only(slots) {
+                    Slot::Empty => return Ok((Vec::new(), false)),
+                    Slot::Corrupt(_) => true,
+                    Slot::Record(record) => !record.is_expired(now),
+                };
+                Ok((vec![Write::Delete(id.clone())], removed_live))
+            })
+            .await
+    }
+
+    async fn change_id(
+        &self,
+        old_id: &SessionId,
+        new_id: Option<&SessionId>,
+    ) -> Result<SessionId, StoreError> {
+        let new_id = match new_id {
+            Some(id) if id == old_id => {
+                return Err(StoreError::invalid(
+                    "changeId needs a new id different from the old one",
+                ))
+            }
+            Some(id) => id.clone(),
+            None => SessionId::generate()?,
+        };
+        let now = self.now()?;
+        self.backend
+            .transact(&[old_id, &new_id], |slots| {
+                let mut slots = slots.into_iter();
+                let old_slot = slots.next().unwrap_or(Slot::Empty);
+                let new_slot = slots.next().unwrap_or(Slot::Empty);
+                let mut record = match classify(old_slot, now)? {
+                    Found::Live(record) => record,
+                    Found::Expired | Found::Missing => return Err(not_found(old_id)),
+                };
+                if let Found::Live(_) = classify(new_slot, now)? {
+                    return Err(StoreError::AlreadyExists {
+                        id: new_id.as_str().to_owned(),
+                    });
+                }
+                record.id = new_id.clone();
+                Ok((
+                    vec![Write::Delete(old_id.clone()), Write::Put(record)],
+                    new_id.clone(),
+                ))
+            })
+            .await
+    }
+
+    async fn delete_expired(&self, batch_size: Option<NonZeroUsize>) -> Result<usize, StoreError> {
+        let now = self.now()?;
+        let removed = self
+            .backend
+            .delete_expired(now, batch_size.map(NonZeroUsize::get))
+            .await?;
+        Ok(removed.len())
+    }
+
+    async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        let now = self.now()?;
+        self.backend.live_ids(now).await
+    }
+
+    async fn get(&self, id: &SessionId, key: &str) -> Result<Option<Value>, StoreError> {
+        check_key(key)?;
+        match self.read_live(id).await? {
+            Some(mut record) => Ok(record.state.remove(key)),
+            None => Err(not_found(id)),
+        }
+    }
+
+    async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError> {
+        check_key(key)?;
+        self.modify_live(id, |record, now| {
+            record.state.insert(key.to_owned(), value);
+            Ok((true, self.write_state(record, now)?))
+        })
+        .await
+    }
+
+    async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
+        check_key(key)?;
+        self.modify_live(id, |record, now| {
+            if record.state.remove(key).is_none() {
+                return Ok((false, record.version));
+            }
+            Ok((true, self.write_state(record, now)?))
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.backend.clear().await
+    }
+}

@@ -1,0 +1,52 @@
+//! A client-side session store for browsers, written in Rust and compiled to WebAssembly.
+//!
+//! Sessions live in IndexedDB, localStorage, sessionStorage or memory, with expiry (TTL,
+//! sliding, absolute caps) and optimistic versioning (compare-and-swap on a version number)
+//! running in the client. The same [`SessionStore`] trait fronts every backend, with the same
+//! behaviour for missing, expired and conflicting records on each.
+//!
+//! ```
+//! use wasm_session_store::{ErrorCode, ManualClock, MemoryStore, SessionStore, StoreOptions, Ttl};
+//! # pollster::block_on(async {
+//! let clock = ManualClock::new(1_000);
+//! let store = MemoryStore::open(StoreOptions::new().ttl_ms(Some(60_000)).clock(clock.clone())).unwrap();
+//!
+//! let mut state = wasm_session_store::State::new();
+//! state.insert("cart".into(), serde_json::json!(["apple"]));
+//! let record = store.create(state.clone(), Ttl::StoreDefault).await.unwrap();
+//! assert_eq!((record.version, record.expires_at), (1, Some(61_000)));
+//!
+//! // Optimistic concurrency: a write based on a stale version is refused.
+//! store.save_if_version(&record.id, state.clone(), 1).await.unwrap();
+//! let err = store.save_if_version(&record.id, state, 1).await.unwrap_err();
+//! assert_eq!(err.code(), ErrorCode::VersionConflict);
+//!
+//! // Expiry reads the injected clock: no sleeping in tests.
+//! clock.advance(60_000);
+//! assert!(store.load(&record.id).await.unwrap().is_none());
+//! # });
+//! ```
+#![deny(missing_docs)]
+
+mod clock;
+pub mod codec;
+mod engine;
+mod error;
+mod id;
+mod record;
+mod store;
+
+pub mod backends;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backends::memory::{MemoryBackend, MemoryStore};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Backend, Slot, Store, Write};
+pub use error::{ErrorCode, StoreError};
+pub use id::{SessionId, MAX_ID_LEN};
+pub use record::{SessionRecord, State, Ttl};
+pub use store::{
+    SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_SAFE_INTEGER,
+};

@@ -1,0 +1,283 @@
+//! The [`SessionStore`] trait and the [`StoreOptions`] every store is opened with.
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::StoreError;
+use crate::id::{validate_store_name, SessionId};
+use crate::record::{SessionRecord, State, Ttl};
+use serde_json::Value;
+use std::num::NonZeroUsize;
+use std::rc::Rc;
+
+/// The largest integer JavaScript represents exactly (2^53 - 1); the bound for TTLs, intervals
+/// and versions.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// The default TTL of new sessions: one day.
+pub const DEFAULT_TTL_MS: u64 = 86_400_000;
+
+/// The default interval of the background sweep: one minute.
+pub const DEFAULT_SWEEP_INTERVAL_MS: u64 = 60_000;
+
+/// How a store behaves: its name, expiry policy and clock.
+///
+/// # Examples
+/// ```
+/// use wasm_session_store::{ManualClock, StoreOptions};
+/// let options = StoreOptions::new()
+///     .name("app")
+///     .ttl_ms(Some(30 * 60 * 1000))
+///     .sliding(true)
+///     .max_lifetime_ms(Some(12 * 60 * 60 * 1000))
+///     .clock(ManualClock::new(0));
+/// assert!(options.validate().is_ok());
+/// ```
+#[derive(Clone)]
+pub struct StoreOptions {
+    name: String,
+    ttl_ms: Option<u64>,
+    sliding: bool,
+    max_lifetime_ms: Option<u64>,
+    sweep_interval_ms: Option<u64>,
+    clock: Rc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            name: "sessions".into(),
+            ttl_ms: Some(DEFAULT_TTL_MS),
+            sliding: false,
+            max_lifetime_ms: None,
+            sweep_interval_ms: Some(DEFAULT_SWEEP_INTERVAL_MS),
+            clock: Rc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("name", &self.name)
+            .field("ttl_ms", &self.ttl_ms)
+            .field("sliding", &self.sliding)
+            .field("max_lifetime_ms", &self.max_lifetime_ms)
+            .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreOptions {
+    /// The defaults: name `"sessions"`, TTL one day, not sliding, no lifetime cap, sweep every
+    /// minute, the system clock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Database name / key prefix: 1..=64 characters of `[A-Za-z0-9_.-]`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Default TTL of new sessions; `None` for sessions that never expire.
+    pub fn ttl_ms(mut self, ttl_ms: Option<u64>) -> Self {
+        self.ttl_ms = ttl_ms;
+        self
+    }
+
+    /// Idle timeout: every successful load or write pushes the deadline to now + TTL.
+    pub fn sliding(mut self, sliding: bool) -> Self {
+        self.sliding = sliding;
+        self
+    }
+
+    /// Absolute cap on a session's life, from its creation; sliding never passes it.
+    pub fn max_lifetime_ms(mut self, max_lifetime_ms: Option<u64>) -> Self {
+        self.max_lifetime_ms = max_lifetime_ms;
+        self
+    }
+
+    /// Interval of the background sweep of expired sessions; `None` turns it off.
+    pub fn sweep_interval_ms(mut self, sweep_interval_ms: Option<u64>) -> Self {
+        self.sweep_interval_ms = sweep_interval_ms;
+        self
+    }
+
+    /// Where the store gets the time (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Rc::new(clock);
+        self
+    }
+
+    /// Like [`clock`](Self::clock), for a clock that is already shared.
+    pub fn shared_clock(mut self, clock: Rc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store name.
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The default TTL of new sessions.
+    pub fn get_ttl_ms(&self) -> Option<u64> {
+        self.ttl_ms
+    }
+
+    /// Whether expiry slides on every access.
+    pub fn is_sliding(&self) -> bool {
+        self.sliding
+    }
+
+    /// The absolute lifetime cap.
+    pub fn get_max_lifetime_ms(&self) -> Option<u64> {
+        self.max_lifetime_ms
+    }
+
+    /// The sweep interval.
+    pub fn get_sweep_interval_ms(&self) -> Option<u64> {
+        self.sweep_interval_ms
+    }
+
+    /// The clock.
+    pub fn get_clock(&self) -> &Rc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Checks every option.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) for a malformed name, or a TTL, lifetime or
+    /// interval that is not a positive safe integer.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        validate_store_name(&self.name)?;
+        check_positive("ttlMs", self.ttl_ms)?;
+        check_positive("maxLifetimeMs", self.max_lifetime_ms)?;
+        check_positive("sweepIntervalMs", self.sweep_interval_ms)
+    }
+}
+
+/// Checks that `value`, when present, is a positive safe integer.
+pub(crate) fn check_positive(what: &'static str, value: Option<u64>) -> Result<(), StoreError> {
+    match value {
+        Some(v) if v == 0 || v > MAX_SAFE_INTEGER => {
+            let mut reason = String::from(what);
+            reason.push_str(" must be a positive safe integer (1 to 2^53-1) or null");
+            Err(StoreError::invalid(reason))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A session store: the one operation set every backend offers, with the same behaviour for
+/// missing, expired and conflicting records on each.
+///
+/// An expired session (`now >= expires_at`) is invisible to every operation: reads see nothing,
+/// writes give [`NotFound`](StoreError::NotFound), and creating its id succeeds. Every
+/// read-check-write is atomic. Futures are not `Send`, so browser backends can implement it.
+///
+/// Errors common to all methods: [`Corrupt`](StoreError::Corrupt) when the record of the id
+/// cannot be decoded, [`QuotaExceeded`](StoreError::QuotaExceeded) when storage is full (the
+/// previous record stays intact), [`Unavailable`](StoreError::Unavailable) when the storage
+/// failed, [`Closed`](StoreError::Closed) after close.
+#[allow(async_fn_in_trait)]
+pub trait SessionStore {
+    /// The store name (database name / key prefix).
+    fn name(&self) -> &str;
+
+    /// Creates a session with a generated id, version 1.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) for a TTL that is not a positive safe integer.
+    async fn create(&self, state: State, ttl: Ttl) -> Result<SessionRecord, StoreError>;
+
+    /// Creates a session with the given id, version 1, replacing an expired one.
+    ///
+    /// # Errors
+    /// [`AlreadyExists`](StoreError::AlreadyExists) when a live session has `id`;
+    /// [`InvalidInput`](StoreError::InvalidInput) for a bad TTL.
+    async fn create_with_id(
+        &self,
+        id: &SessionId,
+        state: State,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError>;
+
+    /// The live session, or `None` when it is missing or expired. With sliding expiry, also
+    /// moves its deadline (the returned record shows the moved deadline).
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Replaces the state unconditionally and returns the new version; creates the session
+    /// (version 1, the store's TTL) when it is missing or expired.
+    async fn save(&self, id: &SessionId, state: State) -> Result<u64, StoreError>;
+
+    /// Replaces the state only if the live version is `expected` (0: must not exist, creates
+    /// it) and returns the new version.
+    ///
+    /// # Errors
+    /// [`VersionConflict`](StoreError::VersionConflict) with `expected` and `actual` (0 when
+    /// missing or expired) otherwise.
+    async fn save_if_version(
+        &self,
+        id: &SessionId,
+        state: State,
+        expected: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Sets the session's TTL and its deadline to now + `ttl_ms` (`None`: no deadline), both
+    /// under the store's lifetime cap. Keeps the version.
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when missing or expired;
+    /// [`InvalidInput`](StoreError::InvalidInput) for a TTL that is not a positive safe integer.
+    async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError>;
+
+    /// Deletes the session; whether a live (or unreadable) record was removed.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Atomically moves a session to `new_id` (generated when `None`), keeping its state,
+    /// version, times and TTL. Returns the new id.
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when `old_id` is missing or expired;
+    /// [`AlreadyExists`](StoreError::AlreadyExists) when `new_id` is live;
+    /// [`InvalidInput`](StoreError::InvalidInput) when `new_id == old_id`.
+    async fn change_id(
+        &self,
+        old_id: &SessionId,
+        new_id: Option<&SessionId>,
+    ) -> Result<SessionId, StoreError>;
+
+    /// Removes expired sessions, at most `batch_size` of them when given; how many it removed.
+    /// Unreadable records are skipped.
+    async fn delete_expired(&self, batch_size: Option<NonZeroUsize>) -> Result<usize, StoreError>;
+
+    /// The ids of live sessions, in no particular order (unreadable records are left out).
+    async fn ids(&self) -> Result<Vec<SessionId>, StoreError>;
+
+    /// One value of the state; `None` when the key is absent.
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when the session is missing or expired;
+    /// [`InvalidInput`](StoreError::InvalidInput) for an empty key.
+    async fn get(&self, id: &SessionId, key: &str) -> Result<Option<Value>, StoreError>;
+
+    /// Sets one key of the state; the new version.
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when the session is missing or expired;
+    /// [`InvalidInput`](StoreError::InvalidInput) for an empty key.
+    async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError>;
+
+    /// Removes one key of the state; the new version, or the current one (nothing written,
+    /// not even a sliding deadline) when the key was absent.
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when the session is missing or expired;
+    /// [`InvalidInput`](StoreError::InvalidInput) for an empty key.
+    async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError>;
+
+    /// Removes every session of this store (and only this store's data), unreadable ones too.
+    async fn clear(&self) -> Result<(), StoreError>;
+}
