@@ -38,10 +38,19 @@ mod store;
 
 pub mod backends;
 
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub use backends::memory::{MemoryBackend, MemoryStore};
+pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backend, Slot, Store, Write};
 pub use error::{ErrorCode, StoreError};

@@ -1,3 +1,66 @@
-//! Backends: where a [`Store`](crate::Store) keeps its records, one file each.
+//! Backends: where a [`Store`](crate::Store) keeps its records, one file each, and
+//! [`AnyBackend`] to choose one at run time.
 
 pub mod memory;
+
+use crate::engine::{Backend, Slot, Write};
+use crate::error::StoreError;
+use crate::id::SessionId;
+use memory::MemoryBackend;
+
+/// One of the backends, chosen at run time (as the JS `backend` option does).
+///
+/// The engine is compiled once for this type rather than once per backend, which keeps the
+/// wasm small.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyBackend {
+    /// [`MemoryBackend`].
+    Memory(MemoryBackend),
+}
+
+impl AnyBackend {
+    /// An empty memory backend.
+    pub fn memory() -> Self {
+        AnyBackend::Memory(MemoryBackend::default())
+    }
+}
+
+/// Calls the same method on whichever backend is inside.
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $call:expr) => {
+        match $self {
+            AnyBackend::Memory($b) => $call,
+        }
+    };
+}
+
+impl Backend for AnyBackend {
+    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
+        dispatch!(self, b => b.read(id).await)
+    }
+
+    async fn transact<R>(
+        &self,
+        ids: &[&SessionId],
+        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        dispatch!(self, b => b.transact(ids, decide).await)
+    }
+
+    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
+        dispatch!(self, b => b.live_ids(now_ms).await)
+    }
+
+    async fn delete_expired(
+        &self,
+        now_ms: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<(SessionId, u64)>, StoreError> {
+        dispatch!(self, b => b.delete_expired(now_ms, limit).await)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        dispatch!(self, b => b.clear().await)
+    }
+}

@@ -1,0 +1,57 @@
+// A small static server for the demo, the JS tests and the benchmarks: www/ at /, pkg/ at
+// /pkg/, and any extra roots given, on 127.0.0.1 only.
+//   node scripts/serve.mjs [--port 8080]
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+  ".webmanifest": "application/manifest+json",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ts": "text/plain; charset=utf-8",
+};
+
+/**
+ * Starts serving. `mounts` maps URL prefixes (ending in "/") to directories.
+ * Resolves to { url, close() }.
+ */
+export async function serve({ port = 0, mounts = {} } = {}) {
+  const table = Object.entries({ "/pkg/": join(repo, "pkg"), "/": join(repo, "www"), ...mounts })
+    .sort((a, b) => b[0].length - a[0].length);
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const [prefix, dir] = table.find(([p]) => path.startsWith(p)) ?? [];
+    let file = dir && normalize(join(dir, path.slice(prefix.length)));
+    try {
+      if (!file || !file.startsWith(dir)) throw new Error("outside");
+      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      const body = await readFile(file);
+      res.writeHead(200, {
+        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+        "cache-control": "no-store",
+      });
+      res.end(body);
+    } catch {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+    }
+  });
+  await new Promise((ok, fail) => server.once("error", fail).listen(port, "127.0.0.1", ok));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  return { url, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf("--port");
+  const port = Number(i > 0 ? process.argv[i + 1] : process.env.PORT ?? 8080);
+  const { url } = await serve({ port });
+  console.log(`demo: serving www/ and pkg/ at ${url}  (Ctrl-C to stop)`);
+}

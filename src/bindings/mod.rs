@@ -1,0 +1,419 @@
+//! The JavaScript API: the `SessionStore` class of the contract. The only module with
+//! `#[wasm_bindgen]`.
+//!
+//! Every async method returns a promise that rejects with a `StoreError` (never throws
+//! synchronously), whatever the argument types: arguments arrive as `JsValue` and are checked
+//! here, inside the promise.
+
+mod convert;
+
+use crate::backends::AnyBackend;
+use crate::clock::Clock;
+use crate::engine::Store;
+use crate::error::StoreError;
+use crate::record::{State, Ttl};
+use crate::store::{SessionStore as _, StoreOptions};
+use convert::{
+    id_from_js, int_from_js, js_reason, json_from_js, key_from_js, record_to_js, state_from_js,
+    to_js, to_js_error,
+};
+use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::Cell;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+/// The clock of the `now` option: a JS function returning ms since the epoch.
+struct JsClock(Function);
+
+impl Clock for JsClock {
+    fn now_ms(&self) -> Result<u64, StoreError> {
+        let value = self.0.call0(&JsValue::UNDEFINED).map_err(|e| {
+            let mut reason = String::from("the now() option threw: ");
+            reason.push_str(&js_reason(&e));
+            StoreError::invalid(reason)
+        })?;
+        match value.as_f64() {
+            Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(ms as u64),
+            _ => Err(StoreError::invalid(
+                "the now() option must return a finite number of ms since the epoch",
+            )),
+        }
+    }
+}
+
+/// Which storage `open` was asked for.
+#[derive(Clone, Copy, PartialEq)]
+enum BackendChoice {
+    Auto,
+    IndexedDb,
+    LocalStorage,
+    SessionStorage,
+    Memory,
+}
+
+const OPTION_KEYS: [&str; 7] = [
+    "backend",
+    "name",
+    "ttlMs",
+    "sliding",
+    "maxLifetimeMs",
+    "sweepIntervalMs",
+    "now",
+];
+
+/// Reads the own enumerable keys of an options object, refusing unknown ones.
+fn options_object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, StoreError> {
+    let not_object = || {
+        let mut reason = String::from(what);
+        reason.push_str(" must be a plain object or undefined");
+        StoreError::invalid(reason)
+    };
+    if value.is_undefined() {
+        return Ok(Object::new());
+    }
+    if !value.is_object() || js_sys::Array::is_array(value) || value.is_function() {
+        return Err(not_object());
+    }
+    let object: Object = value.clone().unchecked_into();
+    for key in Object::keys(&object).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            let mut reason = String::from("unknown key \"");
+            reason.push_str(&key);
+            reason.push_str("\" in ");
+            reason.push_str(what);
+            reason.push_str("; known keys: ");
+            reason.push_str(&known.join(", "));
+            return Err(StoreError::invalid(reason));
+        }
+    }
+    Ok(object)
+}
+
+fn field(object: &Object, key: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn parse_options(value: &JsValue) -> Result<(BackendChoice, StoreOptions), StoreError> {
+    let object = options_object(value, "open() options", &OPTION_KEYS)?;
+    let backend = field(&object, "backend");
+    let choice = if backend.is_undefined() {
+        BackendChoice::Auto
+    } else {
+        match backend.as_string().as_deref() {
+            Some("auto") => BackendChoice::Auto,
+            Some("indexeddb") => BackendChoice::IndexedDb,
+            Some("localstorage") => BackendChoice::LocalStorage,
+            Some("sessionstorage") => BackendChoice::SessionStorage,
+            Some("memory") => BackendChoice::Memory,
+            _ => {
+                return Err(StoreError::invalid(
+                    "backend must be \"auto\", \"indexeddb\", \"localstorage\", \"sessionstorage\" or \"memory\"",
+                ))
+            }
+        }
+    };
+    let mut options = StoreOptions::new();
+    let name = field(&object, "name");
+    if !name.is_undefined() {
+        match name.as_string() {
+            Some(name) => options = options.name(name),
+            None => return Err(StoreError::invalid("name must be a string")),
+        }
+    }
+    let nullable = |key: &str, default: Option<u64>| -> Result<Option<u64>, StoreError> {
+        let value = field(&object, key);
+        if value.is_undefined() {
+            Ok(default)
+        } else {
+            int_from_js(&value, key, 1, true)
+        }
+    };
+    let ttl_ms = nullable("ttlMs", options.get_ttl_ms())?;
+    let max_lifetime_ms = nullable("maxLifetimeMs", None)?;
+    let sweep_interval_ms = nullable("sweepIntervalMs", options.get_sweep_interval_ms())?;
+    options = options
+        .ttl_ms(ttl_ms)
+        .max_lifetime_ms(max_lifetime_ms)
+        .sweep_interval_ms(sweep_interval_ms);
+    let sliding = field(&object, "sliding");
+    if !sliding.is_undefined() {
+        match sliding.as_bool() {
+            Some(sliding) => options = options.sliding(sliding),
+            None => return Err(StoreError::invalid("sliding must be a boolean")),
+        }
+    }
+    let now = field(&object, "now");
+    if !now.is_undefined() {
+        match now.dyn_into::<Function>() {
+            Ok(now) => options = options.clock(JsClock(now)),
+            Err(_) => {
+                return Err(StoreError::invalid(
+                    "now must be a function returning ms since the epoch",
+                ))
+            }
+        }
+    }
+    options.validate()?;
+    Ok((choice, options))
+}
+
+struct Inner {
+    store: Store<AnyBackend>,
+    closed: Cell<bool>,
+}
+
+/// A session store, opened with `SessionStore.open(options)`.
+#[wasm_bindgen(js_name = SessionStore)]
+pub struct JsSessionStore {
+    inner: Rc<Inner>,
+    backend: &'static str,
+    fallback_reason: Option<String>,
+}
+
+fn version_to_js(version: u64) -> JsValue {
+    JsValue::from_f64(version as f64)
+}
+
+impl JsSessionStore {
+    /// Runs `op` as a promise: CLOSED first, then `op`, errors as `StoreError`s.
+    fn run<F, Fut>(&self, op: F) -> Promise
+    where
+        F: FnOnce(Rc<Inner>) -> Fut,
+        Fut: Future<Output = Result<JsValue, StoreError>> + 'static,
+    {
+        if self.inner.closed.get() {
+            return Promise::reject(&to_js_error(&StoreError::Closed));
+        }
+        let op = op(self.inner.clone());
+        future_to_promise(async move { op.await.map_err(|e| to_js_error(&e)) })
+    }
+}
+
+#[wasm_bindgen(js_class = SessionStore)]
+impl JsSessionStore {
+    /// Opens a store. Resolves to a `SessionStore`; rejects with INVALID_INPUT for bad options
+    /// and UNAVAILABLE when an explicitly chosen backend cannot be used here.
+    pub fn open(options: JsValue) -> Promise {
+        future_to_promise(async move {
+            let (choice, options) = parse_options(&options).map_err(|e| to_js_error(&e))?;
+            let (backend, name, fallback_reason) = match choice {
+                BackendChoice::Memory => (AnyBackend::memory(), "memory", None),
+                BackendChoice::Auto => (
+                    AnyBackend::memory(),
+                    "memory",
+                    Some("this build has no browser storage backend yet".to_owned()),
+                ),
+                BackendChoice::IndexedDb
+                | BackendChoice::LocalStorage
+                | BackendChoice::SessionStorage => {
+                    return Err(to_js_error(&StoreError::Unavailable {
+                        reason: "this build has no browser storage backend yet".into(),
+                    }))
+                }
+            };
+            let store = Store::with_backend(backend, options).map_err(|e| to_js_error(&e))?;
+            Ok(JsSessionStore {
+                inner: Rc::new(Inner {
+                    store,
+                    closed: Cell::new(false),
+                }),
+                backend: name,
+                fallback_reason,
+            }
+            .into())
+        })
+    }
+
+    /// The backend in use: "indexeddb", "localstorage", "sessionstorage" or "memory".
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_owned()
+    }
+
+    /// Why "auto" did not get IndexedDB; null otherwise.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
+    }
+
+    /// The store name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.store.name().to_owned()
+    }
+
+    /// Creates a session: `create(state = {}, { ttlMs?, id? })` resolves to its record.
+    pub fn create(&self, state: JsValue, options: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let state = if state.is_undefined() {
+                State::new()
+            } else {
+                state_from_js(&state)?
+            };
+            let object = options_object(&options, "create() options", &["ttlMs", "id"])?;
+            let ttl_value = field(&object, "ttlMs");
+            let ttl = if ttl_value.is_undefined() {
+                Ttl::StoreDefault
+            } else {
+                match int_from_js(&ttl_value, "ttlMs", 1, true)? {
+                    Some(ms) => Ttl::Millis(ms),
+                    None => Ttl::Never,
+                }
+            };
+            let id = field(&object, "id");
+            let record = if id.is_undefined() {
+                inner.store.create(state, ttl).await?
+            } else {
+                let id = id_from_js(&id, "id")?;
+                inner.store.create_with_id(&id, state, ttl).await?
+            };
+            Ok(record_to_js(&record))
+        })
+    }
+
+    /// The live session, or null.
+    pub fn load(&self, id: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            Ok(match inner.store.load(&id).await? {
+                Some(record) => record_to_js(&record),
+                None => JsValue::NULL,
+            })
+        })
+    }
+
+    /// Writes the state unconditionally; resolves to the new version.
+    pub fn save(&self, id: JsValue, state: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            let state = state_from_js(&state)?;
+            Ok(version_to_js(inner.store.save(&id, state).await?))
+        })
+    }
+
+    /// Writes the state if the live version is `expected` (0: must not exist).
+    #[wasm_bindgen(js_name = saveIfVersion)]
+    pub fn save_if_version(&self, id: JsValue, state: JsValue, expected: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            let state = state_from_js(&state)?;
+            let expected = int_from_js(&expected, "expected", 0, false)?
+                .ok_or_else(|| StoreError::invalid("expected must be an integer >= 0"))?;
+            Ok(version_to_js(
+                inner.store.save_if_version(&id, state, expected).await?,
+            ))
+        })
+    }
+
+    /// Sets the TTL (null: never expires) and the deadline to now + TTL.
+    #[wasm_bindgen(js_name = updateTtl)]
+    pub fn update_ttl(&self, id: JsValue, ttl_ms: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            if ttl_ms.is_undefined() {
+                return Err(StoreError::invalid(
+                    "updateTtl needs ttlMs: a positive integer, or null for no expiry",
+                ));
+            }
+            let ttl = int_from_js(&ttl_ms, "ttlMs", 1, true)?;
+            inner.store.update_ttl(&id, ttl).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deletes a session; resolves to whether a live record was removed.
+    pub fn delete(&self, id: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            Ok(JsValue::from_bool(inner.store.delete(&id).await?))
+        })
+    }
+
+    /// Renames a session atomically; resolves to the new id (generated when absent).
+    #[wasm_bindgen(js_name = changeId)]
+    pub fn change_id(&self, old_id: JsValue, new_id: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let old_id = id_from_js(&old_id, "oldId")?;
+            let new_id = if new_id.is_undefined() {
+                None
+            } else {
+                Some(id_from_js(&new_id, "newId")?)
+            };
+            let id = inner.store.change_id(&old_id, new_id.as_ref()).await?;
+            Ok(JsValue::from_str(id.as_str()))
+        })
+    }
+
+    /// Removes expired sessions (at most `batchSize`); resolves to how many.
+    #[wasm_bindgen(js_name = deleteExpired)]
+    pub fn delete_expired(&self, batch_size: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let batch = int_from_js(&batch_size, "batchSize", 1, false)?
+                .and_then(|n| NonZeroUsize::new(n as usize));
+            let removed = inner.store.delete_expired(batch).await?;
+            Ok(JsValue::from_f64(removed as f64))
+        })
+    }
+
+    /// The ids of live sessions.
+    pub fn ids(&self) -> Promise {
+        self.run(|inner| async move {
+            let ids = inner.store.ids().await?;
+            let strs: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+            Ok(to_js(&strs))
+        })
+    }
+
+    /// One value of a session's state, or undefined.
+    pub fn get(&self, id: JsValue, key: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            let key = key_from_js(&key)?;
+            Ok(match inner.store.get(&id, &key).await? {
+                Some(value) => to_js(&value),
+                None => JsValue::UNDEFINED,
+            })
+        })
+    }
+
+    /// Sets one key of a session's state; resolves to the new version.
+    pub fn set(&self, id: JsValue, key: JsValue, value: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            let key = key_from_js(&key)?;
+            if value.is_undefined() {
+                return Err(StoreError::invalid(
+                    "value is undefined: use remove(id, key) to delete a key",
+                ));
+            }
+            let value = json_from_js(&value, "value")?;
+            Ok(version_to_js(inner.store.set(&id, &key, value).await?))
+        })
+    }
+
+    /// Removes one key of a session's state; resolves to the (possibly unchanged) version.
+    pub fn remove(&self, id: JsValue, key: JsValue) -> Promise {
+        self.run(|inner| async move {
+            let id = id_from_js(&id, "id")?;
+            let key = key_from_js(&key)?;
+            Ok(version_to_js(inner.store.remove(&id, &key).await?))
+        })
+    }
+
+    /// Removes every session of this store.
+    pub fn clear(&self) -> Promise {
+        self.run(|inner| async move {
+            inner.store.clear().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Closes the store: later calls reject with CLOSED. Idempotent.
+    pub fn close(&self) {
+        self.inner.closed.set(true);
+    }
+}

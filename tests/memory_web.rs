@@ -1,0 +1,10 @@
+//! The conformance suite against `MemoryStore`, in headless Chromium.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_session_store::MemoryStore;
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+wasm_session_store::conformance_tests!(wasm, |options| async move {
+    MemoryStore::open(options).expect("valid options")
+});
