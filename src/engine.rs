@@ -43,13 +43,16 @@ pub trait Backend {
 
     /// Atomically reads `ids`, lets `decide` choose the writes from what it read (in the same
     /// order as `ids`), and applies them, all or nothing. When `decide` fails, nothing is
-    /// written and its error is returned. `decide` runs exactly once, or not at all when the
+    /// written and its error is returned. `decide` is called once, or not at all when the
     /// read fails.
-    async fn transact<R>(
+    ///
+    /// `decide` is a trait object so that each backend's transaction code is compiled once,
+    /// not once per operation: that is most of the difference in wasm size.
+    async fn transact(
         &self,
         ids: &[&SessionId],
-        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
-    ) -> Result<R, StoreError>;
+        decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// Ids of the readable records not expired at `now_ms`.
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError>;
@@ -130,6 +133,29 @@ impl<B: Backend> Store<B> {
         &self.options
     }
 
+    /// [`Backend::transact`] for a `decide` that also computes the operation's result.
+    async fn transact<R>(
+        &self,
+        ids: &[&SessionId],
+        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut decide = Some(decide);
+        let mut out = None;
+        self.backend
+            .transact(ids, &mut |slots| {
+                let decide = decide.take().ok_or_else(|| StoreError::Unavailable {
+                    reason: "the backend ran a transaction twice".into(),
+                })?;
+                let (writes, result) = decide(slots)?;
+                out = Some(result);
+                Ok(writes)
+            })
+            .await?;
+        out.ok_or_else(|| StoreError::Unavailable {
+            reason: "the backend finished a transaction without running it".into(),
+        })
+    }
+
     fn now(&self) -> Result<u64, StoreError> {
         self.options.get_clock().now_ms()
     }
@@ -205,20 +231,19 @@ impl<B: Backend> Store<B> {
         change: impl FnOnce(&mut SessionRecord, u64) -> Result<(bool, R), StoreError>,
     ) -> Result<R, StoreError> {
         let now = self.now()?;
-        self.backend
-            .transact(&[id], |slots| match classify(only(slots), now)? {
-                Found::Live(mut record) => {
-                    let (store, out) = change(&mut record, now)?;
-                    let writes = if store {
-                        vec![Write::Put(record)]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok((writes, out))
-                }
-                Found::Expired | Found::Missing => Err(not_found(id)),
-            })
-            .await
+        self.transact(&[id], |slots| match classify(only(slots), now)? {
+            Found::Live(mut record) => {
+                let (store, out) = change(&mut record, now)?;
+                let writes = if store {
+                    vec![Write::Put(record)]
+                } else {
+                    Vec::new()
+                };
+                Ok((writes, out))
+            }
+            Found::Expired | Found::Missing => Err(not_found(id)),
+        })
+        .await
     }
 
     /// Reads one live record; with sliding expiry it is a write, to move the deadline.
@@ -230,17 +255,16 @@ impl<B: Backend> Store<B> {
                 Found::Expired | Found::Missing => Ok(None),
             };
         }
-        self.backend
-            .transact(&[id], |slots| match classify(only(slots), now)? {
-                Found::Live(mut record) => {
-                    self.slide(&mut record, now);
-                    Ok((vec![Write::Put(record.clone())], Some(record)))
-                }
-                // Touched while expired: remove it now rather than at the next sweep.
-                Found::Expired => Ok((vec![Write::Delete(id.clone())], None)),
-                Found::Missing => Ok((Vec::new(), None)),
-            })
-            .await
+        self.transact(&[id], |slots| match classify(only(slots), now)? {
+            Found::Live(mut record) => {
+                self.slide(&mut record, now);
+                Ok((vec![Write::Put(record.clone())], Some(record)))
+            }
+            // Touched while expired: remove it now rather than at the next sweep.
+            Found::Expired => Ok((vec![Write::Delete(id.clone())], None)),
+            Found::Missing => Ok((Vec::new(), None)),
+        })
+        .await
     }
 
     /// A write of the whole state: unconditional when `expected` is `None`, else a CAS.
@@ -258,34 +282,33 @@ impl<B: Backend> Store<B> {
             }
         }
         let now = self.now()?;
-        self.backend
-            .transact(&[id], |slots| {
-                let live = match classify(only(slots), now)? {
-                    Found::Live(record) => Some(record),
-                    Found::Expired | Found::Missing => None,
-                };
-                if let Some(expected) = expected {
-                    let actual = live.as_ref().map_or(0, |r| r.version);
-                    if actual != expected {
-                        return Err(StoreError::VersionConflict {
-                            id: id.as_str().to_owned(),
-                            expected,
-                            actual,
-                        });
-                    }
+        self.transact(&[id], |slots| {
+            let live = match classify(only(slots), now)? {
+                Found::Live(record) => Some(record),
+                Found::Expired | Found::Missing => None,
+            };
+            if let Some(expected) = expected {
+                let actual = live.as_ref().map_or(0, |r| r.version);
+                if actual != expected {
+                    return Err(StoreError::VersionConflict {
+                        id: id.as_str().to_owned(),
+                        expected,
+                        actual,
+                    });
                 }
-                let record = match live {
-                    Some(mut record) => {
-                        record.state = state;
-                        self.write_state(&mut record, now)?;
-                        record
-                    }
-                    None => self.new_record(id, state, self.options.get_ttl_ms(), now),
-                };
-                let version = record.version;
-                Ok((vec![Write::Put(record)], version))
-            })
-            .await
+            }
+            let record = match live {
+                Some(mut record) => {
+                    record.state = state;
+                    self.write_state(&mut record, now)?;
+                    record
+                }
+                None => self.new_record(id, state, self.options.get_ttl_ms(), now),
+            };
+            let version = record.version;
+            Ok((vec![Write::Put(record)], version))
+        })
+        .await
     }
 }
 
@@ -307,17 +330,16 @@ impl<B: Backend> SessionStore for Store<B> {
     ) -> Result<SessionRecord, StoreError> {
         let ttl_ms = self.resolve_ttl(ttl)?;
         let now = self.now()?;
-        self.backend
-            .transact(&[id], |slots| match classify(only(slots), now)? {
-                Found::Live(_) => Err(StoreError::AlreadyExists {
-                    id: id.as_str().to_owned(),
-                }),
-                Found::Expired | Found::Missing => {
-                    let record = self.new_record(id, state, ttl_ms, now);
-                    Ok((vec![Write::Put(record.clone())], record))
-                }
-            })
-            .await
+        self.transact(&[id], |slots| match classify(only(slots), now)? {
+            Found::Live(_) => Err(StoreError::AlreadyExists {
+                id: id.as_str().to_owned(),
+            }),
+            Found::Expired | Found::Missing => {
+                let record = self.new_record(id, state, ttl_ms, now);
+                Ok((vec![Write::Put(record.clone())], record))
+            }
+        })
+        .await
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -349,16 +371,15 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let now = self.now()?;
-        self.backend
-            .transact(&[id], |slots| {
-                let removed_live = match only(slots) {
-                    Slot::Empty => return Ok((Vec::new(), false)),
-                    Slot::Corrupt(_) => true,
-                    Slot::Record(record) => !record.is_expired(now),
-                };
-                Ok((vec![Write::Delete(id.clone())], removed_live))
-            })
-            .await
+        self.transact(&[id], |slots| {
+            let removed_live = match only(slots) {
+                Slot::Empty => return Ok((Vec::new(), false)),
+                Slot::Corrupt(_) => true,
+                Slot::Record(record) => !record.is_expired(now),
+            };
+            Ok((vec![Write::Delete(id.clone())], removed_live))
+        })
+        .await
     }
 
     async fn change_id(
@@ -376,27 +397,26 @@ impl<B: Backend> SessionStore for Store<B> {
             None => SessionId::generate()?,
         };
         let now = self.now()?;
-        self.backend
-            .transact(&[old_id, &new_id], |slots| {
-                let mut slots = slots.into_iter();
-                let old_slot = slots.next().unwrap_or(Slot::Empty);
-                let new_slot = slots.next().unwrap_or(Slot::Empty);
-                let mut record = match classify(old_slot, now)? {
-                    Found::Live(record) => record,
-                    Found::Expired | Found::Missing => return Err(not_found(old_id)),
-                };
-                if let Found::Live(_) = classify(new_slot, now)? {
-                    return Err(StoreError::AlreadyExists {
-                        id: new_id.as_str().to_owned(),
-                    });
-                }
-                record.id = new_id.clone();
-                Ok((
-                    vec![Write::Delete(old_id.clone()), Write::Put(record)],
-                    new_id.clone(),
-                ))
-            })
-            .await
+        self.transact(&[old_id, &new_id], |slots| {
+            let mut slots = slots.into_iter();
+            let old_slot = slots.next().unwrap_or(Slot::Empty);
+            let new_slot = slots.next().unwrap_or(Slot::Empty);
+            let mut record = match classify(old_slot, now)? {
+                Found::Live(record) => record,
+                Found::Expired | Found::Missing => return Err(not_found(old_id)),
+            };
+            if let Found::Live(_) = classify(new_slot, now)? {
+                return Err(StoreError::AlreadyExists {
+                    id: new_id.as_str().to_owned(),
+                });
+            }
+            record.id = new_id.clone();
+            Ok((
+                vec![Write::Delete(old_id.clone()), Write::Put(record)],
+                new_id.clone(),
+            ))
+        })
+        .await
     }
 
     async fn delete_expired(&self, batch_size: Option<NonZeroUsize>) -> Result<usize, StoreError> {

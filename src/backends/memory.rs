@@ -55,13 +55,13 @@ impl Backend for MemoryBackend {
         Ok(self.slot(id))
     }
 
-    async fn transact<R>(
+    async fn transact(
         &self,
         ids: &[&SessionId],
-        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
-    ) -> Result<R, StoreError> {
+        decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
+    ) -> Result<(), StoreError> {
         let slots = ids.iter().map(|id| self.slot(id)).collect();
-        let (writes, out) = decide(slots)?;
+        let writes = decide(slots)?;
         let mut records = self.records.borrow_mut();
         for write in writes {
             match write {
@@ -73,7 +73,7 @@ impl Backend for MemoryBackend {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {

@@ -40,11 +40,11 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.read(id).await)
     }
 
-    async fn transact<R>(
+    async fn transact(
         &self,
         ids: &[&SessionId],
-        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
-    ) -> Result<R, StoreError> {
+        decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
+    ) -> Result<(), StoreError> {
         dispatch!(self, b => b.transact(ids, decide).await)
     }
 
