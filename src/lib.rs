@@ -49,7 +49,11 @@ pub mod testing;
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
 
+#[cfg(target_arch = "wasm32")]
+pub use backends::indexeddb::{IndexedDbBackend, IndexedDbStore};
 pub use backends::memory::{MemoryBackend, MemoryStore};
+#[cfg(target_arch = "wasm32")]
+pub use backends::storage::{StorageBackend, StorageKind, StorageStore};
 pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backend, Slot, Store, Write};

@@ -3,6 +3,13 @@
 
 pub mod memory;
 
+#[cfg(target_arch = "wasm32")]
+pub mod indexeddb;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;
+#[cfg(target_arch = "wasm32")]
+mod web;
+
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -17,6 +24,12 @@ use memory::MemoryBackend;
 pub enum AnyBackend {
     /// [`MemoryBackend`].
     Memory(MemoryBackend),
+    /// [`IndexedDbBackend`](indexeddb::IndexedDbBackend).
+    #[cfg(target_arch = "wasm32")]
+    IndexedDb(indexeddb::IndexedDbBackend),
+    /// [`StorageBackend`](storage::StorageBackend): localStorage or sessionStorage.
+    #[cfg(target_arch = "wasm32")]
+    Storage(storage::StorageBackend),
 }
 
 impl AnyBackend {
@@ -31,6 +44,10 @@ macro_rules! dispatch {
     ($self:ident, $b:ident => $call:expr) => {
         match $self {
             AnyBackend::Memory($b) => $call,
+            #[cfg(target_arch = "wasm32")]
+            AnyBackend::IndexedDb($b) => $call,
+            #[cfg(target_arch = "wasm32")]
+            AnyBackend::Storage($b) => $call,
         }
     };
 }

@@ -1,0 +1,182 @@
+//! What the browser backends share: the global scope (window or worker alike), IndexedDB
+//! requests as futures, and browser exceptions as [`StoreError`]s.
+
+use crate::error::StoreError;
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DomException, Event, IdbRequest, IdbTransaction};
+
+/// `globalThis[name]`, in a window, a dedicated worker or a service worker; `Err` with the
+/// browser's reason when reading it throws (e.g. storage blocked by policy).
+pub(crate) fn global_property(name: &str) -> Result<JsValue, StoreError> {
+    Reflect::get(&js_sys::global(), &JsValue::from_str(name)).map_err(|e| {
+        let mut reason = String::from(name);
+        reason.push_str(" is not accessible: ");
+        reason.push_str(&exception_reason(&e));
+        StoreError::Unavailable {
+            reason: reason.into(),
+        }
+    })
+}
+
+/// The name of a DOMException (or Error), such as "QuotaExceededError".
+pub(crate) fn exception_name(err: &JsValue) -> String {
+    if let Some(dom) = err.dyn_ref::<DomException>() {
+        dom.name()
+    } else if let Some(e) = err.dyn_ref::<js_sys::Error>() {
+        e.name().into()
+    } else {
+        String::new()
+    }
+}
+
+/// "Name: message" of a thrown browser value.
+pub(crate) fn exception_reason(err: &JsValue) -> String {
+    let (name, message) = if let Some(dom) = err.dyn_ref::<DomException>() {
+        (dom.name(), dom.message())
+    } else if let Some(e) = err.dyn_ref::<js_sys::Error>() {
+        (e.name().into(), e.message().into())
+    } else {
+        (String::new(), err.as_string().unwrap_or_default())
+    };
+    let mut reason = name;
+    if !message.is_empty() {
+        if !reason.is_empty() {
+            reason.push_str(": ");
+        }
+        reason.push_str(&message);
+    }
+    if reason.is_empty() {
+        reason.push_str("unknown browser error");
+    }
+    reason
+}
+
+/// A browser exception from a storage operation as a StoreError: quota errors become
+/// QUOTA_EXCEEDED, everything else UNAVAILABLE with the browser's words.
+pub(crate) fn storage_error(err: &JsValue) -> StoreError {
+    let reason = exception_reason(err);
+    if exception_name(err) == "QuotaExceededError" {
+        StoreError::QuotaExceeded {
+            reason: reason.into(),
+        }
+    } else {
+        StoreError::Unavailable {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Settles a promise from event handlers, and unsets the handlers when dropped (so a late
+/// event never calls a freed closure).
+struct Settle {
+    promise: Promise,
+    resolve: Function,
+    reject: Function,
+}
+
+impl Settle {
+    fn new() -> Self {
+        let mut functions = None;
+        let promise = Promise::new(&mut |resolve, reject| functions = Some((resolve, reject)));
+        let (resolve, reject) =
+            functions.unwrap_or_else(|| (Function::new_no_args(""), Function::new_no_args("")));
+        Settle {
+            promise,
+            resolve,
+            reject,
+        }
+    }
+}
+
+/// The result of an IndexedDB request, once it succeeds.
+///
+/// Safe inside a transaction: the continuation runs as a microtask of the success event,
+/// while the transaction is still active.
+pub(crate) async fn request(req: &IdbRequest) -> Result<JsValue, JsValue> {
+    let settle = Settle::new();
+    let (ok_req, resolve) = (req.clone(), settle.resolve.clone());
+    let on_success = Closure::<dyn FnMut()>::new(move || {
+        let _ = resolve.call1(
+            &JsValue::UNDEFINED,
+            &ok_req.result().unwrap_or(JsValue::UNDEFINED),
+        );
+    });
+    let (err_req, reject) = (req.clone(), settle.reject.clone());
+    let on_error = Closure::<dyn FnMut()>::new(move || {
+        let error = err_req.error().ok().flatten().map(JsValue::from);
+        let _ = reject.call1(&JsValue::UNDEFINED, &error.unwrap_or(JsValue::UNDEFINED));
+    });
+    req.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
+    req.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let _unset = Unset(|| {
+        req.set_onsuccess(None);
+        req.set_onerror(None);
+    });
+    JsFuture::from(settle.promise.clone()).await
+}
+
+/// Waits for a transaction to commit; `Err` with its error when it aborts.
+pub(crate) struct Done {
+    tx: IdbTransaction,
+    settle: Settle,
+    _on_complete: Closure<dyn FnMut()>,
+    _on_abort: Closure<dyn FnMut(Event)>,
+}
+
+impl Done {
+    /// Starts listening; call right after creating the transaction.
+    pub(crate) fn new(tx: &IdbTransaction) -> Self {
+        let settle = Settle::new();
+        let resolve = settle.resolve.clone();
+        let on_complete = Closure::<dyn FnMut()>::new(move || {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        });
+        let (abort_tx, reject) = (tx.clone(), settle.reject.clone());
+        let on_abort = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            let error = abort_tx.error().map(JsValue::from).unwrap_or_else(|| {
+                DomException::new_with_message_and_name("the transaction was aborted", "AbortError")
+                    .map(JsValue::from)
+                    .unwrap_or(JsValue::UNDEFINED)
+            });
+            let _ = reject.call1(&JsValue::UNDEFINED, &error);
+        });
+        tx.set_oncomplete(Some(on_complete.as_ref().unchecked_ref()));
+        tx.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
+        Done {
+            tx: tx.clone(),
+            settle,
+            _on_complete: on_complete,
+            _on_abort: on_abort,
+        }
+    }
+
+    /// Resolves when the transaction completes.
+    pub(crate) async fn wait(self) -> Result<(), JsValue> {
+        JsFuture::from(self.settle.promise.clone()).await.map(drop)
+    }
+
+    /// Aborts the transaction (nothing it wrote is kept) and waits for it to end.
+    pub(crate) async fn abort(self) {
+        let _ = self.tx.abort();
+        let _ = self.wait().await;
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.tx.set_oncomplete(None);
+        self.tx.set_onabort(None);
+    }
+}
+
+/// Runs a closure when dropped.
+struct Unset<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Unset<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}

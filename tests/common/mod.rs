@@ -1,0 +1,29 @@
+//! Helpers for the browser tests: raw browser storage access behind the store's back.
+#![allow(dead_code)]
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+
+/// Runs `body` as an async JS function of `(a, b)` and awaits its result.
+pub async fn js(args: &str, body: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
+    let f = Function::new_with_args(args, &format!("return (async () => {{ {body} }})();"));
+    let promise: Promise = f.call2(&JsValue::UNDEFINED, a, b)?.into();
+    JsFuture::from(promise).await
+}
+
+/// Puts `value` at `key` in database `db`'s "records" store, with a fresh raw connection.
+pub async fn idb_put_raw(db: &str, key: &str, value: JsValue) {
+    let body = r#"
+        const [db, key] = a;
+        const conn = await new Promise((ok, no) => { const r = indexedDB.open(db); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+        await new Promise((ok, no) => {
+            const tx = conn.transaction("records", "readwrite");
+            tx.objectStore("records").put(b, key);
+            tx.oncomplete = ok; tx.onabort = () => no(tx.error);
+        });
+        conn.close();
+    "#;
+    let pair = js_sys::Array::of2(&db.into(), &key.into());
+    js("a, b", body, &pair, &value).await.expect("raw put");
+}

@@ -1,0 +1,235 @@
+//! IndexedDbStore in headless Chromium: the conformance suite, then what only a real database
+//! shows: persistence, concurrent CAS between two connections, corrupt records, blocked
+//! upgrades.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use futures::future::join;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::wasm_bindgen_test;
+use wasm_session_store::testing::{options, state};
+use wasm_session_store::{
+    ErrorCode, IndexedDbBackend, IndexedDbStore, SessionId, SessionStore, StoreError, Ttl,
+};
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+wasm_session_store::conformance_tests!(wasm, |options| async move {
+    IndexedDbStore::open(options)
+        .await
+        .expect("IndexedDB opens")
+});
+
+#[wasm_bindgen_test]
+async fn data_survives_closing_and_reopening() {
+    let (opts, _clock) = options("idb_persist");
+    let store = IndexedDbStore::open(opts.clone()).await.unwrap();
+    let record = store
+        .create(state(json!({"cart": ["apple"]})), Ttl::Never)
+        .await
+        .unwrap();
+    store.set(&record.id, "n", json!(2)).await.unwrap();
+    drop(store); // closes the connection
+    let again = IndexedDbStore::open(opts).await.unwrap();
+    let back = again.load(&record.id).await.unwrap().expect("still there");
+    assert_eq!(back.version, 2);
+    assert_eq!(back.state, state(json!({"cart": ["apple"], "n": 2})));
+}
+
+#[wasm_bindgen_test]
+async fn two_connections_racing_one_version_have_exactly_one_winner() {
+    let (opts, _clock) = options("idb_race");
+    let a = IndexedDbStore::open(opts.clone()).await.unwrap();
+    let b = IndexedDbStore::open(opts).await.unwrap();
+    let record = a.create(state(json!({"n": 0})), Ttl::Never).await.unwrap();
+    let (ra, rb) = join(
+        a.save_if_version(&record.id, state(json!({"n": "a"})), 1),
+        b.save_if_version(&record.id, state(json!({"n": "b"})), 1),
+    )
+    .await;
+    let (wins, conflicts): (Vec<_>, Vec<_>) = [ra, rb].into_iter().partition(|r| r.is_ok());
+    assert_eq!(wins.len(), 1, "exactly one CAS wins");
+    match &conflicts[0] {
+        Err(StoreError::VersionConflict {
+            expected: 1,
+            actual: 2,
+            ..
+        }) => {}
+        other => panic!("the loser sees a conflict 1/2, got {other:?}"),
+    }
+    assert_eq!(a.load(&record.id).await.unwrap().unwrap().version, 2);
+}
+
+/// Read, increment, CAS, retry on conflict: `rounds` times, from one connection.
+async fn increment(store: &IndexedDbStore, id: &SessionId, rounds: u32) -> u32 {
+    let mut conflicts = 0;
+    for _ in 0..rounds {
+        loop {
+            let r = store.load(id).await.unwrap().unwrap();
+            let n = r.state["n"].as_u64().unwrap();
+            match store
+                .save_if_version(id, state(json!({"n": n + 1})), r.version)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.code() == ErrorCode::VersionConflict => conflicts += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    conflicts
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_increments_from_two_connections_lose_nothing() {
+    let (opts, _clock) = options("idb_increments");
+    let a = IndexedDbStore::open(opts.clone()).await.unwrap();
+    let b = IndexedDbStore::open(opts).await.unwrap();
+    let id = SessionId::new("counter").unwrap();
+    a.create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
+        .await
+        .unwrap();
+    join(increment(&a, &id, 25), increment(&b, &id, 25)).await;
+    let r = b.load(&id).await.unwrap().unwrap();
+    assert_eq!(r.state["n"], json!(50));
+    assert_eq!(r.version, 51);
+}
+
+#[wasm_bindgen_test]
+async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
+    let (opts, clock) = options("idb_corrupt");
+    let name = opts.get_name().to_owned();
+    let store = IndexedDbStore::open(opts).await.unwrap();
+    let good = store
+        .create(state(json!({"ok": true})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    let exp = JsValue::from_f64(1.0); // in the expiry index range, so deleteExpired meets it
+    let garbage = js_sys::Object::new();
+    js_sys::Reflect::set(&garbage, &"rec".into(), &"{not json".into()).unwrap();
+    js_sys::Reflect::set(&garbage, &"exp".into(), &exp).unwrap();
+    common::idb_put_raw(&name, "bad", garbage.into()).await;
+    let newer = js_sys::Object::new();
+    let text = r#"{"v":2,"id":"newer","shape":"from the future"}"#;
+    js_sys::Reflect::set(&newer, &"rec".into(), &text.into()).unwrap();
+    common::idb_put_raw(&name, "newer", newer.into()).await;
+    common::idb_put_raw(&name, "plain", JsValue::from_str("a string")).await;
+
+    let bad = SessionId::new("bad").unwrap();
+    for id in ["bad", "newer", "plain"] {
+        let id = SessionId::new(id).unwrap();
+        assert_eq!(
+            store.load(&id).await.unwrap_err().code(),
+            ErrorCode::Corrupt
+        );
+        assert_eq!(
+            store.save(&id, state(json!({}))).await.unwrap_err().code(),
+            ErrorCode::Corrupt
+        );
+        assert_eq!(
+            store
+                .create_with_id(&id, state(json!({})), Ttl::StoreDefault)
+                .await
+                .unwrap_err()
+                .code(),
+            ErrorCode::Corrupt
+        );
+    }
+    let e = store
+        .load(&SessionId::new("newer").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("newer format version (v2"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
+    clock.advance(1);
+    assert_eq!(
+        store.delete_expired(None).await.unwrap(),
+        0,
+        "corrupt records are skipped"
+    );
+    assert_eq!(
+        store.load(&bad).await.unwrap_err().code(),
+        ErrorCode::Corrupt
+    );
+    assert_eq!(store.load(&good.id).await.unwrap(), Some(good.clone()));
+    assert!(
+        store.delete(&bad).await.unwrap(),
+        "delete removes a corrupt record"
+    );
+    assert_eq!(store.load(&bad).await.unwrap(), None);
+    store.clear().await.unwrap();
+    assert_eq!(
+        store.load(&SessionId::new("newer").unwrap()).await.unwrap(),
+        None
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_upgrade_blocked_by_a_connection_that_ignores_versionchange_is_blocked() {
+    let name = format!("idb-blocked-{}", SessionId::generate().unwrap());
+    // A foreign connection to a database of that name, without our schema, that never closes.
+    let hold = r#"
+        const conn = await new Promise((ok, no) => { const r = indexedDB.open(a, 1); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+        globalThis.__held = conn;
+    "#;
+    common::js("a, b", hold, &JsValue::from_str(&name), &JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    let started = js_sys::Date::now();
+    let err = IndexedDbBackend::open(&name, 200).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Blocked, "{err}");
+    assert!(js_sys::Date::now() - started < 5_000.0, "it did not hang");
+    // Once the other connection closes, opening works.
+    common::js(
+        "a, b",
+        "globalThis.__held.close();",
+        &JsValue::UNDEFINED,
+        &JsValue::UNDEFINED,
+    )
+    .await
+    .unwrap();
+    let backend = IndexedDbBackend::open(&name, 2_000)
+        .await
+        .expect("opens after the blocker left");
+    drop(backend);
+}
+
+#[wasm_bindgen_test]
+async fn our_connection_steps_aside_for_another_tabs_upgrade_and_reopens() {
+    let (opts, _clock) = options("idb_versionchange");
+    let name = opts.get_name().to_owned();
+    let store = IndexedDbStore::open(opts).await.unwrap();
+    let r = store
+        .create(state(json!({"a": 1})), Ttl::Never)
+        .await
+        .unwrap();
+    // Another connection upgrades the database; ours must close rather than block it.
+    let upgrade = r#"
+        const v = await new Promise((ok) => { const r = indexedDB.open(a); r.onsuccess = () => { const v = r.result.version; r.result.close(); ok(v); }; });
+        const conn = await new Promise((ok, no) => {
+            const r = indexedDB.open(a, v + 1);
+            r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error);
+            r.onblocked = () => no(new Error("blocked by the store's connection"));
+        });
+        conn.close();
+    "#;
+    common::js(
+        "a, b",
+        upgrade,
+        &JsValue::from_str(&name),
+        &JsValue::UNDEFINED,
+    )
+    .await
+    .expect("upgrade not blocked");
+    assert_eq!(
+        store.load(&r.id).await.unwrap().unwrap().state,
+        r.state,
+        "reopened after the upgrade"
+    );
+}

@@ -1,0 +1,171 @@
+//! localStorage and sessionStorage stores in headless Chromium: the conformance suite against
+//! each, then corrupt entries, quota exhaustion and foreign keys.
+#![cfg(target_arch = "wasm32")]
+
+use serde_json::json;
+use wasm_bindgen_test::wasm_bindgen_test;
+use wasm_session_store::testing::{options, state};
+use wasm_session_store::{ErrorCode, SessionId, SessionStore, StorageKind, StorageStore, Ttl};
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+mod local {
+    use super::*;
+    wasm_session_store::conformance_tests!(wasm, |options| async move {
+        StorageStore::open(StorageKind::Local, options).expect("localStorage")
+    });
+}
+
+mod session {
+    use super::*;
+    wasm_session_store::conformance_tests!(wasm, |options| async move {
+        StorageStore::open(StorageKind::Session, options).expect("sessionStorage")
+    });
+}
+
+fn local_storage() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn records_sit_at_name_colon_id_and_corrupt_ones_stay_alone() {
+    let (opts, clock) = options("ls_corrupt");
+    let name = opts.get_name().to_owned();
+    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    let good = store
+        .create(state(json!({"ok": 1})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    let ls = local_storage();
+    let raw = ls
+        .get_item(&format!("{name}:{}", good.id))
+        .unwrap()
+        .expect("at <name>:<id>");
+    assert!(raw.starts_with("{\"v\":1,"), "{raw}");
+    ls.set_item(&format!("{name}:bad"), "{not json").unwrap();
+    ls.set_item(&format!("{name}:newer"), r#"{"v":3,"id":"newer"}"#)
+        .unwrap();
+    let bad = SessionId::new("bad").unwrap();
+    assert_eq!(
+        store.load(&bad).await.unwrap_err().code(),
+        ErrorCode::Corrupt
+    );
+    assert_eq!(
+        store.set(&bad, "k", json!(1)).await.unwrap_err().code(),
+        ErrorCode::Corrupt
+    );
+    let e = store
+        .load(&SessionId::new("newer").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("newer format version (v3"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
+    clock.advance(10 * 86_400_000);
+    assert_eq!(
+        store.delete_expired(None).await.unwrap(),
+        1,
+        "the good one expired; corrupt ones skipped"
+    );
+    assert_eq!(
+        ls.get_item(&format!("{name}:bad")).unwrap().as_deref(),
+        Some("{not json")
+    );
+    assert!(store.delete(&bad).await.unwrap());
+    assert_eq!(ls.get_item(&format!("{name}:bad")).unwrap(), None);
+    store.clear().await.unwrap();
+    assert_eq!(
+        ls.get_item(&format!("{name}:newer")).unwrap(),
+        None,
+        "clear removes corrupt entries"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn clear_leaves_every_foreign_key_alone() {
+    let (opts, _clock) = options("ls_foreign");
+    let name = opts.get_name().to_owned();
+    let ls = local_storage();
+    let foreign = [
+        name.clone(),
+        format!("{name}x:abc"),
+        format!("x{name}:abc"),
+        format!("other:{name}:abc"),
+        format!("{name}:not an id"),
+    ];
+    for key in &foreign {
+        ls.set_item(key, "theirs").unwrap();
+    }
+    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    for i in 0..3 {
+        store
+            .create(state(json!({"i": i})), Ttl::StoreDefault)
+            .await
+            .unwrap();
+    }
+    store.clear().await.unwrap();
+    assert!(store.ids().await.unwrap().is_empty());
+    for key in &foreign {
+        assert_eq!(
+            ls.get_item(key).unwrap().as_deref(),
+            Some("theirs"),
+            "{key}"
+        );
+        ls.remove_item(key).unwrap();
+    }
+}
+
+/// Fills localStorage with one foreign filler key until only `leave` bytes or so remain.
+fn fill(ls: &web_sys::Storage, key: &str) -> usize {
+    let mut size = 0usize;
+    let mut chunk = 4 << 20;
+    while chunk >= 256 {
+        let candidate = "x".repeat(size + chunk);
+        if ls.set_item(key, &candidate).is_ok() {
+            size += chunk;
+        } else {
+            chunk /= 2;
+        }
+    }
+    size
+}
+
+#[wasm_bindgen_test]
+async fn a_full_local_storage_gives_quota_exceeded_and_keeps_the_old_record() {
+    let (opts, _clock) = options("ls_quota");
+    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    let r = store
+        .create(state(json!({"small": "yes"})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    let ls = local_storage();
+    let filler = "zz-quota-filler";
+    let filled = fill(&ls, filler);
+    assert!(filled > 1 << 20, "filled {filled} bytes");
+    let big = state(json!({"big": "y".repeat(64 << 10)}));
+    let e = store.save(&r.id, big.clone()).await.unwrap_err();
+    let e2 = store.create(big, Ttl::StoreDefault).await.unwrap_err();
+    let moved = store.change_id(&r.id, None).await;
+    ls.remove_item(filler).unwrap();
+    assert_eq!(e.code(), ErrorCode::QuotaExceeded, "{e}");
+    assert_eq!(e2.code(), ErrorCode::QuotaExceeded, "{e2}");
+    assert_eq!(
+        store.load(&r.id).await.unwrap(),
+        Some(r.clone()),
+        "the old record is intact"
+    );
+    // changeId under quota either moved the record whole or left it whole: never lost.
+    let live = store.ids().await.unwrap();
+    assert_eq!(live.len(), 1);
+    if moved.is_err() {
+        assert_eq!(live, vec![r.id.clone()]);
+    }
+    assert_eq!(
+        store.save(&r.id, state(json!({"after": 1}))).await.unwrap(),
+        2,
+        "works again"
+    );
+}
