@@ -10,7 +10,8 @@
 use crate::error::{push_u64, StoreError};
 use crate::id::SessionId;
 use crate::record::{SessionRecord, State};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The format version this release writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -26,25 +27,6 @@ struct EnvelopeOut<'a> {
     updated_at: u64,
     expires_at: Option<u64>,
     ttl_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EnvelopeIn {
-    v: u64,
-    id: String,
-    state: State,
-    version: u64,
-    created_at: u64,
-    updated_at: u64,
-    expires_at: Option<u64>,
-    ttl_ms: Option<u64>,
-}
-
-/// Only the format version, to explain why a record did not decode.
-#[derive(Deserialize)]
-struct Probe {
-    v: u64,
 }
 
 /// Encodes `record` in the current format.
@@ -65,43 +47,52 @@ pub fn encode(record: &SessionRecord) -> String {
 
 /// Decodes a record stored under `id`.
 ///
+/// Parsed as a [`Value`] and checked field by field rather than through a derived
+/// `Deserialize`: derived impls format their type errors with `core::fmt` (floats included),
+/// which costs about 35 KB of wasm.
+///
 /// # Errors
 /// [`Corrupt`](StoreError::Corrupt) when `text` is not a record of a known format version, or
 /// is a record of another id.
 pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
-    let envelope: EnvelopeIn = match serde_json::from_str(text) {
-        Ok(envelope) => envelope,
-        Err(_) => {
-            return Err(match serde_json::from_str::<Probe>(text) {
-                Ok(probe) if probe.v > FORMAT_VERSION => newer_format(id, probe.v),
-                _ => StoreError::corrupt(id.as_str(), "not a session record"),
-            })
-        }
+    let corrupt = |reason: &'static str| StoreError::corrupt(id.as_str(), reason);
+    let Ok(Value::Object(mut envelope)) = serde_json::from_str::<Value>(text) else {
+        return Err(corrupt("not a session record"));
     };
-    if envelope.v != FORMAT_VERSION {
-        return Err(if envelope.v > FORMAT_VERSION {
-            newer_format(id, envelope.v)
-        } else {
-            StoreError::corrupt(id.as_str(), "unknown format version 0")
-        });
+    match envelope.get("v").and_then(Value::as_u64) {
+        Some(FORMAT_VERSION) => {}
+        Some(v) if v > FORMAT_VERSION => return Err(newer_format(id, v)),
+        _ => return Err(corrupt("no known format version")),
     }
-    if envelope.id != id.as_str() {
-        return Err(StoreError::corrupt(
-            id.as_str(),
-            "the record inside belongs to another id",
-        ));
+    if envelope.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(corrupt("the record inside belongs to another id"));
     }
-    if envelope.version == 0 {
-        return Err(StoreError::corrupt(id.as_str(), "version 0"));
-    }
+    let number = |key: &str| envelope.get(key).and_then(Value::as_u64);
+    let optional = |key: &str| match envelope.get(key) {
+        Some(Value::Null) => Some(None),
+        Some(value) => value.as_u64().map(Some),
+        None => None,
+    };
+    let (Some(version), Some(created_at), Some(updated_at), Some(expires_at), Some(ttl_ms)) = (
+        number("version").filter(|&v| v > 0),
+        number("createdAt"),
+        number("updatedAt"),
+        optional("expiresAt"),
+        optional("ttlMs"),
+    ) else {
+        return Err(corrupt("a field is missing or malformed"));
+    };
+    let Some(Value::Object(state)) = envelope.remove("state") else {
+        return Err(corrupt("the state is not an object"));
+    };
     Ok(SessionRecord {
         id: id.clone(),
-        state: envelope.state,
-        version: envelope.version,
-        created_at: envelope.created_at,
-        updated_at: envelope.updated_at,
-        expires_at: envelope.expires_at,
-        ttl_ms: envelope.ttl_ms,
+        state,
+        version,
+        created_at,
+        updated_at,
+        expires_at,
+        ttl_ms,
     })
 }
 

@@ -7,6 +7,8 @@
 
 mod convert;
 
+use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
+use crate::backends::storage::{StorageBackend, StorageKind};
 use crate::backends::AnyBackend;
 use crate::clock::Clock;
 use crate::engine::Store;
@@ -161,6 +163,54 @@ fn parse_options(value: &JsValue) -> Result<(BackendChoice, StoreOptions), Store
     Ok((choice, options))
 }
 
+/// Opens the chosen backend: `(backend, its name, why "auto" fell back)`.
+async fn open_backend(
+    choice: BackendChoice,
+    name: &str,
+) -> Result<(AnyBackend, &'static str, Option<String>), StoreError> {
+    let indexeddb = || async {
+        IndexedDbBackend::open(name, DEFAULT_BLOCKED_TIMEOUT_MS)
+            .await
+            .map(|b| (AnyBackend::IndexedDb(b), "indexeddb"))
+    };
+    let storage = |kind: StorageKind| {
+        StorageBackend::open(kind, name).map(|b| {
+            let label = match kind {
+                StorageKind::Local => "localstorage",
+                StorageKind::Session => "sessionstorage",
+            };
+            (AnyBackend::Storage(b), label)
+        })
+    };
+    let (backend, label) = match choice {
+        BackendChoice::Memory => (AnyBackend::memory(), "memory"),
+        BackendChoice::IndexedDb => indexeddb().await?,
+        BackendChoice::LocalStorage => storage(StorageKind::Local)?,
+        BackendChoice::SessionStorage => storage(StorageKind::Session)?,
+        BackendChoice::Auto => {
+            let idb_error = match indexeddb().await {
+                Ok((backend, label)) => return Ok((backend, label, None)),
+                // Falling back would split the data between two backends: report it instead.
+                Err(e @ StoreError::Blocked { .. }) => return Err(e),
+                Err(e) => e,
+            };
+            let mut reason = String::from("IndexedDB unavailable (");
+            reason.push_str(&idb_error.message());
+            reason.push(')');
+            return match storage(StorageKind::Local) {
+                Ok((backend, label)) => Ok((backend, label, Some(reason))),
+                Err(ls_error) => {
+                    reason.push_str("; localStorage unavailable (");
+                    reason.push_str(&ls_error.message());
+                    reason.push_str("): data lives in memory only, for this page's lifetime");
+                    Ok((AnyBackend::memory(), "memory", Some(reason)))
+                }
+            };
+        }
+    };
+    Ok((backend, label, None))
+}
+
 struct Inner {
     store: Store<AnyBackend>,
     closed: Cell<bool>,
@@ -200,21 +250,9 @@ impl JsSessionStore {
     pub fn open(options: JsValue) -> Promise {
         future_to_promise(async move {
             let (choice, options) = parse_options(&options).map_err(|e| to_js_error(&e))?;
-            let (backend, name, fallback_reason) = match choice {
-                BackendChoice::Memory => (AnyBackend::memory(), "memory", None),
-                BackendChoice::Auto => (
-                    AnyBackend::memory(),
-                    "memory",
-                    Some("this build has no browser storage backend yet".to_owned()),
-                ),
-                BackendChoice::IndexedDb
-                | BackendChoice::LocalStorage
-                | BackendChoice::SessionStorage => {
-                    return Err(to_js_error(&StoreError::Unavailable {
-                        reason: "this build has no browser storage backend yet".into(),
-                    }))
-                }
-            };
+            let (backend, name, fallback_reason) = open_backend(choice, options.get_name())
+                .await
+                .map_err(|e| to_js_error(&e))?;
             let store = Store::with_backend(backend, options).map_err(|e| to_js_error(&e))?;
             Ok(JsSessionStore {
                 inner: Rc::new(Inner {
@@ -236,8 +274,11 @@ impl JsSessionStore {
 
     /// Why "auto" did not get IndexedDB; null otherwise.
     #[wasm_bindgen(getter, js_name = fallbackReason)]
-    pub fn fallback_reason(&self) -> Option<String> {
-        self.fallback_reason.clone()
+    pub fn fallback_reason(&self) -> JsValue {
+        match &self.fallback_reason {
+            Some(reason) => JsValue::from_str(reason),
+            None => JsValue::NULL,
+        }
     }
 
     /// The store name.
