@@ -43,9 +43,10 @@ pub trait Backend {
 
     /// Atomically reads `ids`, lets `decide` choose the writes from what it read (in the same
     /// order as `ids`), and applies them, all or nothing. When `decide` fails, nothing is
-    /// written and its error is returned. `decide` is called once, or not at all when the
-    /// read fails.
+    /// written and its error is returned.
     ///
+    /// An optimistic backend may call `decide` again with fresh slots when what it read
+    /// changed before it could write; only the writes of the last call are applied.
     /// `decide` is a trait object so that each backend's transaction code is compiled once,
     /// not once per operation: that is most of the difference in wasm size.
     async fn transact(
@@ -133,19 +134,16 @@ impl<B: Backend> Store<B> {
         &self.options
     }
 
-    /// [`Backend::transact`] for a `decide` that also computes the operation's result.
+    /// [`Backend::transact`] for a `decide` that also computes the operation's result (the
+    /// result of the call whose writes were applied).
     async fn transact<R>(
         &self,
         ids: &[&SessionId],
-        decide: impl FnOnce(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
+        mut decide: impl FnMut(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
     ) -> Result<R, StoreError> {
-        let mut decide = Some(decide);
         let mut out = None;
         self.backend
             .transact(ids, &mut |slots| {
-                let decide = decide.take().ok_or_else(|| StoreError::Unavailable {
-                    reason: "the backend ran a transaction twice".into(),
-                })?;
                 let (writes, result) = decide(slots)?;
                 out = Some(result);
                 Ok(writes)
@@ -228,7 +226,7 @@ impl<B: Backend> Store<B> {
     async fn modify_live<R>(
         &self,
         id: &SessionId,
-        change: impl FnOnce(&mut SessionRecord, u64) -> Result<(bool, R), StoreError>,
+        mut change: impl FnMut(&mut SessionRecord, u64) -> Result<(bool, R), StoreError>,
     ) -> Result<R, StoreError> {
         let now = self.now()?;
         self.transact(&[id], |slots| match classify(only(slots), now)? {
@@ -299,11 +297,11 @@ impl<B: Backend> Store<B> {
             }
             let record = match live {
                 Some(mut record) => {
-                    record.state = state;
+                    record.state = state.clone();
                     self.write_state(&mut record, now)?;
                     record
                 }
-                None => self.new_record(id, state, self.options.get_ttl_ms(), now),
+                None => self.new_record(id, state.clone(), self.options.get_ttl_ms(), now),
             };
             let version = record.version;
             Ok((vec![Write::Put(record)], version))
@@ -335,7 +333,7 @@ impl<B: Backend> SessionStore for Store<B> {
                 id: id.as_str().to_owned(),
             }),
             Found::Expired | Found::Missing => {
-                let record = self.new_record(id, state, ttl_ms, now);
+                let record = self.new_record(id, state.clone(), ttl_ms, now);
                 Ok((vec![Write::Put(record.clone())], record))
             }
         })
@@ -444,7 +442,7 @@ impl<B: Backend> SessionStore for Store<B> {
     async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError> {
         check_key(key)?;
         self.modify_live(id, |record, now| {
-            record.state.insert(key.to_owned(), value);
+            record.state.insert(key.to_owned(), value.clone());
             Ok((true, self.write_state(record, now)?))
         })
         .await

@@ -53,6 +53,8 @@ struct ReadmeExamples;
 pub use backends::indexeddb::{IndexedDbBackend, IndexedDbStore};
 pub use backends::memory::{MemoryBackend, MemoryStore};
 #[cfg(target_arch = "wasm32")]
+pub use backends::shared::SharedStorageBackend;
+#[cfg(target_arch = "wasm32")]
 pub use backends::storage::{StorageBackend, StorageKind, StorageStore};
 pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -136,7 +136,19 @@ fn fill(ls: &web_sys::Storage, key: &str) -> usize {
 #[wasm_bindgen_test]
 async fn a_full_local_storage_gives_quota_exceeded_and_keeps_the_old_record() {
     let (opts, _clock) = options("ls_quota");
-    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    quota_exceeded_keeps_the_old_record(StorageStore::open(StorageKind::Local, opts).unwrap())
+        .await;
+}
+
+#[wasm_bindgen_test]
+async fn quota_exceeded_crosses_the_leader_protocol_too() {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    let (opts, _clock) = options("ls_quota_shared");
+    let backend = SharedStorageBackend::open(opts.get_name()).unwrap();
+    quota_exceeded_keeps_the_old_record(Store::with_backend(backend, opts).unwrap()).await;
+}
+
+async fn quota_exceeded_keeps_the_old_record<S: SessionStore>(store: S) {
     let r = store
         .create(state(json!({"small": "yes"})), Ttl::StoreDefault)
         .await
@@ -168,4 +180,72 @@ async fn a_full_local_storage_gives_quota_exceeded_and_keeps_the_old_record() {
         2,
         "works again"
     );
+}
+
+mod shared {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    wasm_session_store::conformance_tests!(
+        wasm,
+        |options: wasm_session_store::StoreOptions| async move {
+            let backend = SharedStorageBackend::open(options.get_name()).expect("localStorage");
+            assert!(
+                backend.is_coordinated(),
+                "Web Locks and BroadcastChannel exist in Chromium"
+            );
+            Store::with_backend(backend, options).expect("valid options")
+        }
+    );
+}
+
+/// Read, increment, CAS, retry on conflict.
+async fn increment<S: SessionStore>(store: &S, id: &SessionId, rounds: u32) {
+    for _ in 0..rounds {
+        loop {
+            let r = store.load(id).await.unwrap().unwrap();
+            let n = r.state["n"].as_u64().unwrap();
+            match store
+                .save_if_version(id, state(json!({"n": n + 1})), r.version)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.code() == ErrorCode::VersionConflict => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    let (opts, _clock) = options("ls_shared_race");
+    let name = opts.get_name().to_owned();
+    let a = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts.clone()).unwrap();
+    let b = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts).unwrap();
+    let id = SessionId::new("counter").unwrap();
+    a.create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
+        .await
+        .unwrap();
+    let leaders = [a.backend().is_leader(), b.backend().is_leader()];
+    assert_eq!(
+        leaders.iter().filter(|l| **l).count(),
+        1,
+        "exactly one leader: {leaders:?}"
+    );
+    futures::future::join(increment(&a, &id, 30), increment(&b, &id, 30)).await;
+    let r = b.load(&id).await.unwrap().unwrap();
+    assert_eq!((r.state["n"].clone(), r.version), (json!(60), 61));
+    // The leader leaves; the other instance takes over and sees everything.
+    let (stays, leaves) = if a.backend().is_leader() {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    drop(leaves);
+    increment(&stays, &id, 5).await;
+    assert_eq!(
+        stays.load(&id).await.unwrap().unwrap().state["n"],
+        json!(65)
+    );
+    assert!(stays.backend().is_leader(), "took over the lead");
 }

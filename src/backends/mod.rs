@@ -6,6 +6,8 @@ pub mod memory;
 #[cfg(target_arch = "wasm32")]
 pub mod indexeddb;
 #[cfg(target_arch = "wasm32")]
+pub mod shared;
+#[cfg(target_arch = "wasm32")]
 pub mod storage;
 #[cfg(target_arch = "wasm32")]
 mod web;
@@ -30,12 +32,28 @@ pub enum AnyBackend {
     /// [`StorageBackend`](storage::StorageBackend): localStorage or sessionStorage.
     #[cfg(target_arch = "wasm32")]
     Storage(storage::StorageBackend),
+    /// [`SharedStorageBackend`](shared::SharedStorageBackend): localStorage, atomic across tabs.
+    #[cfg(target_arch = "wasm32")]
+    SharedStorage(shared::SharedStorageBackend),
 }
 
 impl AnyBackend {
     /// An empty memory backend.
     pub fn memory() -> Self {
         AnyBackend::Memory(MemoryBackend::default())
+    }
+
+    /// Releases what the backend holds in the browser: the IndexedDB connection, the leader
+    /// lock and channel of shared localStorage. Later operations reopen what they need
+    /// (IndexedDB) or work without coordination.
+    pub fn close(&self) {
+        match self {
+            #[cfg(target_arch = "wasm32")]
+            AnyBackend::IndexedDb(b) => b.close(),
+            #[cfg(target_arch = "wasm32")]
+            AnyBackend::SharedStorage(b) => b.close(),
+            _ => {}
+        }
     }
 }
 
@@ -48,6 +66,8 @@ macro_rules! dispatch {
             AnyBackend::IndexedDb($b) => $call,
             #[cfg(target_arch = "wasm32")]
             AnyBackend::Storage($b) => $call,
+            #[cfg(target_arch = "wasm32")]
+            AnyBackend::SharedStorage($b) => $call,
         }
     };
 }

@@ -9,6 +9,7 @@ use crate::codec;
 use crate::engine::{Backend, Slot, Store, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
+use crate::record::SessionRecord;
 use crate::store::StoreOptions;
 use wasm_bindgen::JsCast;
 use web_sys::Storage;
@@ -93,89 +94,100 @@ impl StorageBackend {
         self.kind
     }
 
-    fn key(&self, id: &SessionId) -> String {
+    /// The key of a record: `<name>:<id>`.
+    pub(crate) fn key(&self, id: &SessionId) -> String {
         let mut key = self.prefix.clone();
         key.push_str(id.as_str());
         key
     }
 
-    fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+    /// A key for the store's own metadata: `<name>::<what>`.
+    pub(crate) fn meta_key(&self, what: &str) -> String {
+        let mut key = self.prefix.clone();
+        key.push(':');
+        key.push_str(what);
+        key
+    }
+
+    /// The id of a record key, or `None` for any other key.
+    pub(crate) fn id_of(&self, key: &str) -> Option<SessionId> {
+        key.strip_prefix(self.prefix.as_str())
+            .and_then(|rest| SessionId::new(rest).ok())
+    }
+
+    /// The raw value at `key`.
+    pub(crate) fn get_raw(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.storage.get_item(key).map_err(|e| storage_error(&e))
     }
 
-    fn slot(&self, id: &SessionId) -> Result<Slot, StoreError> {
-        Ok(match self.get(&self.key(id))? {
+    /// What a raw value holds for `id`.
+    pub(crate) fn decode_slot(id: &SessionId, raw: Option<String>) -> Slot {
+        match raw {
             None => Slot::Empty,
             Some(text) => match codec::decode(id, &text) {
                 Ok(record) => Slot::Record(record),
                 Err(e) => Slot::Corrupt(e),
             },
-        })
+        }
     }
 
-    /// Every key of this store: records (`<name>:<valid id>`) and metadata (`<name>::...`),
-    /// with the record's id where it is one.
-    fn own_keys(&self) -> Result<Vec<(String, Option<SessionId>)>, StoreError> {
+    /// The keys of this store's records (`<name>:<valid id>`), readable or not, with their
+    /// ids. Metadata (`<name>::...`) and every foreign key are left out.
+    pub(crate) fn record_keys(&self) -> Result<Vec<(String, SessionId)>, StoreError> {
         let len = self.storage.length().map_err(|e| storage_error(&e))?;
         let mut keys = Vec::new();
         for i in 0..len {
             let Some(key) = self.storage.key(i).map_err(|e| storage_error(&e))? else {
                 continue;
             };
-            let Some(rest) = key.strip_prefix(self.prefix.as_str()) else {
+            let Some(id) = self.id_of(&key) else {
                 continue;
             };
-            if rest.starts_with(':') {
-                keys.push((key, None));
-            } else if let Ok(id) = SessionId::new(rest) {
-                keys.push((key, Some(id)));
-            }
+            keys.push((key, id));
         }
         Ok(keys)
     }
 
     /// Every readable record.
-    fn records(&self) -> Result<Vec<crate::SessionRecord>, StoreError> {
+    pub(crate) fn records(&self) -> Result<Vec<SessionRecord>, StoreError> {
         let mut out = Vec::new();
-        for (key, id) in self.own_keys()? {
-            let Some(id) = id else { continue };
-            if let Some(text) = self.get(&key)? {
-                if let Ok(record) = codec::decode(&id, &text) {
-                    out.push(record);
-                }
+        for (key, id) in self.record_keys()? {
+            if let Slot::Record(record) = Self::decode_slot(&id, self.get_raw(&key)?) {
+                out.push(record);
             }
         }
         Ok(out)
     }
 
-    /// Applies `writes` all or nothing: puts first (a full storage fails them before anything
-    /// is removed), and on a failure every key already written gets its old value back.
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let (puts, deletes): (Vec<Write>, Vec<Write>) =
-            writes.into_iter().partition(|w| matches!(w, Write::Put(_)));
-        let mut undo: Vec<(String, Option<String>)> = Vec::new();
-        for write in puts.into_iter().chain(deletes) {
-            let (key, result) = match &write {
-                Write::Put(record) => {
-                    let key = self.key(&record.id);
-                    let before = self.get(&key)?;
-                    let result = self.storage.set_item(&key, &codec::encode(record));
-                    undo.push((key.clone(), before));
-                    (key, result)
-                }
-                Write::Delete(id) => {
-                    let key = self.key(id);
-                    undo.push((key.clone(), self.get(&key)?));
-                    let result = self.storage.remove_item(&key);
-                    (key, result)
-                }
+    /// Writes as raw `(key, value)` pairs (`None` removes).
+    pub(crate) fn raw_writes(&self, writes: Vec<Write>) -> Vec<(String, Option<String>)> {
+        writes
+            .into_iter()
+            .map(|write| match write {
+                Write::Put(record) => (self.key(&record.id), Some(codec::encode(&record))),
+                Write::Delete(id) => (self.key(&id), None),
+            })
+            .collect()
+    }
+
+    /// Applies raw writes all or nothing: puts first (a full storage fails them before
+    /// anything is removed), and on a failure every key already written gets its old value
+    /// back.
+    pub(crate) fn apply_raw(&self, writes: &[(String, Option<String>)]) -> Result<(), StoreError> {
+        let puts = writes.iter().filter(|(_, v)| v.is_some());
+        let removes = writes.iter().filter(|(_, v)| v.is_none());
+        let mut undo: Vec<(&str, Option<String>)> = Vec::new();
+        for (key, value) in puts.chain(removes) {
+            undo.push((key, self.get_raw(key)?));
+            let result = match value {
+                Some(text) => self.storage.set_item(key, text),
+                None => self.storage.remove_item(key),
             };
             if let Err(e) = result {
-                let _ = key;
                 for (key, before) in undo.into_iter().rev() {
                     let _ = match before {
-                        Some(text) => self.storage.set_item(&key, &text),
-                        None => self.storage.remove_item(&key),
+                        Some(text) => self.storage.set_item(key, &text),
+                        None => self.storage.remove_item(key),
                     };
                 }
                 return Err(storage_error(&e));
@@ -183,11 +195,28 @@ impl StorageBackend {
         }
         Ok(())
     }
+
+    /// Removes every record of this store, readable or not (metadata stays).
+    pub(crate) fn clear_records(&self) -> Result<(), StoreError> {
+        for (key, _) in self.record_keys()? {
+            self.storage
+                .remove_item(&key)
+                .map_err(|e| storage_error(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Sets a metadata value.
+    pub(crate) fn set_raw(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.storage
+            .set_item(key, value)
+            .map_err(|e| storage_error(&e))
+    }
 }
 
 impl Backend for StorageBackend {
     async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
-        self.slot(id)
+        Ok(Self::decode_slot(id, self.get_raw(&self.key(id))?))
     }
 
     async fn transact(
@@ -195,11 +224,12 @@ impl Backend for StorageBackend {
         ids: &[&SessionId],
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
-        let slots = ids
-            .iter()
-            .map(|id| self.slot(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.apply(decide(slots)?)
+        let mut slots = Vec::with_capacity(ids.len());
+        for id in ids {
+            slots.push(Self::decode_slot(id, self.get_raw(&self.key(id))?));
+        }
+        let writes = self.raw_writes(decide(slots)?);
+        self.apply_raw(&writes)
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
@@ -223,20 +253,13 @@ impl Backend for StorageBackend {
             .map(|r| (r.id, r.version))
             .take(limit.unwrap_or(usize::MAX))
             .collect();
-        for (id, _) in &expired {
-            self.storage
-                .remove_item(&self.key(id))
-                .map_err(|e| storage_error(&e))?;
-        }
+        let writes: Vec<(String, Option<String>)> =
+            expired.iter().map(|(id, _)| (self.key(id), None)).collect();
+        self.apply_raw(&writes)?;
         Ok(expired)
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        for (key, _) in self.own_keys()? {
-            self.storage
-                .remove_item(&key)
-                .map_err(|e| storage_error(&e))?;
-        }
-        Ok(())
+        self.clear_records()
     }
 }

@@ -8,6 +8,7 @@
 mod convert;
 
 use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
+use crate::backends::shared::SharedStorageBackend;
 use crate::backends::storage::{StorageBackend, StorageKind};
 use crate::backends::AnyBackend;
 use crate::clock::Clock;
@@ -173,14 +174,15 @@ async fn open_backend(
             .await
             .map(|b| (AnyBackend::IndexedDb(b), "indexeddb"))
     };
-    let storage = |kind: StorageKind| {
-        StorageBackend::open(kind, name).map(|b| {
-            let label = match kind {
-                StorageKind::Local => "localstorage",
-                StorageKind::Session => "sessionstorage",
-            };
-            (AnyBackend::Storage(b), label)
-        })
+    // localStorage is shared by tabs, so it goes through the leader-tab protocol;
+    // sessionStorage belongs to one tab and is used directly.
+    let storage = |kind: StorageKind| match kind {
+        StorageKind::Local => {
+            SharedStorageBackend::open(name).map(|b| (AnyBackend::SharedStorage(b), "localstorage"))
+        }
+        StorageKind::Session => {
+            StorageBackend::open(kind, name).map(|b| (AnyBackend::Storage(b), "sessionstorage"))
+        }
     };
     let (backend, label) = match choice {
         BackendChoice::Memory => (AnyBackend::memory(), "memory"),
@@ -455,6 +457,8 @@ impl JsSessionStore {
 
     /// Closes the store: later calls reject with CLOSED. Idempotent.
     pub fn close(&self) {
-        self.inner.closed.set(true);
+        if !self.inner.closed.replace(true) {
+            self.inner.store.backend().close();
+        }
     }
 }
