@@ -16,10 +16,13 @@ use serde_json::Value;
 /// The format version this release writes.
 pub const FORMAT_VERSION: u64 = 1;
 
+/// A record as JSON: the storage envelope with `v`, or without it the plain record object
+/// of the JS contract.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EnvelopeOut<'a> {
-    v: u64,
+struct RecordJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v: Option<u64>,
     id: &'a str,
     state: &'a State,
     version: u64,
@@ -31,8 +34,17 @@ struct EnvelopeOut<'a> {
 
 /// Encodes `record` in the current format.
 pub fn encode(record: &SessionRecord) -> String {
-    let envelope = EnvelopeOut {
-        v: FORMAT_VERSION,
+    to_json(record, Some(FORMAT_VERSION))
+}
+
+/// `record` as the JSON object of the JS contract: exactly its seven fields.
+pub fn to_plain_json(record: &SessionRecord) -> String {
+    to_json(record, None)
+}
+
+fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
+    let envelope = RecordJson {
+        v,
         id: record.id.as_str(),
         state: &record.state,
         version: record.version,

@@ -62,26 +62,6 @@ async fn two_connections_racing_one_version_have_exactly_one_winner() {
     assert_eq!(a.load(&record.id).await.unwrap().unwrap().version, 2);
 }
 
-/// Read, increment, CAS, retry on conflict: `rounds` times, from one connection.
-async fn increment(store: &IndexedDbStore, id: &SessionId, rounds: u32) -> u32 {
-    let mut conflicts = 0;
-    for _ in 0..rounds {
-        loop {
-            let r = store.load(id).await.unwrap().unwrap();
-            let n = r.state["n"].as_u64().unwrap();
-            match store
-                .save_if_version(id, state(json!({"n": n + 1})), r.version)
-                .await
-            {
-                Ok(_) => break,
-                Err(e) if e.code() == ErrorCode::VersionConflict => conflicts += 1,
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-    conflicts
-}
-
 #[wasm_bindgen_test]
 async fn concurrent_increments_from_two_connections_lose_nothing() {
     let (opts, _clock) = options("idb_increments");
@@ -91,7 +71,11 @@ async fn concurrent_increments_from_two_connections_lose_nothing() {
     a.create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
         .await
         .unwrap();
-    join(increment(&a, &id, 25), increment(&b, &id, 25)).await;
+    join(
+        common::increment(&a, &id, 25),
+        common::increment(&b, &id, 25),
+    )
+    .await;
     let r = b.load(&id).await.unwrap().unwrap();
     assert_eq!(r.state["n"], json!(50));
     assert_eq!(r.version, 51);

@@ -2,6 +2,8 @@
 //! each, then corrupt entries, quota exhaustion and foreign keys.
 #![cfg(target_arch = "wasm32")]
 
+mod common;
+
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 use wasm_session_store::testing::{options, state};
@@ -197,24 +199,6 @@ mod shared {
     );
 }
 
-/// Read, increment, CAS, retry on conflict.
-async fn increment<S: SessionStore>(store: &S, id: &SessionId, rounds: u32) {
-    for _ in 0..rounds {
-        loop {
-            let r = store.load(id).await.unwrap().unwrap();
-            let n = r.state["n"].as_u64().unwrap();
-            match store
-                .save_if_version(id, state(json!({"n": n + 1})), r.version)
-                .await
-            {
-                Ok(_) => break,
-                Err(e) if e.code() == ErrorCode::VersionConflict => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-}
-
 #[wasm_bindgen_test]
 async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
     use wasm_session_store::{SharedStorageBackend, Store};
@@ -232,7 +216,11 @@ async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
         1,
         "exactly one leader: {leaders:?}"
     );
-    futures::future::join(increment(&a, &id, 30), increment(&b, &id, 30)).await;
+    futures::future::join(
+        common::increment(&a, &id, 30),
+        common::increment(&b, &id, 30),
+    )
+    .await;
     let r = b.load(&id).await.unwrap().unwrap();
     assert_eq!((r.state["n"].clone(), r.version), (json!(60), 61));
     // The leader leaves; the other instance takes over and sees everything.
@@ -242,7 +230,7 @@ async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
         (a, b)
     };
     drop(leaves);
-    increment(&stays, &id, 5).await;
+    common::increment(&stays, &id, 5).await;
     assert_eq!(
         stays.load(&id).await.unwrap().unwrap().state["n"],
         json!(65)

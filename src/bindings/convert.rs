@@ -252,18 +252,6 @@ pub(crate) fn int_from_js(
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordOut<'a> {
-    id: &'a str,
-    state: &'a State,
-    version: u64,
-    created_at: u64,
-    updated_at: u64,
-    expires_at: Option<u64>,
-    ttl_ms: Option<u64>,
-}
-
 /// Anything serializable to a fresh JS value, through one `JSON.parse`: plain objects and
 /// arrays with no shared references, `__proto__` kept as an ordinary own key.
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
@@ -273,13 +261,5 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
 
 /// A record as the plain object of the contract, with exactly its seven fields.
 pub(crate) fn record_to_js(record: &SessionRecord) -> JsValue {
-    to_js(&RecordOut {
-        id: record.id.as_str(),
-        state: &record.state,
-        version: record.version,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-        expires_at: record.expires_at,
-        ttl_ms: record.ttl_ms,
-    })
+    js_sys::JSON::parse(&crate::codec::to_plain_json(record)).unwrap_or(JsValue::UNDEFINED)
 }

@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 use js_sys::{Function, Promise};
+use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
+use wasm_session_store::testing::state;
+use wasm_session_store::{ErrorCode, SessionId, SessionStore};
 
 /// Runs `body` as an async JS function of `(a, b)` and awaits its result.
 pub async fn js(args: &str, body: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
@@ -26,4 +29,25 @@ pub async fn idb_put_raw(db: &str, key: &str, value: JsValue) {
     "#;
     let pair = js_sys::Array::of2(&db.into(), &key.into());
     js("a, b", body, &pair, &value).await.expect("raw put");
+}
+
+/// Read, increment `n`, compare-and-swap, retry on conflict: `rounds` times. Returns how many
+/// conflicts were retried.
+pub async fn increment<S: SessionStore>(store: &S, id: &SessionId, rounds: u32) -> u32 {
+    let mut conflicts = 0;
+    for _ in 0..rounds {
+        loop {
+            let r = store.load(id).await.unwrap().unwrap();
+            let n = r.state["n"].as_u64().unwrap();
+            match store
+                .save_if_version(id, state(json!({"n": n + 1})), r.version)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.code() == ErrorCode::VersionConflict => conflicts += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    conflicts
 }
