@@ -5,7 +5,9 @@
 //! format, `exp` its deadline (absent for records that never expire, so the index skips them).
 //! Every read-check-write is one readwrite transaction, so no two tabs can both win a CAS.
 
-use super::web::{exception_name, exception_reason, global_property, request, storage_error, Done};
+use super::web::{
+    exception_name, exception_reason, global_property, request, storage_error, Deferred, Done,
+};
 use crate::codec;
 use crate::engine::{Backend, Slot, Store, Write};
 use crate::error::StoreError;
@@ -128,11 +130,10 @@ async fn open_db(
     // When blocked, give the other connections `blocked_timeout_ms` to close.
     let timed_out = Rc::new(Cell::new(false));
     let timer: Rc<RefCell<Option<gloo_timers::callback::Timeout>>> = Rc::default();
-    let mut reject_blocked: Option<Function> = None;
-    let blocked = js_sys::Promise::new(&mut |_, reject| reject_blocked = Some(reject));
+    let blocked = Deferred::new();
     let on_blocked = {
         let (timer, timed_out) = (timer.clone(), timed_out.clone());
-        let reject = reject_blocked.unwrap_or_else(|| Function::new_no_args(""));
+        let reject = blocked.reject.clone();
         Closure::<dyn FnMut()>::new(move || {
             if timer.borrow().is_some() {
                 return;
@@ -149,7 +150,7 @@ async fn open_db(
     };
     req.set_onblocked(Some(on_blocked.as_ref().unchecked_ref()));
 
-    let opened = js_sys::Promise::race(&Array::of2(&request_promise(&req), &blocked));
+    let opened = js_sys::Promise::race(&Array::of2(&request_promise(&req), &blocked.promise));
     let result = JsFuture::from(opened).await;
     req.set_onupgradeneeded(None);
     req.set_onblocked(None);

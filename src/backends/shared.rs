@@ -21,7 +21,7 @@
 //! localStorage directly: atomic within the tab, not across tabs.
 
 use super::storage::StorageBackend;
-use super::web::{exception_reason, global_property};
+use super::web::{exception_reason, global_property, Deferred};
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -249,12 +249,11 @@ impl Coordinator {
 
     /// Called when the Web Lock makes this tab the leader.
     fn on_elected(self: &Rc<Self>) -> Promise {
-        let mut resign = None;
-        let held = Promise::new(&mut |resolve, _| resign = Some(resolve));
-        *self.resign.borrow_mut() = resign;
+        let held = Deferred::new();
+        *self.resign.borrow_mut() = Some(held.resolve.clone());
         if self.closed.get() {
             self.release();
-            return held;
+            return held.promise;
         }
         let this = self.clone();
         spawn_local(async move {
@@ -280,7 +279,7 @@ impl Coordinator {
                 }
             }
         });
-        held
+        held.promise
     }
 
     fn release(&self) {
@@ -309,18 +308,17 @@ impl Coordinator {
             set(&request, "kind", "request");
             set(&request, "from", self.tab.as_str());
             set(&request, "id", JsValue::from_f64(id as f64));
-            let mut resolve = None;
-            let answered = Promise::new(&mut |ok, _| resolve = Some(ok));
+            let answered = Deferred::new();
             let message: JsValue = request.into();
             self.pending.borrow_mut().insert(
                 id,
                 Pending {
                     message: message.clone(),
-                    resolve: resolve.unwrap_or_else(|| Function::new_no_args("")),
+                    resolve: answered.resolve.clone(),
                 },
             );
             self.post(&message);
-            JsFuture::from(answered)
+            JsFuture::from(answered.promise)
                 .await
                 .map_err(|_| unavailable("the leader tab did not answer"))?
         };

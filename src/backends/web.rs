@@ -69,21 +69,22 @@ pub(crate) fn storage_error(err: &JsValue) -> StoreError {
     }
 }
 
-/// Settles a promise from event handlers, and unsets the handlers when dropped (so a late
-/// event never calls a freed closure).
-struct Settle {
-    promise: Promise,
-    resolve: Function,
-    reject: Function,
+/// A promise together with the functions that settle it, for handing to event handlers.
+pub(crate) struct Deferred {
+    pub(crate) promise: Promise,
+    pub(crate) resolve: Function,
+    pub(crate) reject: Function,
 }
 
-impl Settle {
-    fn new() -> Self {
+impl Deferred {
+    pub(crate) fn new() -> Self {
         let mut functions = None;
         let promise = Promise::new(&mut |resolve, reject| functions = Some((resolve, reject)));
-        let (resolve, reject) =
-            functions.unwrap_or_else(|| (Function::new_no_args(""), Function::new_no_args("")));
-        Settle {
+        // The Promise constructor runs its executor synchronously, so both are set here.
+        let Some((resolve, reject)) = functions else {
+            unreachable!()
+        };
+        Deferred {
             promise,
             resolve,
             reject,
@@ -96,7 +97,7 @@ impl Settle {
 /// Safe inside a transaction: the continuation runs as a microtask of the success event,
 /// while the transaction is still active.
 pub(crate) async fn request(req: &IdbRequest) -> Result<JsValue, JsValue> {
-    let settle = Settle::new();
+    let settle = Deferred::new();
     let (ok_req, resolve) = (req.clone(), settle.resolve.clone());
     let on_success = Closure::<dyn FnMut()>::new(move || {
         let _ = resolve.call1(
@@ -121,7 +122,7 @@ pub(crate) async fn request(req: &IdbRequest) -> Result<JsValue, JsValue> {
 /// Waits for a transaction to commit; `Err` with its error when it aborts.
 pub(crate) struct Done {
     tx: IdbTransaction,
-    settle: Settle,
+    settle: Deferred,
     _on_complete: Closure<dyn FnMut()>,
     _on_abort: Closure<dyn FnMut(Event)>,
 }
@@ -129,7 +130,7 @@ pub(crate) struct Done {
 impl Done {
     /// Starts listening; call right after creating the transaction.
     pub(crate) fn new(tx: &IdbTransaction) -> Self {
-        let settle = Settle::new();
+        let settle = Deferred::new();
         let resolve = settle.resolve.clone();
         let on_complete = Closure::<dyn FnMut()>::new(move || {
             let _ = resolve.call0(&JsValue::UNDEFINED);
