@@ -20,7 +20,7 @@
 //! Without `navigator.locks` or `BroadcastChannel` (very old browsers) the store uses
 //! localStorage directly: atomic within the tab, not across tabs.
 
-use super::storage::StorageBackend;
+use super::storage::{expired_among, live_among, removals, StorageBackend};
 use super::web::{exception_reason, global_property, Deferred};
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;
@@ -175,16 +175,10 @@ impl Coordinator {
                     Ok(())
                 }
             }
-            "scan" => self.local.record_keys().map(|keys| {
-                let pairs: Vec<(String, Option<String>)> = keys
-                    .into_iter()
-                    .map(|(key, _)| {
-                        let value = self.local.get_raw(&key).ok().flatten();
-                        (key, value)
-                    })
-                    .collect();
-                set(&body, "pairs", pairs_to_js(&pairs));
-            }),
+            "scan" => self
+                .local
+                .scan_raw()
+                .map(|pairs| set(&body, "pairs", pairs_to_js(&pairs))),
             "clear" => self.bump_seq().and_then(|_| self.local.clear_records()),
             _ => Err(unavailable("unknown request")),
         };
@@ -558,18 +552,7 @@ impl Backend for SharedStorageBackend {
         let Some(c) = &self.coordinator else {
             return self.local.live_ids(now_ms).await;
         };
-        let mut ids = Vec::new();
-        for (key, raw) in c.scan().await? {
-            let Some(id) = self.local.id_of(&key) else {
-                continue;
-            };
-            if let Slot::Record(record) = StorageBackend::decode_slot(&id, raw) {
-                if !record.is_expired(now_ms) {
-                    ids.push(id);
-                }
-            }
-        }
-        Ok(ids)
+        Ok(live_among(self.local.readable(c.scan().await?), now_ms))
     }
 
     async fn delete_expired(
@@ -581,28 +564,9 @@ impl Backend for SharedStorageBackend {
             return self.local.delete_expired(now_ms, limit).await;
         };
         loop {
-            let mut expect = Vec::new();
-            let mut removed = Vec::new();
-            for (key, raw) in c.scan().await? {
-                if removed.len() >= limit.unwrap_or(usize::MAX) {
-                    break;
-                }
-                let Some(id) = self.local.id_of(&key) else {
-                    continue;
-                };
-                if let Slot::Record(record) = StorageBackend::decode_slot(&id, raw.clone()) {
-                    if record.is_expired(now_ms) {
-                        removed.push((id, record.version));
-                        expect.push((key, raw));
-                    }
-                }
-            }
-            if removed.is_empty() {
-                return Ok(removed);
-            }
-            let writes: Vec<(String, Option<String>)> =
-                expect.iter().map(|(key, _)| (key.clone(), None)).collect();
-            if c.cas(&expect, &writes).await? {
+            let found = self.local.readable(c.scan().await?);
+            let (expect, removed) = expired_among(found, now_ms, limit);
+            if removed.is_empty() || c.cas(&expect, &removals(&expect)).await? {
                 return Ok(removed);
             }
         }

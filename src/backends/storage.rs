@@ -49,6 +49,41 @@ impl std::fmt::Debug for StorageBackend {
     }
 }
 
+/// Raw `(key, value)` pairs of localStorage; a `None` value is an absent key (or a removal).
+pub(crate) type RawPairs = Vec<(String, Option<String>)>;
+
+/// A readable record found by a scan: its key, its raw value, and the record.
+pub(crate) type Readable = (String, Option<String>, SessionRecord);
+
+/// The ids of the records live at `now_ms`.
+pub(crate) fn live_among(found: Vec<Readable>, now_ms: u64) -> Vec<SessionId> {
+    found
+        .into_iter()
+        .filter(|(_, _, r)| !r.is_expired(now_ms))
+        .map(|(_, _, r)| r.id)
+        .collect()
+}
+
+/// Up to `limit` records expired at `now_ms`: their `(key, raw value)` as read, and the id
+/// and version of each.
+pub(crate) fn expired_among(
+    found: Vec<Readable>,
+    now_ms: u64,
+    limit: Option<usize>,
+) -> (RawPairs, Vec<(SessionId, u64)>) {
+    found
+        .into_iter()
+        .filter(|(_, _, r)| r.is_expired(now_ms))
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(key, raw, r)| ((key, raw), (r.id, r.version)))
+        .unzip()
+}
+
+/// Removals of the given keys.
+pub(crate) fn removals(pairs: &[(String, Option<String>)]) -> RawPairs {
+    pairs.iter().map(|(key, _)| (key.clone(), None)).collect()
+}
+
 /// A session store in `localStorage` or `sessionStorage`.
 pub type StorageStore = Store<StorageBackend>;
 
@@ -148,15 +183,29 @@ impl StorageBackend {
         Ok(keys)
     }
 
-    /// Every readable record.
-    pub(crate) fn records(&self) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut out = Vec::new();
-        for (key, id) in self.record_keys()? {
-            if let Slot::Record(record) = Self::decode_slot(&id, self.get_raw(&key)?) {
-                out.push(record);
-            }
-        }
-        Ok(out)
+    /// `(key, raw value)` of every record key of this store, readable or not.
+    pub(crate) fn scan_raw(&self) -> Result<RawPairs, StoreError> {
+        self.record_keys()?
+            .into_iter()
+            .map(|(key, _)| {
+                let raw = self.get_raw(&key)?;
+                Ok((key, raw))
+            })
+            .collect()
+    }
+
+    /// The readable records among `(key, raw value)` pairs of this store, with both.
+    pub(crate) fn readable(&self, pairs: RawPairs) -> Vec<Readable> {
+        pairs
+            .into_iter()
+            .filter_map(|(key, raw)| {
+                let id = self.id_of(&key)?;
+                match Self::decode_slot(&id, raw.clone()) {
+                    Slot::Record(record) => Some((key, raw, record)),
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// Writes as raw `(key, value)` pairs (`None` removes).
@@ -233,12 +282,7 @@ impl Backend for StorageBackend {
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-        Ok(self
-            .records()?
-            .into_iter()
-            .filter(|r| !r.is_expired(now_ms))
-            .map(|r| r.id)
-            .collect())
+        Ok(live_among(self.readable(self.scan_raw()?), now_ms))
     }
 
     async fn delete_expired(
@@ -246,17 +290,9 @@ impl Backend for StorageBackend {
         now_ms: u64,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let expired: Vec<(SessionId, u64)> = self
-            .records()?
-            .into_iter()
-            .filter(|r| r.is_expired(now_ms))
-            .map(|r| (r.id, r.version))
-            .take(limit.unwrap_or(usize::MAX))
-            .collect();
-        let writes: Vec<(String, Option<String>)> =
-            expired.iter().map(|(id, _)| (self.key(id), None)).collect();
-        self.apply_raw(&writes)?;
-        Ok(expired)
+        let (found, removed) = expired_among(self.readable(self.scan_raw()?), now_ms, limit);
+        self.apply_raw(&removals(&found))?;
+        Ok(removed)
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
