@@ -9,28 +9,12 @@
 
 use crate::error::{push_u64, StoreError};
 use crate::id::SessionId;
-use crate::record::{SessionRecord, State};
-use serde::Serialize;
+use crate::json;
+use crate::record::SessionRecord;
 use serde_json::Value;
 
 /// The format version this release writes.
 pub const FORMAT_VERSION: u64 = 1;
-
-/// A record as JSON: the storage envelope with `v`, or without it the plain record object
-/// of the JS contract.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordJson<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    v: Option<u64>,
-    id: &'a str,
-    state: &'a State,
-    version: u64,
-    created_at: u64,
-    updated_at: u64,
-    expires_at: Option<u64>,
-    ttl_ms: Option<u64>,
-}
 
 /// Encodes `record` in the current format.
 pub fn encode(record: &SessionRecord) -> String {
@@ -43,32 +27,49 @@ pub fn to_plain_json(record: &SessionRecord) -> String {
 }
 
 fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
-    let envelope = RecordJson {
-        v,
-        id: record.id.as_str(),
-        state: &record.state,
-        version: record.version,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-        expires_at: record.expires_at,
-        ttl_ms: record.ttl_ms,
-    };
-    // Serializing a string-keyed map of JSON values into a String cannot fail.
-    serde_json::to_string(&envelope).unwrap_or_default()
+    let mut out = String::with_capacity(128);
+    out.push('{');
+    if let Some(v) = v {
+        out.push_str("\"v\":");
+        push_u64(&mut out, v);
+        out.push(',');
+    }
+    out.push_str("\"id\":");
+    json::write_str(record.id.as_str(), &mut out);
+    out.push_str(",\"state\":");
+    json::write_object(&record.state, &mut out);
+    let fields = [
+        ("version", Some(record.version)),
+        ("createdAt", Some(record.created_at)),
+        ("updatedAt", Some(record.updated_at)),
+        ("expiresAt", record.expires_at),
+        ("ttlMs", record.ttl_ms),
+    ];
+    for (name, value) in fields {
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
+        match value {
+            Some(n) => push_u64(&mut out, n),
+            None => out.push_str("null"),
+        }
+    }
+    out.push('}');
+    out
 }
 
 /// Decodes a record stored under `id`.
 ///
-/// Parsed as a [`Value`] and checked field by field rather than through a derived
-/// `Deserialize`: derived impls format their type errors with `core::fmt` (floats included),
-/// which costs about 35 KB of wasm.
+/// Parsed as a [`Value`] (with `JSON.parse` in wasm, see `json`) and checked field by field
+/// rather than through a derived `Deserialize`: derived impls format their type errors with
+/// `core::fmt` (floats included), which costs about 35 KB of wasm.
 ///
 /// # Errors
 /// [`Corrupt`](StoreError::Corrupt) when `text` is not a record of a known format version, or
 /// is a record of another id.
 pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
     let corrupt = |reason: &'static str| StoreError::corrupt(id.as_str(), reason);
-    let Ok(Value::Object(mut envelope)) = serde_json::from_str::<Value>(text) else {
+    let Some(Value::Object(mut envelope)) = json::parse(text) else {
         return Err(corrupt("not a session record"));
     };
     match envelope.get("v").and_then(Value::as_u64) {

@@ -43,7 +43,7 @@ impl SessionId {
     /// [`Unavailable`](StoreError::Unavailable) when the platform has no CSPRNG.
     pub fn generate() -> Result<Self, StoreError> {
         let mut bytes = [0u8; 16];
-        getrandom::getrandom(&mut bytes).map_err(|_| StoreError::Unavailable {
+        getrandom::fill(&mut bytes).map_err(|_| StoreError::Unavailable {
             reason: "no cryptographically secure random source (crypto.getRandomValues)".into(),
         })?;
         Ok(SessionId(Base64UrlUnpadded::encode_string(&bytes)))

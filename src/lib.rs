@@ -33,6 +33,7 @@ pub mod codec;
 mod engine;
 mod error;
 mod id;
+mod json;
 mod record;
 mod store;
 
@@ -43,6 +44,13 @@ mod bindings;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The allocator of the wasm build: talc is about 3 KB (gzipped) smaller than Rust's default
+/// dlmalloc there. Not installed under threads (`atomics`), which talc's wasm allocator does
+/// not support.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -27,7 +27,6 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -82,6 +81,7 @@ fn pairs_from_js(value: &JsValue) -> Vec<(String, Option<String>)> {
 
 /// A request waiting for the leader's answer.
 struct Pending {
+    id: u64,
     message: JsValue,
     resolve: Function,
 }
@@ -96,7 +96,9 @@ struct Coordinator {
     /// The highest seq this tab has seen in any answer.
     max_seq: Cell<u64>,
     next_request: Cell<u64>,
-    pending: RefCell<BTreeMap<u64, Pending>>,
+    /// In request-id order. A few at a time, so a Vec: a BTreeMap of its own would cost
+    /// about 2 KB of gzipped wasm.
+    pending: RefCell<Vec<Pending>>,
     /// Resolving it releases the leader lock.
     resign: RefCell<Option<Function>>,
     abort: Option<AbortController>,
@@ -225,15 +227,11 @@ impl Coordinator {
             }
             "answer" if get(&message, "to").as_string().as_deref() == Some(&self.tab) => {
                 let id = number(&get(&message, "id"));
-                if let Some(pending) = self.pending.borrow_mut().remove(&id) {
-                    let _ = pending
-                        .resolve
-                        .call1(&JsValue::UNDEFINED, &get(&message, "body"));
-                }
+                self.settle(id, &get(&message, "body"));
             }
             // A new leader: whatever was asked of the old one is asked again.
             "leader" => {
-                for pending in self.pending.borrow().values() {
+                for pending in self.pending.borrow().iter() {
                     self.post(&pending.message);
                 }
             }
@@ -264,16 +262,24 @@ impl Coordinator {
                 .pending
                 .borrow()
                 .iter()
-                .map(|(id, p)| (*id, p.message.clone()))
+                .map(|p| (p.id, p.message.clone()))
                 .collect();
             for (id, message) in waiting {
                 let body = this.serve_when_current(&message).await;
-                if let Some(pending) = this.pending.borrow_mut().remove(&id) {
-                    let _ = pending.resolve.call1(&JsValue::UNDEFINED, &body);
-                }
+                this.settle(id, &body);
             }
         });
         held.promise
+    }
+
+    /// Resolves the request `id` with `body`, if it is still waiting.
+    fn settle(&self, id: u64, body: &JsValue) {
+        let mut pending = self.pending.borrow_mut();
+        if let Some(i) = pending.iter().position(|p| p.id == id) {
+            let done = pending.remove(i);
+            drop(pending);
+            let _ = done.resolve.call1(&JsValue::UNDEFINED, body);
+        }
     }
 
     fn release(&self) {
@@ -304,13 +310,11 @@ impl Coordinator {
             set(&request, "id", JsValue::from_f64(id as f64));
             let answered = Deferred::new();
             let message: JsValue = request.into();
-            self.pending.borrow_mut().insert(
+            self.pending.borrow_mut().push(Pending {
                 id,
-                Pending {
-                    message: message.clone(),
-                    resolve: answered.resolve.clone(),
-                },
-            );
+                message: message.clone(),
+                resolve: answered.resolve.clone(),
+            });
             self.post(&message);
             JsFuture::from(answered.promise)
                 .await
@@ -377,7 +381,7 @@ impl Coordinator {
         }
         self.channel.set_onmessage(None);
         self.channel.close();
-        for (_, pending) in std::mem::take(&mut *self.pending.borrow_mut()) {
+        for pending in std::mem::take(&mut *self.pending.borrow_mut()) {
             let error = Object::new();
             set(&error, "reason", "the store was closed");
             let body = Object::new();
@@ -447,7 +451,7 @@ impl SharedStorageBackend {
             leader: Cell::new(false),
             max_seq: Cell::new(0),
             next_request: Cell::new(0),
-            pending: RefCell::new(BTreeMap::new()),
+            pending: RefCell::new(Vec::new()),
             resign: RefCell::new(None),
             abort: AbortController::new().ok(),
             closed: Cell::new(false),

@@ -14,15 +14,12 @@ use crate::backends::AnyBackend;
 use crate::clock::Clock;
 use crate::engine::Store;
 use crate::error::StoreError;
+use crate::json::js::{from_js, js_reason, to_js};
 use crate::record::{State, Ttl};
 use crate::store::{SessionStore as _, StoreOptions};
-use convert::{
-    id_from_js, int_from_js, js_reason, json_from_js, key_from_js, record_to_js, state_from_js,
-    to_js, to_js_error,
-};
+use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::Cell;
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -230,18 +227,149 @@ fn version_to_js(version: u64) -> JsValue {
     JsValue::from_f64(version as f64)
 }
 
+/// One method call with its arguments as they came from JS, checked inside the promise.
+///
+/// Every method goes through one [`execute`] future and one `future_to_promise`, rather than a
+/// future type each: that shares the promise plumbing and keeps the wasm smaller.
+enum Call {
+    Create(JsValue, JsValue),
+    Load(JsValue),
+    Save(JsValue, JsValue),
+    SaveIfVersion(JsValue, JsValue, JsValue),
+    UpdateTtl(JsValue, JsValue),
+    Delete(JsValue),
+    ChangeId(JsValue, JsValue),
+    DeleteExpired(JsValue),
+    Ids,
+    Get(JsValue, JsValue),
+    Set(JsValue, JsValue, JsValue),
+    Remove(JsValue, JsValue),
+    Clear,
+}
+
+async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
+    let store = &inner.store;
+    Ok(match call {
+        Call::Create(state, options) => {
+            let state = if state.is_undefined() {
+                State::new()
+            } else {
+                state_from_js(&state)?
+            };
+            let object = options_object(&options, "create() options", &["ttlMs", "id"])?;
+            let ttl_value = field(&object, "ttlMs");
+            let ttl = if ttl_value.is_undefined() {
+                Ttl::StoreDefault
+            } else {
+                match int_from_js(&ttl_value, "ttlMs", 1, true)? {
+                    Some(ms) => Ttl::Millis(ms),
+                    None => Ttl::Never,
+                }
+            };
+            let id = field(&object, "id");
+            let record = if id.is_undefined() {
+                store.create(state, ttl).await?
+            } else {
+                let id = id_from_js(&id, "id")?;
+                store.create_with_id(&id, state, ttl).await?
+            };
+            record_to_js(&record)
+        }
+        Call::Load(id) => {
+            let id = id_from_js(&id, "id")?;
+            match store.load(&id).await? {
+                Some(record) => record_to_js(&record),
+                None => JsValue::NULL,
+            }
+        }
+        Call::Save(id, state) => {
+            let id = id_from_js(&id, "id")?;
+            let state = state_from_js(&state)?;
+            version_to_js(store.save(&id, state).await?)
+        }
+        Call::SaveIfVersion(id, state, expected) => {
+            let id = id_from_js(&id, "id")?;
+            let state = state_from_js(&state)?;
+            let expected = int_from_js(&expected, "expected", 0, false)?
+                .ok_or_else(|| StoreError::invalid("expected must be an integer >= 0"))?;
+            version_to_js(store.save_if_version(&id, state, expected).await?)
+        }
+        Call::UpdateTtl(id, ttl_ms) => {
+            let id = id_from_js(&id, "id")?;
+            if ttl_ms.is_undefined() {
+                return Err(StoreError::invalid(
+                    "updateTtl needs ttlMs: a positive integer, or null for no expiry",
+                ));
+            }
+            let ttl = int_from_js(&ttl_ms, "ttlMs", 1, true)?;
+            store.update_ttl(&id, ttl).await?;
+            JsValue::UNDEFINED
+        }
+        Call::Delete(id) => {
+            let id = id_from_js(&id, "id")?;
+            JsValue::from_bool(store.delete(&id).await?)
+        }
+        Call::ChangeId(old_id, new_id) => {
+            let old_id = id_from_js(&old_id, "oldId")?;
+            let new_id = if new_id.is_undefined() {
+                None
+            } else {
+                Some(id_from_js(&new_id, "newId")?)
+            };
+            let id = store.change_id(&old_id, new_id.as_ref()).await?;
+            JsValue::from_str(id.as_str())
+        }
+        Call::DeleteExpired(batch_size) => {
+            let batch = int_from_js(&batch_size, "batchSize", 1, false)?
+                .and_then(|n| NonZeroUsize::new(n as usize));
+            JsValue::from_f64(store.delete_expired(batch).await? as f64)
+        }
+        Call::Ids => store
+            .ids()
+            .await?
+            .iter()
+            .map(|id| JsValue::from_str(id.as_str()))
+            .collect::<js_sys::Array>()
+            .into(),
+        Call::Get(id, key) => {
+            let id = id_from_js(&id, "id")?;
+            let key = key_from_js(&key)?;
+            match store.get(&id, &key).await? {
+                Some(value) => to_js(&value),
+                None => JsValue::UNDEFINED,
+            }
+        }
+        Call::Set(id, key, value) => {
+            let id = id_from_js(&id, "id")?;
+            let key = key_from_js(&key)?;
+            if value.is_undefined() {
+                return Err(StoreError::invalid(
+                    "value is undefined: use remove(id, key) to delete a key",
+                ));
+            }
+            let value = from_js(&value, "value")?;
+            version_to_js(store.set(&id, &key, value).await?)
+        }
+        Call::Remove(id, key) => {
+            let id = id_from_js(&id, "id")?;
+            let key = key_from_js(&key)?;
+            version_to_js(store.remove(&id, &key).await?)
+        }
+        Call::Clear => {
+            store.clear().await?;
+            JsValue::UNDEFINED
+        }
+    })
+}
+
 impl JsSessionStore {
-    /// Runs `op` as a promise: CLOSED first, then `op`, errors as `StoreError`s.
-    fn run<F, Fut>(&self, op: F) -> Promise
-    where
-        F: FnOnce(Rc<Inner>) -> Fut,
-        Fut: Future<Output = Result<JsValue, StoreError>> + 'static,
-    {
+    /// Runs `call` as a promise: CLOSED first, then the call, errors as `StoreError`s.
+    fn run(&self, call: Call) -> Promise {
         if self.inner.closed.get() {
             return Promise::reject(&to_js_error(&StoreError::Closed));
         }
-        let op = op(self.inner.clone());
-        future_to_promise(async move { op.await.map_err(|e| to_js_error(&e)) })
+        let inner = self.inner.clone();
+        future_to_promise(async move { execute(inner, call).await.map_err(|e| to_js_error(&e)) })
     }
 }
 
@@ -291,168 +419,71 @@ impl JsSessionStore {
 
     /// Creates a session: `create(state = {}, { ttlMs?, id? })` resolves to its record.
     pub fn create(&self, state: JsValue, options: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let state = if state.is_undefined() {
-                State::new()
-            } else {
-                state_from_js(&state)?
-            };
-            let object = options_object(&options, "create() options", &["ttlMs", "id"])?;
-            let ttl_value = field(&object, "ttlMs");
-            let ttl = if ttl_value.is_undefined() {
-                Ttl::StoreDefault
-            } else {
-                match int_from_js(&ttl_value, "ttlMs", 1, true)? {
-                    Some(ms) => Ttl::Millis(ms),
-                    None => Ttl::Never,
-                }
-            };
-            let id = field(&object, "id");
-            let record = if id.is_undefined() {
-                inner.store.create(state, ttl).await?
-            } else {
-                let id = id_from_js(&id, "id")?;
-                inner.store.create_with_id(&id, state, ttl).await?
-            };
-            Ok(record_to_js(&record))
-        })
+        self.run(Call::Create(state, options))
     }
 
     /// The live session, or null.
     pub fn load(&self, id: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            Ok(match inner.store.load(&id).await? {
-                Some(record) => record_to_js(&record),
-                None => JsValue::NULL,
-            })
-        })
+        self.run(Call::Load(id))
     }
 
     /// Writes the state unconditionally; resolves to the new version.
     pub fn save(&self, id: JsValue, state: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            let state = state_from_js(&state)?;
-            Ok(version_to_js(inner.store.save(&id, state).await?))
-        })
+        self.run(Call::Save(id, state))
     }
 
     /// Writes the state if the live version is `expected` (0: must not exist).
     #[wasm_bindgen(js_name = saveIfVersion)]
     pub fn save_if_version(&self, id: JsValue, state: JsValue, expected: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            let state = state_from_js(&state)?;
-            let expected = int_from_js(&expected, "expected", 0, false)?
-                .ok_or_else(|| StoreError::invalid("expected must be an integer >= 0"))?;
-            Ok(version_to_js(
-                inner.store.save_if_version(&id, state, expected).await?,
-            ))
-        })
+        self.run(Call::SaveIfVersion(id, state, expected))
     }
 
     /// Sets the TTL (null: never expires) and the deadline to now + TTL.
     #[wasm_bindgen(js_name = updateTtl)]
     pub fn update_ttl(&self, id: JsValue, ttl_ms: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            if ttl_ms.is_undefined() {
-                return Err(StoreError::invalid(
-                    "updateTtl needs ttlMs: a positive integer, or null for no expiry",
-                ));
-            }
-            let ttl = int_from_js(&ttl_ms, "ttlMs", 1, true)?;
-            inner.store.update_ttl(&id, ttl).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.run(Call::UpdateTtl(id, ttl_ms))
     }
 
     /// Deletes a session; resolves to whether a live record was removed.
     pub fn delete(&self, id: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            Ok(JsValue::from_bool(inner.store.delete(&id).await?))
-        })
+        self.run(Call::Delete(id))
     }
 
     /// Renames a session atomically; resolves to the new id (generated when absent).
     #[wasm_bindgen(js_name = changeId)]
     pub fn change_id(&self, old_id: JsValue, new_id: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let old_id = id_from_js(&old_id, "oldId")?;
-            let new_id = if new_id.is_undefined() {
-                None
-            } else {
-                Some(id_from_js(&new_id, "newId")?)
-            };
-            let id = inner.store.change_id(&old_id, new_id.as_ref()).await?;
-            Ok(JsValue::from_str(id.as_str()))
-        })
+        self.run(Call::ChangeId(old_id, new_id))
     }
 
     /// Removes expired sessions (at most `batchSize`); resolves to how many.
     #[wasm_bindgen(js_name = deleteExpired)]
     pub fn delete_expired(&self, batch_size: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let batch = int_from_js(&batch_size, "batchSize", 1, false)?
-                .and_then(|n| NonZeroUsize::new(n as usize));
-            let removed = inner.store.delete_expired(batch).await?;
-            Ok(JsValue::from_f64(removed as f64))
-        })
+        self.run(Call::DeleteExpired(batch_size))
     }
 
     /// The ids of live sessions.
     pub fn ids(&self) -> Promise {
-        self.run(|inner| async move {
-            let ids = inner.store.ids().await?;
-            let strs: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
-            Ok(to_js(&strs))
-        })
+        self.run(Call::Ids)
     }
 
     /// One value of a session's state, or undefined.
     pub fn get(&self, id: JsValue, key: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            let key = key_from_js(&key)?;
-            Ok(match inner.store.get(&id, &key).await? {
-                Some(value) => to_js(&value),
-                None => JsValue::UNDEFINED,
-            })
-        })
+        self.run(Call::Get(id, key))
     }
 
     /// Sets one key of a session's state; resolves to the new version.
     pub fn set(&self, id: JsValue, key: JsValue, value: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            let key = key_from_js(&key)?;
-            if value.is_undefined() {
-                return Err(StoreError::invalid(
-                    "value is undefined: use remove(id, key) to delete a key",
-                ));
-            }
-            let value = json_from_js(&value, "value")?;
-            Ok(version_to_js(inner.store.set(&id, &key, value).await?))
-        })
+        self.run(Call::Set(id, key, value))
     }
 
     /// Removes one key of a session's state; resolves to the (possibly unchanged) version.
     pub fn remove(&self, id: JsValue, key: JsValue) -> Promise {
-        self.run(|inner| async move {
-            let id = id_from_js(&id, "id")?;
-            let key = key_from_js(&key)?;
-            Ok(version_to_js(inner.store.remove(&id, &key).await?))
-        })
+        self.run(Call::Remove(id, key))
     }
 
     /// Removes every session of this store.
     pub fn clear(&self) -> Promise {
-        self.run(|inner| async move {
-            inner.store.clear().await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.run(Call::Clear)
     }
 
     /// Closes the store: later calls reject with CLOSED. Idempotent.
