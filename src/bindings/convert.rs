@@ -5,9 +5,10 @@ use crate::id::SessionId;
 use crate::json::js::{from_js, text_to_js};
 use crate::record::{SessionRecord, State};
 use crate::store::MAX_SAFE_INTEGER;
+use js_sys::JsString;
 use js_sys::{Array, Reflect};
 use serde_json::Value;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// A StoreError as a JS `Error` with `name = "StoreError"`, `code`, and `expected`/`actual` on
 /// conflicts.
@@ -55,9 +56,15 @@ pub(crate) fn id_from_js(value: &JsValue, what: &str) -> Result<SessionId, Store
 
 /// A non-empty state key from JS.
 pub(crate) fn key_from_js(value: &JsValue) -> Result<String, StoreError> {
+    // A lone surrogate would silently become U+FFFD: another key than the one given.
+    let valid = value
+        .dyn_ref::<JsString>()
+        .is_some_and(|s| s.length() > 0 && s.is_valid_utf16());
     match value.as_string() {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(StoreError::invalid("key must be a non-empty string")),
+        Some(s) if valid => Ok(s),
+        _ => Err(StoreError::invalid(
+            "key must be a non-empty string (without lone surrogates)",
+        )),
     }
 }
 

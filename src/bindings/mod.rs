@@ -215,8 +215,13 @@ struct Inner {
     closed: Cell<bool>,
 }
 
+/// The TypeScript declarations of the JS API, written by hand (`types.d.ts`): generated ones
+/// would type every argument as `any`, since arguments arrive as `JsValue` to be checked here.
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = include_str!("types.d.ts");
+
 /// A session store, opened with `SessionStore.open(options)`.
-#[wasm_bindgen(js_name = SessionStore)]
+#[wasm_bindgen(js_name = SessionStore, skip_typescript)]
 pub struct JsSessionStore {
     inner: Rc<Inner>,
     backend: &'static str,

@@ -1,0 +1,432 @@
+// The JS contract, method by method and error by error, through the built package in Chromium,
+// on every backend: called exactly as a user would (`import init, { SessionStore }`).
+// Each page-side check returns [name, ok, detail]; the node side reports every failed one.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch } from "./browser.mjs";
+
+const BACKENDS = ["indexeddb", "localstorage", "sessionstorage", "memory"];
+
+let browser, page;
+before(async () => {
+  browser = await launch();
+  page = await browser.page();
+  await page.evaluate(async () => {
+    const wss = await import("wasm-session-store");
+    await wss.default();
+    globalThis.wss = wss;
+    // Helpers for the page-side checks.
+    globalThis.outcome = (promise) => {
+      if (!(promise instanceof Promise)) return Promise.resolve({ threw: "not a promise" });
+      return promise.then(
+        (value) => ({ value }),
+        (e) => ({
+          error: {
+            name: e?.name, code: e?.code, message: e?.message, isError: e instanceof Error,
+            expected: e?.expected, actual: e?.actual,
+          },
+        }),
+      );
+    };
+    // Deep equality of JSON values; object key order is not part of the contract.
+    const canon = (v) => Array.isArray(v) ? v.map(canon)
+      : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
+    globalThis.same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+    globalThis.call = (fn) => {
+      try { return outcome(fn()); } catch (e) { return Promise.resolve({ threw: String(e) }); }
+    };
+  });
+});
+after(() => browser?.close());
+
+function report(checks) {
+  const failed = checks.filter(([, ok]) => !ok);
+  assert.deepEqual(failed, [], `failed checks:\n${failed.map((c) => JSON.stringify(c)).join("\n")}`);
+  assert.ok(checks.length > 0);
+}
+
+for (const backend of BACKENDS) {
+  test(`${backend}: every method, on live, missing and expired sessions`, async () => {
+    const checks = await page.evaluate(async (backend) => {
+      const checks = [];
+      const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+      let t = 1_000_000;
+      const name = `api-${backend}`;
+      const store = await wss.SessionStore.open({ backend, name, ttlMs: 10_000, now: () => t, sweepIntervalMs: null });
+      await store.clear();
+      check("backend", store.backend === backend, store.backend);
+      check("fallbackReason", store.fallbackReason === null, store.fallbackReason);
+      check("name", store.name === name, store.name);
+
+      const a = await store.create({ user: "ada" });
+      check("create: record shape", same(Object.keys(a).sort(), ["createdAt", "expiresAt", "id", "state", "ttlMs", "updatedAt", "version"]), a);
+      check("create: fields", a.version === 1 && a.createdAt === t && a.updatedAt === t && a.expiresAt === t + 10_000 && a.ttlMs === 10_000, a);
+      check("create: generated id", /^[A-Za-z0-9_-]{22}$/.test(a.id), a.id);
+      const empty = await store.create();
+      check("create(): empty state", same(empty.state, {}), empty);
+      const fixed = await store.create({ n: 1 }, { id: "fixed_id-1", ttlMs: null });
+      check("create with id and ttlMs null", fixed.id === "fixed_id-1" && fixed.expiresAt === null && fixed.ttlMs === null, fixed);
+      const dup = await outcome(store.create({}, { id: "fixed_id-1" }));
+      check("create on a live id: ALREADY_EXISTS", dup.error?.code === "ALREADY_EXISTS" && dup.error.message.includes("fixed_id-1"), dup);
+
+      const loaded = await store.load(a.id);
+      check("load", same(loaded, a), loaded);
+      check("load: fresh objects", loaded !== (await store.load(a.id)));
+      loaded.state.user = "mallory";
+      check("mutating a returned record changes nothing", (await store.load(a.id)).state.user === "ada");
+      check("load missing: null", (await store.load("missing")) === null);
+
+      t += 1;
+      const v2 = await store.save(a.id, { user: "ada", cart: [] });
+      const afterSave = await store.load(a.id);
+      check("save: new version, createdAt and expiresAt kept", v2 === 2 && afterSave.updatedAt === t && afterSave.createdAt === a.createdAt && afterSave.expiresAt === a.expiresAt, afterSave);
+      const vNew = await store.save("saved-new", { x: 1 });
+      check("save on a missing id creates it", vNew === 1 && (await store.load("saved-new")).version === 1);
+
+      const v3 = await store.saveIfVersion(a.id, { user: "ada", cart: ["apple"] }, 2);
+      check("saveIfVersion on the right version", v3 === 3);
+      const conflict = await outcome(store.saveIfVersion(a.id, {}, 2));
+      check("saveIfVersion stale: VERSION_CONFLICT with expected/actual", conflict.error?.code === "VERSION_CONFLICT" && conflict.error.expected === 2 && conflict.error.actual === 3 && conflict.error.message.includes(a.id), conflict);
+      const v1 = await store.saveIfVersion("cas-new", { y: 1 }, 0);
+      check("saveIfVersion 0 creates", v1 === 1);
+      const exists = await outcome(store.saveIfVersion("cas-new", {}, 0));
+      check("saveIfVersion 0 on a live id: VERSION_CONFLICT actual 1", exists.error?.code === "VERSION_CONFLICT" && exists.error.expected === 0 && exists.error.actual === 1, exists);
+      const missingCas = await outcome(store.saveIfVersion("nobody", {}, 4));
+      check("saveIfVersion on a missing id: actual 0", missingCas.error?.code === "VERSION_CONFLICT" && missingCas.error.actual === 0, missingCas);
+
+      check("get", same(await store.get(a.id, "cart"), ["apple"]));
+      check("get absent key: undefined", (await store.get(a.id, "nope")) === undefined);
+      const v4 = await store.set(a.id, "n", 42);
+      check("set", v4 === 4 && (await store.get(a.id, "n")) === 42);
+      const v5 = await store.remove(a.id, "n");
+      check("remove", v5 === 5 && (await store.get(a.id, "n")) === undefined);
+      check("remove absent key: version unchanged", (await store.remove(a.id, "n")) === 5);
+      for (const [label, p] of [
+        ["get", store.get("nobody", "k")], ["set", store.set("nobody", "k", 1)], ["remove", store.remove("nobody", "k")],
+        ["updateTtl", store.updateTtl("nobody", 5)], ["changeId", store.changeId("nobody")],
+      ]) {
+        const r = await outcome(p);
+        check(`${label} on a missing id: NOT_FOUND naming it`, r.error?.code === "NOT_FOUND" && r.error.message.includes("nobody"), r);
+      }
+
+      t += 1;
+      check("updateTtl resolves undefined", (await store.updateTtl(a.id, 5_000)) === undefined);
+      const ttl = await store.load(a.id);
+      check("updateTtl moves the deadline, keeps the version", ttl.expiresAt === t + 5_000 && ttl.ttlMs === 5_000 && ttl.version === 5, ttl);
+      await store.updateTtl(a.id, null);
+      check("updateTtl null: never expires", (await store.load(a.id)).expiresAt === null);
+
+      const renamed = await store.changeId(a.id, "renamed");
+      const moved = await store.load("renamed");
+      check("changeId to a given id", renamed === "renamed" && moved.version === 5 && same(moved.state, { user: "ada", cart: ["apple"] }) && (await store.load(a.id)) === null, moved);
+      const generated = await store.changeId("renamed");
+      check("changeId generates an id", /^[A-Za-z0-9_-]{22}$/.test(generated) && (await store.load(generated)).version === 5);
+      const sameId = await outcome(store.changeId(generated, generated));
+      check("changeId onto itself: INVALID_INPUT", sameId.error?.code === "INVALID_INPUT", sameId);
+      const taken = await outcome(store.changeId(generated, "saved-new"));
+      check("changeId onto a live id: ALREADY_EXISTS", taken.error?.code === "ALREADY_EXISTS", taken);
+
+      const ids = (await store.ids()).sort();
+      check("ids", same(ids, [generated, "cas-new", "fixed_id-1", "saved-new", empty.id].sort()), ids);
+
+      // Expiry by the injected clock.
+      const short = await store.create({ s: 1 }, { ttlMs: 100 });
+      t += 100;
+      check("expired: load null", (await store.load(short.id)) === null);
+      check("expired: not in ids", !(await store.ids()).includes(short.id));
+      const expiredWrite = await outcome(store.set(short.id, "k", 1));
+      check("expired: writes NOT_FOUND", expiredWrite.error?.code === "NOT_FOUND", expiredWrite);
+      const again = await store.create({}, { id: short.id });
+      check("expired: create with its id succeeds", again.version === 1);
+      await store.delete(again.id);
+      t += 20_000;
+      const removed = await store.deleteExpired();
+      check("deleteExpired counts what it removed", removed === 3, removed); // empty, saved-new, cas-new
+      check("deleteExpired again: 0", (await store.deleteExpired(10)) === 0);
+      check("survivors", same((await store.ids()).sort(), [generated, "fixed_id-1"].sort()));
+
+      check("delete live: true", (await store.delete("fixed_id-1")) === true);
+      check("delete missing: false", (await store.delete("fixed_id-1")) === false);
+      check("clear resolves undefined", (await store.clear()) === undefined);
+      check("clear empties", (await store.ids()).length === 0);
+      store.close();
+      return checks;
+    }, backend);
+    report(checks);
+  });
+
+  test(`${backend}: states round-trip exactly; what JSON cannot hold is refused and nothing changes`, async () => {
+    const checks = await page.evaluate(async (backend) => {
+      const checks = [];
+      const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+      const store = await wss.SessionStore.open({ backend, name: `values-${backend}` });
+      await store.clear();
+      const nested = {
+        emoji: "💡🇩🇪 ünïcödé ✓", "日本語": "値", "": "empty key", quotes: "\"\\\n\t\u0000\u2028",
+        numbers: [0, -1, 0.1, -2.5e-300, 5e-324, 1.7976931348623157e308, 9007199254740991],
+        deep: { a: { b: { c: [[[{ d: null }]]] } } }, yes: true, no: false, nil: null,
+        ["__proto__"]: { polluted: true }, constructor: "plain data",
+      };
+      // A literal `__proto__:` would set the prototype; define it as an own key instead.
+      Object.defineProperty(nested, "__proto__", { value: { polluted: true }, enumerable: true, writable: true, configurable: true });
+      const r = await store.create(nested);
+      const back = (await store.load(r.id)).state;
+      check("nested/unicode/floats round-trip", same(back, nested), back);
+      check("floats bit-exact", back.numbers[4] === 5e-324 && back.numbers[2] === 0.1);
+      check("__proto__ is an own key, prototypes untouched", Object.getPrototypeOf(back) === Object.prototype && Object.hasOwn(back, "__proto__") && back.__proto__.polluted === true && ({}).polluted === undefined);
+      const big = { blob: "x".repeat(1 << 20), list: Array.from({ length: 10_000 }, (_, i) => i) };
+      const v = await store.save(r.id, big);
+      check("1 MiB state round-trips", v === 2 && same((await store.load(r.id)).state, big));
+      await store.save(r.id, { keep: "me" });
+
+      class Point { constructor() { this.x = 1; } }
+      const cyclic = {}; cyclic.self = cyclic;
+      const sparse = [1, , 3];
+      const bad = {
+        "function": { f() {} }, "symbol value": { s: Symbol("s") }, "symbol key": { [Symbol("k")]: 1 },
+        BigInt: { n: 10n }, cycle: cyclic, "undefined value": { u: undefined }, "undefined in array": { a: [undefined] },
+        NaN: { n: NaN }, Infinity: { n: -Infinity }, Date: { d: new Date() }, Map: { m: new Map() },
+        "class instance": { p: new Point() }, "lone surrogate": { s: "\ud800" }, "lone surrogate key": { ["\udc00"]: 1 },
+        "sparse array": { a: sparse },
+      };
+      for (const [label, state] of Object.entries(bad)) {
+        for (const [op, p] of [["save", store.save(r.id, state)], ["create", store.create(state)], ["saveIfVersion", store.saveIfVersion(r.id, state, 3)]]) {
+          const out = await outcome(p);
+          check(`${op} ${label}: INVALID_INPUT`, out.error?.code === "INVALID_INPUT", out);
+        }
+        // set(id, key, value) with the offending value itself (the key cases are below).
+        const inner = Object.values(state)[0];
+        if (!label.includes("key")) {
+          const out = await outcome(store.set(r.id, "k", inner));
+          check(`set ${label}: INVALID_INPUT`, out.error?.code === "INVALID_INPUT", out);
+        }
+      }
+      for (const [label, state] of [["null", null], ["array", []], ["string", "s"], ["number", 1], ["Date", new Date()]]) {
+        const out = await outcome(store.save(r.id, state));
+        check(`state ${label}: INVALID_INPUT`, out.error?.code === "INVALID_INPUT", out);
+      }
+      for (const [m, p] of [["get", store.get(r.id, "\ud800")], ["set", store.set(r.id, "\udc00", 1)], ["remove", store.remove(r.id, "a\ud800")]]) {
+        const out = await outcome(p);
+        check(`${m} with a lone-surrogate key: INVALID_INPUT`, out.error?.code === "INVALID_INPUT", out);
+      }
+      const createNull = await outcome(store.create(null));
+      check("create(null): INVALID_INPUT", createNull.error?.code === "INVALID_INPUT");
+      const stored = await store.load(r.id);
+      check("nothing stored changed", stored.version === 3 && same(stored.state, { keep: "me" }) && (await store.ids()).length === 1, stored);
+      check("error messages name the offending place", (await outcome(store.save(r.id, { a: { b: [0, () => 1] } }))).error.message.includes("state.a.b[1]"));
+      store.close();
+      return checks;
+    }, backend);
+    report(checks);
+  });
+}
+
+test("every method rejects (never throws) on bad argument types, with INVALID_INPUT", async () => {
+  const checks = await page.evaluate(async () => {
+    const checks = [];
+    const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+    const store = await wss.SessionStore.open({ backend: "memory" });
+    const { id } = await store.create({ n: 1 });
+    const weird = [undefined, null, 42, 1.5, "", "has space", "x".repeat(129), "ü", Symbol("s"), 10n, {}, [], () => {}];
+    const ids = weird.filter((w) => typeof w !== "string" || w === "" || w.length > 128 || /[^A-Za-z0-9_-]/.test(w));
+    const methods = {
+      load: (w) => store.load(w), save: (w) => store.save(w, {}), saveIfVersion: (w) => store.saveIfVersion(w, {}, 1),
+      updateTtl: (w) => store.updateTtl(w, 5), delete: (w) => store.delete(w), changeId: (w) => store.changeId(w),
+      "changeId new": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.changeId(id, w)),
+      get: (w) => store.get(w, "k"), set: (w) => store.set(w, "k", 1), remove: (w) => store.remove(w, "k"),
+      "create id": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.create({}, { id: w })),
+    };
+    for (const [m, fn] of Object.entries(methods)) {
+      for (const w of ids) {
+        const out = await call(() => fn(w));
+        check(`${m}(${String(typeof w === "symbol" ? "Symbol" : typeof w === "bigint" ? "BigInt" : JSON.stringify(w) ?? w)})`, out.error?.code === "INVALID_INPUT", out);
+      }
+    }
+    const numbers = [null, -1, 0, 1.5, NaN, Infinity, "10", 2 ** 53, 10n, {}];
+    for (const n of numbers) {
+      const label = typeof n === "bigint" ? "10n" : String(n);
+      const ttl = await call(() => store.updateTtl(id, n));
+      check(`updateTtl ${label}`, n === null ? ttl.value === undefined : ttl.error?.code === "INVALID_INPUT", ttl);
+      const create = await call(() => store.create({}, { ttlMs: n }));
+      check(`create ttlMs ${label}`, n === null ? !!create.value : create.error?.code === "INVALID_INPUT", create);
+      const batch = await call(() => store.deleteExpired(n));
+      check(`deleteExpired ${label}`, batch.error?.code === "INVALID_INPUT", batch);
+      if (n !== 0) {
+        const expected = await call(() => store.saveIfVersion(id, {}, n));
+        check(`saveIfVersion expected ${label}`, expected.error?.code === "INVALID_INPUT", expected);
+      }
+    }
+    for (const key of [undefined, null, "", 1, Symbol("k")]) {
+      for (const [m, fn] of [["get", () => store.get(id, key)], ["set", () => store.set(id, key, 1)], ["remove", () => store.remove(id, key)]]) {
+        const out = await call(fn);
+        check(`${m} key ${typeof key === "symbol" ? "Symbol" : JSON.stringify(key)}`, out.error?.code === "INVALID_INPUT", out);
+      }
+    }
+    const createOpts = await call(() => store.create({}, { ttl: 5 }));
+    check("create: unknown option", createOpts.error?.code === "INVALID_INPUT" && createOpts.error.message.includes("ttl"), createOpts);
+    const createOptsType = await call(() => store.create({}, "fast"));
+    check("create: options not an object", createOptsType.error?.code === "INVALID_INPUT", createOptsType);
+    const updateTtlMissing = await call(() => store.updateTtl(id));
+    check("updateTtl without ttlMs", updateTtlMissing.error?.code === "INVALID_INPUT", updateTtlMissing);
+    check("the session is untouched", (await store.load(id)).version === 1);
+    store.close();
+    return checks;
+  });
+  report(checks);
+});
+
+test("open() refuses unknown keys, wrong types and out-of-range numbers", async () => {
+  const checks = await page.evaluate(async () => {
+    const checks = [];
+    const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+    const bad = [
+      "memory", 42, [], { colour: "red" }, { backend: "cookies" }, { backend: 1 }, { name: "" },
+      { name: "has:colon" }, { name: "x".repeat(65) }, { name: 5 }, { ttlMs: -1 }, { ttlMs: 0 },
+      { ttlMs: 1.5 }, { ttlMs: NaN }, { ttlMs: Infinity }, { ttlMs: "10" }, { maxLifetimeMs: 0 },
+      { sweepIntervalMs: -5 }, { sweepIntervalMs: "60000" }, { sliding: "yes" }, { sliding: 1 },
+      { now: 5 }, { now: "Date.now" },
+    ];
+    for (const options of bad) {
+      const plain = typeof options === "object" && !Array.isArray(options);
+      const direct = await call(() => wss.SessionStore.open(plain ? { backend: "memory", ...options } : options));
+      check(`open(${JSON.stringify(options, (k, v) => (Number.isNaN(v) || v === Infinity ? String(v) : v))})`, direct.error?.code === "INVALID_INPUT" && direct.error.name === "StoreError", direct);
+    }
+    const good = await call(() => wss.SessionStore.open({ backend: "memory", name: "a.b-c_d", ttlMs: null, sliding: true, maxLifetimeMs: 1000, sweepIntervalMs: null, now: () => 5 }));
+    check("every option at once", !!good.value, good);
+    good.value?.close();
+    const throwingClock = await wss.SessionStore.open({ backend: "memory", now: () => { throw new Error("clock broke"); } });
+    const tick = await call(() => throwingClock.create());
+    check("a now() that throws: INVALID_INPUT saying so", tick.error?.code === "INVALID_INPUT" && tick.error.message.includes("clock broke"), tick);
+    return checks;
+  });
+  report(checks);
+});
+
+test("close(): idempotent, returns undefined, then every method rejects CLOSED first", async () => {
+  const checks = await page.evaluate(async () => {
+    const checks = [];
+    const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+    for (const backend of ["indexeddb", "localstorage", "sessionstorage", "memory"]) {
+      const store = await wss.SessionStore.open({ backend, name: "closing" });
+      const { id } = await store.create();
+      check(`${backend}: close() returns undefined`, store.close() === undefined);
+      check(`${backend}: close() twice is fine`, store.close() === undefined);
+      const calls = {
+        create: () => store.create(), load: () => store.load(id), save: () => store.save(id, {}),
+        saveIfVersion: () => store.saveIfVersion(id, {}, 1), updateTtl: () => store.updateTtl(id, 5),
+        delete: () => store.delete(id), changeId: () => store.changeId(id), deleteExpired: () => store.deleteExpired(),
+        ids: () => store.ids(), get: () => store.get(id, "k"), set: () => store.set(id, "k", 1),
+        remove: () => store.remove(id, "k"), clear: () => store.clear(), "load(bad id)": () => store.load(Symbol()),
+      };
+      for (const [m, fn] of Object.entries(calls)) {
+        const out = await call(fn);
+        check(`${backend}: ${m} after close`, out.error?.code === "CLOSED" && out.error.name === "StoreError", out);
+      }
+      const reopened = await wss.SessionStore.open({ backend, name: "closing" });
+      check(`${backend}: data of a closed instance is still there for a new one`, backend === "memory" || (await reopened.load(id)) !== null);
+      await reopened.clear();
+      reopened.close();
+    }
+    return checks;
+  });
+  report(checks);
+});
+
+test("CORRUPT for records damaged behind the store's back, on every persistent backend", async () => {
+  const checks = await page.evaluate(async () => {
+    const checks = [];
+    const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+    const damage = {
+      localstorage: async (name, id) => localStorage.setItem(`${name}:${id}`, "{not json"),
+      sessionstorage: async (name, id) => sessionStorage.setItem(`${name}:${id}`, '{"v":99}'),
+      indexeddb: (name, id) => new Promise((ok, fail) => {
+        const open = indexedDB.open(name);
+        open.onsuccess = () => {
+          const tx = open.result.transaction("records", "readwrite");
+          tx.objectStore("records").put({ exp: null, rec: "garbage" }, id);
+          tx.oncomplete = () => { open.result.close(); ok(); };
+          tx.onerror = () => fail(tx.error);
+        };
+        open.onerror = () => fail(open.error);
+      }),
+    };
+    for (const [backend, write] of Object.entries(damage)) {
+      const name = `corrupt-${backend}`;
+      const store = await wss.SessionStore.open({ backend, name });
+      await store.clear();
+      const good = await store.create({ fine: true });
+      const bad = await store.create({ doomed: true });
+      await write(name, bad.id);
+      for (const [m, fn] of [["load", () => store.load(bad.id)], ["save", () => store.save(bad.id, {})], ["get", () => store.get(bad.id, "k")], ["saveIfVersion", () => store.saveIfVersion(bad.id, {}, 1)]]) {
+        const out = await call(fn);
+        check(`${backend}: ${m} on the damaged record: CORRUPT naming it`, out.error?.code === "CORRUPT" && out.error.message.includes(bad.id), out);
+      }
+      check(`${backend}: others fine`, (await store.load(good.id))?.state.fine === true);
+      check(`${backend}: ids lists only readable records`, JSON.stringify(await store.ids()) === JSON.stringify([good.id]));
+      check(`${backend}: delete removes it (true)`, (await store.delete(bad.id)) === true && (await store.load(bad.id)) === null);
+      await store.clear();
+      store.close();
+    }
+    return checks;
+  });
+  report(checks);
+});
+
+test("QUOTA_EXCEEDED when storage is full, with the previous record intact", async () => {
+  const checks = await page.evaluate(async () => {
+    const checks = [];
+    const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+    for (const [backend, storage] of [["localstorage", localStorage], ["sessionstorage", sessionStorage]]) {
+      const store = await wss.SessionStore.open({ backend, name: `quota-${backend}` });
+      await store.clear();
+      const r = await store.create({ keep: "me" });
+      // Fill what is left, in shrinking chunks, with keys outside the store.
+      const filler = [];
+      for (let size = 1 << 20; size >= 16; size = size >> 1) {
+        for (;;) {
+          try { storage.setItem(`filler-${filler.length}`, "x".repeat(size)); filler.push(filler.length); } catch { break; }
+        }
+      }
+      const out = await call(() => store.save(r.id, { big: "y".repeat(100_000) }));
+      const created = await call(() => store.create({ big: "z".repeat(100_000) }));
+      for (const i of filler) storage.removeItem(`filler-${i}`);
+      check(`${backend}: save: QUOTA_EXCEEDED`, out.error?.code === "QUOTA_EXCEEDED", out);
+      check(`${backend}: create: QUOTA_EXCEEDED`, created.error?.code === "QUOTA_EXCEEDED", created);
+      const kept = await store.load(r.id);
+      check(`${backend}: previous record intact`, kept.version === 1 && kept.state.keep === "me", kept);
+      check(`${backend}: writes work again once there is room`, (await store.save(r.id, { big: "y".repeat(100_000) })) === 2);
+      await store.clear();
+      store.close();
+    }
+    return checks;
+  });
+  report(checks);
+});
+
+test("IndexedDB: BLOCKED, not a hang, when another connection holds an old version open", async () => {
+  const out = await page.evaluate(async () => {
+    const name = "blocked-api";
+    // A foreign database of our name without our object store, held open by a connection
+    // that ignores versionchange: our open must upgrade it and cannot.
+    await new Promise((ok) => { const d = indexedDB.deleteDatabase(name); d.onsuccess = d.onerror = d.onblocked = ok; });
+    const holder = await new Promise((ok, fail) => {
+      const open = indexedDB.open(name, 1);
+      open.onsuccess = () => ok(open.result);
+      open.onerror = () => fail(open.error);
+    });
+    const started = performance.now();
+    const result = await wss.SessionStore.open({ backend: "indexeddb", name })
+      .then(() => ({ opened: true }), (e) => ({ name: e.name, code: e.code, message: e.message }));
+    const ms = performance.now() - started;
+    holder.close();
+    const later = await wss.SessionStore.open({ backend: "indexeddb", name });
+    const ok = (await later.create()).version === 1;
+    later.close();
+    return { result, ms, ok };
+  });
+  assert.equal(out.result.code, "BLOCKED", JSON.stringify(out.result));
+  assert.equal(out.result.name, "StoreError");
+  assert.match(out.result.message, /another tab|close/i);
+  assert.ok(out.ms < 10_000, `rejected after ${out.ms} ms`);
+  assert.ok(out.ok, "opens once the other connection is gone");
+});
