@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" CARGO_TERM_COLOR=never
 t0=$SECONDS
+# pkg/ (wasm + JS glue) must stay within 80 KB gzipped: 80,000 bytes, the stricter reading.
+SIZE_BUDGET=80000
 step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
 
 step "set-up (installs only what is missing)"
@@ -30,8 +32,12 @@ WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/webdriver.json" \
 WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test --features testing --target wasm32-unknown-unknown --tests
 
-step "release build of pkg/ (sizes)"
+step "release build of pkg/, and its size budget (wasm + JS glue, gzip -9)"
 bash scripts/build.sh
+node scripts/size.mjs --budget "$SIZE_BUDGET"
+
+step "TypeScript: the shipped declarations against the typed usage file and the README example"
+npm run --silent typecheck
 
 step "JS-level tests against pkg/ in headless Chromium"
 node --test tests/js/

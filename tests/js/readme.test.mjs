@@ -1,0 +1,72 @@
+// README.md's JavaScript examples, run as written in Chromium against the built package: every
+// ```js block, each in a fresh page. A line `console.log(x); // expected` asserts that x equals
+// the JSON after `//` (object key order aside), and every such line must run.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { launch } from "./browser.mjs";
+
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+const PRELUDE = 'import init, { SessionStore } from "wasm-session-store";\nawait init();\n';
+const EXPECT = /^(\s*)console\.log\((.+)\);\s*\/\/\s*(.+)$/;
+
+/** The ```js blocks, with their first line number in README.md. */
+function blocks() {
+  const out = [];
+  const lines = readme.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== "```js") continue;
+    const start = i + 2;
+    const body = [];
+    while (lines[++i].trim() !== "```") body.push(lines[i]);
+    out.push({ start, body });
+  }
+  return out;
+}
+
+/** The block as a module that records each expectation instead of logging. */
+function instrument({ start, body }) {
+  let expectations = 0;
+  const code = body.map((line, i) => {
+    const m = EXPECT.exec(line);
+    if (!m) return line;
+    expectations++;
+    return `${m[1]}__expect(${m[2]}, ${JSON.stringify(m[3].trim())}, ${start + i});`;
+  }).join("\n");
+  const prelude = /from "wasm-session-store"/.test(code) ? "" : PRELUDE;
+  return { code: prelude + code, expectations };
+}
+
+let browser;
+before(async () => { browser = await launch(); });
+after(() => browser?.close());
+
+test("README.md has JavaScript examples with checked output", () => {
+  const all = blocks().map(instrument);
+  assert.ok(all.length >= 3, `${all.length} js blocks`);
+  assert.ok(all.every((b) => b.expectations > 0), "every js block checks something");
+});
+
+for (const block of blocks()) {
+  test(`README.md js example at line ${block.start}`, async () => {
+    const { code, expectations } = instrument(block);
+    const page = await browser.page();
+    const results = await page.evaluate(async (code) => {
+      const canon = (v) => Array.isArray(v) ? v.map(canon)
+        : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
+      const show = (v) => (v === undefined ? "undefined" : JSON.stringify(canon(v)));
+      const results = [];
+      globalThis.__expect = (actual, expected, line) => {
+        let want;
+        try { want = show(JSON.parse(expected)); } catch { want = expected; }
+        results.push({ line, actual: show(actual), expected: want });
+      };
+      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+      await import(url);
+      return results;
+    }, code);
+    await page.close();
+    for (const r of results) assert.equal(r.actual, r.expected, `README.md line ${r.line}`);
+    assert.equal(results.length, expectations, "every console.log expectation ran");
+  });
+}
