@@ -15,7 +15,6 @@ import { CHROMIUM_ARGS } from "./browser.mjs";
 import { serve } from "../../scripts/serve.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-const rootPackage = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
 /** The line README.md tells Vite users to add for the dev server. */
 const DEV_CONFIG = 'export default { optimizeDeps: { exclude: ["wasm-session-store"] } };\n';
 
@@ -29,14 +28,10 @@ before(async () => {
   packed = info;
   app = join(work, "app");
   cpSync(join(repo, "tests/consumer"), app, { recursive: true });
-  writeFileSync(join(app, "package.json"), JSON.stringify({
-    name: "consumer-app", private: true, type: "module",
-    dependencies: {
-      "wasm-session-store": `file:${join(work, info.filename)}`,
-      vite: rootPackage.devDependencies.vite,
-    },
-  }, null, 2));
-  // From npm's cache when the repository's own install already fetched Vite.
+  const manifest = JSON.parse(readFileSync(join(app, "package.json"), "utf8"));
+  manifest.dependencies["wasm-session-store"] = `file:${join(work, info.filename)}`;
+  writeFileSync(join(app, "package.json"), JSON.stringify(manifest, null, 2));
+  // Vite (pinned in tests/consumer/package.json) comes from the registry, or npm's cache.
   execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], {
     cwd: app, stdio: ["ignore", "ignore", "inherit"],
   });
