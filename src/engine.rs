@@ -5,11 +5,13 @@
 //! conformance suite checks that each backend's storage mechanics keep it so.
 
 use crate::error::StoreError;
+use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
 use crate::record::{SessionRecord, State, Ttl};
 use crate::store::{check_positive, SessionStore, StoreOptions, MAX_SAFE_INTEGER};
 use serde_json::Value;
 use std::num::NonZeroUsize;
+use std::rc::Rc;
 
 /// What a backend holds under one id.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,13 +78,14 @@ pub trait Backend {
 pub struct Store<B> {
     backend: B,
     options: StoreOptions,
+    subscribers: Rc<Subscribers>,
 }
 
 /// What one slot holds, as the contract sees it at a given time.
 enum Found {
     Live(SessionRecord),
-    /// Expired: invisible, but still taking space until removed.
-    Expired,
+    /// Expired (with its version): invisible, but still taking space until removed.
+    Expired(u64),
     Missing,
 }
 
@@ -90,7 +93,7 @@ fn classify(slot: Slot, now: u64) -> Result<Found, StoreError> {
     match slot {
         Slot::Empty => Ok(Found::Missing),
         Slot::Corrupt(e) => Err(e),
-        Slot::Record(r) if r.is_expired(now) => Ok(Found::Expired),
+        Slot::Record(r) if r.is_expired(now) => Ok(Found::Expired(r.version)),
         Slot::Record(r) => Ok(Found::Live(r)),
     }
 }
@@ -121,7 +124,22 @@ impl<B: Backend> Store<B> {
     /// [`InvalidInput`](StoreError::InvalidInput) when an option is out of range.
     pub fn with_backend(backend: B, options: StoreOptions) -> Result<Self, StoreError> {
         options.validate()?;
-        Ok(Store { backend, options })
+        Ok(Store {
+            backend,
+            options,
+            subscribers: Rc::default(),
+        })
+    }
+
+    /// Removes every subscriber (what closing a store does).
+    pub fn unsubscribe_all(&self) {
+        self.subscribers.clear();
+    }
+
+    fn emit(&self, events: Vec<StoreEvent>) {
+        for event in &events {
+            self.subscribers.emit(event);
+        }
     }
 
     /// The backend.
@@ -134,24 +152,29 @@ impl<B: Backend> Store<B> {
         &self.options
     }
 
-    /// [`Backend::transact`] for a `decide` that also computes the operation's result (the
-    /// result of the call whose writes were applied).
+    /// [`Backend::transact`] for a `decide` that also computes the operation's result and
+    /// the events it makes (those of the call whose writes were applied), which are emitted
+    /// once the writes are.
     async fn transact<R>(
         &self,
         ids: &[&SessionId],
-        mut decide: impl FnMut(Vec<Slot>) -> Result<(Vec<Write>, R), StoreError>,
+        mut decide: impl FnMut(Vec<Slot>, &mut Vec<StoreEvent>) -> Result<(Vec<Write>, R), StoreError>,
     ) -> Result<R, StoreError> {
         let mut out = None;
+        let mut events = Vec::new();
         self.backend
             .transact(ids, &mut |slots| {
-                let (writes, result) = decide(slots)?;
+                events.clear();
+                let (writes, result) = decide(slots, &mut events)?;
                 out = Some(result);
                 Ok(writes)
             })
             .await?;
-        out.ok_or_else(|| StoreError::Unavailable {
+        let out = out.ok_or_else(|| StoreError::Unavailable {
             reason: "the backend finished a transaction without running it".into(),
-        })
+        })?;
+        self.emit(events);
+        Ok(out)
     }
 
     fn now(&self) -> Result<u64, StoreError> {
@@ -222,24 +245,26 @@ impl<B: Backend> Store<B> {
     }
 
     /// The read-modify-write of one live record: `NOT_FOUND` unless live; `change` edits it and
-    /// says whether to store it.
+    /// says whether to store it; a stored change is reported as `kind`.
     async fn modify_live<R>(
         &self,
         id: &SessionId,
+        kind: EventKind,
         mut change: impl FnMut(&mut SessionRecord, u64) -> Result<(bool, R), StoreError>,
     ) -> Result<R, StoreError> {
         let now = self.now()?;
-        self.transact(&[id], |slots| match classify(only(slots), now)? {
+        self.transact(&[id], |slots, events| match classify(only(slots), now)? {
             Found::Live(mut record) => {
                 let (store, out) = change(&mut record, now)?;
                 let writes = if store {
+                    events.push(StoreEvent::about(kind, id, record.version));
                     vec![Write::Put(record)]
                 } else {
                     Vec::new()
                 };
                 Ok((writes, out))
             }
-            Found::Expired | Found::Missing => Err(not_found(id)),
+            Found::Expired(_) | Found::Missing => Err(not_found(id)),
         })
         .await
     }
@@ -250,16 +275,19 @@ impl<B: Backend> Store<B> {
         if !self.options.is_sliding() {
             return match classify(self.backend.read(id).await?, now)? {
                 Found::Live(record) => Ok(Some(record)),
-                Found::Expired | Found::Missing => Ok(None),
+                Found::Expired(_) | Found::Missing => Ok(None),
             };
         }
-        self.transact(&[id], |slots| match classify(only(slots), now)? {
+        self.transact(&[id], |slots, events| match classify(only(slots), now)? {
             Found::Live(mut record) => {
                 self.slide(&mut record, now);
                 Ok((vec![Write::Put(record.clone())], Some(record)))
             }
             // Touched while expired: remove it now rather than at the next sweep.
-            Found::Expired => Ok((vec![Write::Delete(id.clone())], None)),
+            Found::Expired(version) => {
+                events.push(StoreEvent::about(EventKind::Expired, id, version));
+                Ok((vec![Write::Delete(id.clone())], None))
+            }
             Found::Missing => Ok((Vec::new(), None)),
         })
         .await
@@ -280,10 +308,14 @@ impl<B: Backend> Store<B> {
             }
         }
         let now = self.now()?;
-        self.transact(&[id], |slots| {
+        self.transact(&[id], |slots, events| {
             let live = match classify(only(slots), now)? {
                 Found::Live(record) => Some(record),
-                Found::Expired | Found::Missing => None,
+                Found::Expired(version) => {
+                    events.push(StoreEvent::about(EventKind::Expired, id, version));
+                    None
+                }
+                Found::Missing => None,
             };
             if let Some(expected) = expected {
                 let actual = live.as_ref().map_or(0, |r| r.version);
@@ -295,15 +327,19 @@ impl<B: Backend> Store<B> {
                     });
                 }
             }
-            let record = match live {
+            let (record, kind) = match live {
                 Some(mut record) => {
                     record.state = state.clone();
                     self.write_state(&mut record, now)?;
-                    record
+                    (record, EventKind::Saved)
                 }
-                None => self.new_record(id, state.clone(), self.options.get_ttl_ms(), now),
+                None => (
+                    self.new_record(id, state.clone(), self.options.get_ttl_ms(), now),
+                    EventKind::Created,
+                ),
             };
             let version = record.version;
+            events.push(StoreEvent::about(kind, id, version));
             Ok((vec![Write::Put(record)], version))
         })
         .await
@@ -313,6 +349,10 @@ impl<B: Backend> Store<B> {
 impl<B: Backend> SessionStore for Store<B> {
     fn name(&self) -> &str {
         self.options.get_name()
+    }
+
+    fn subscribe(&self, callback: impl Fn(&StoreEvent) + 'static) -> Subscription {
+        self.subscribers.subscribe(callback)
     }
 
     async fn create(&self, state: State, ttl: Ttl) -> Result<SessionRecord, StoreError> {
@@ -328,14 +368,21 @@ impl<B: Backend> SessionStore for Store<B> {
     ) -> Result<SessionRecord, StoreError> {
         let ttl_ms = self.resolve_ttl(ttl)?;
         let now = self.now()?;
-        self.transact(&[id], |slots| match classify(only(slots), now)? {
-            Found::Live(_) => Err(StoreError::AlreadyExists {
-                id: id.as_str().to_owned(),
-            }),
-            Found::Expired | Found::Missing => {
-                let record = self.new_record(id, state.clone(), ttl_ms, now);
-                Ok((vec![Write::Put(record.clone())], record))
+        self.transact(&[id], |slots, events| {
+            match classify(only(slots), now)? {
+                Found::Live(_) => {
+                    return Err(StoreError::AlreadyExists {
+                        id: id.as_str().to_owned(),
+                    })
+                }
+                Found::Expired(version) => {
+                    events.push(StoreEvent::about(EventKind::Expired, id, version))
+                }
+                Found::Missing => {}
             }
+            let record = self.new_record(id, state.clone(), ttl_ms, now);
+            events.push(StoreEvent::about(EventKind::Created, id, 1));
+            Ok((vec![Write::Put(record.clone())], record))
         })
         .await
     }
@@ -359,7 +406,7 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError> {
         check_positive("ttlMs", ttl_ms)?;
-        self.modify_live(id, |record, now| {
+        self.modify_live(id, EventKind::TtlUpdated, |record, now| {
             record.ttl_ms = ttl_ms;
             record.expires_at = self.deadline(record.created_at, now, ttl_ms);
             Ok((true, ()))
@@ -369,13 +416,18 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let now = self.now()?;
-        self.transact(&[id], |slots| {
-            let removed_live = match only(slots) {
+        self.transact(&[id], |slots, events| {
+            let (kind, version) = match only(slots) {
                 Slot::Empty => return Ok((Vec::new(), false)),
-                Slot::Corrupt(_) => true,
-                Slot::Record(record) => !record.is_expired(now),
+                // Unreadable: its version is unknown.
+                Slot::Corrupt(_) => (EventKind::Deleted, 0),
+                Slot::Record(record) if record.is_expired(now) => {
+                    (EventKind::Expired, record.version)
+                }
+                Slot::Record(record) => (EventKind::Deleted, record.version),
             };
-            Ok((vec![Write::Delete(id.clone())], removed_live))
+            events.push(StoreEvent::about(kind, id, version));
+            Ok((vec![Write::Delete(id.clone())], kind == EventKind::Deleted))
         })
         .await
     }
@@ -395,19 +447,28 @@ impl<B: Backend> SessionStore for Store<B> {
             None => SessionId::generate()?,
         };
         let now = self.now()?;
-        self.transact(&[old_id, &new_id], |slots| {
+        self.transact(&[old_id, &new_id], |slots, events| {
             let mut slots = slots.into_iter();
             let old_slot = slots.next().unwrap_or(Slot::Empty);
             let new_slot = slots.next().unwrap_or(Slot::Empty);
             let mut record = match classify(old_slot, now)? {
                 Found::Live(record) => record,
-                Found::Expired | Found::Missing => return Err(not_found(old_id)),
+                Found::Expired(_) | Found::Missing => return Err(not_found(old_id)),
             };
-            if let Found::Live(_) = classify(new_slot, now)? {
-                return Err(StoreError::AlreadyExists {
-                    id: new_id.as_str().to_owned(),
-                });
+            match classify(new_slot, now)? {
+                Found::Live(_) => {
+                    return Err(StoreError::AlreadyExists {
+                        id: new_id.as_str().to_owned(),
+                    })
+                }
+                Found::Expired(version) => {
+                    events.push(StoreEvent::about(EventKind::Expired, &new_id, version))
+                }
+                Found::Missing => {}
             }
+            let mut renamed = StoreEvent::about(EventKind::IdChanged, old_id, record.version);
+            renamed.new_id = Some(new_id.clone());
+            events.push(renamed);
             record.id = new_id.clone();
             Ok((
                 vec![Write::Delete(old_id.clone()), Write::Put(record)],
@@ -423,7 +484,14 @@ impl<B: Backend> SessionStore for Store<B> {
             .backend
             .delete_expired(now, batch_size.map(NonZeroUsize::get))
             .await?;
-        Ok(removed.len())
+        let count = removed.len();
+        self.emit(
+            removed
+                .into_iter()
+                .map(|(id, version)| StoreEvent::about(EventKind::Expired, &id, version))
+                .collect(),
+        );
+        Ok(count)
     }
 
     async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
@@ -441,7 +509,7 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError> {
         check_key(key)?;
-        self.modify_live(id, |record, now| {
+        self.modify_live(id, EventKind::Saved, |record, now| {
             record.state.insert(key.to_owned(), value.clone());
             Ok((true, self.write_state(record, now)?))
         })
@@ -450,7 +518,7 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
         check_key(key)?;
-        self.modify_live(id, |record, now| {
+        self.modify_live(id, EventKind::Saved, |record, now| {
             if record.state.remove(key).is_none() {
                 return Ok((false, record.version));
             }
@@ -460,6 +528,14 @@ impl<B: Backend> SessionStore for Store<B> {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.backend.clear().await
+        self.backend.clear().await?;
+        self.emit(vec![StoreEvent {
+            kind: EventKind::Cleared,
+            id: None,
+            new_id: None,
+            version: None,
+            local: true,
+        }]);
+        Ok(())
     }
 }

@@ -32,6 +32,7 @@ mod clock;
 pub mod codec;
 mod engine;
 mod error;
+mod event;
 mod id;
 mod json;
 mod record;
@@ -58,6 +59,8 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 struct ReadmeExamples;
 
 #[cfg(target_arch = "wasm32")]
+pub use backends::feed::ChangeFeed;
+#[cfg(target_arch = "wasm32")]
 pub use backends::indexeddb::{IndexedDbBackend, IndexedDbStore};
 pub use backends::memory::{MemoryBackend, MemoryStore};
 #[cfg(target_arch = "wasm32")]
@@ -68,6 +71,7 @@ pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backend, Slot, Store, Write};
 pub use error::{ErrorCode, StoreError};
+pub use event::{EventKind, StoreEvent, Subscribers, Subscription};
 pub use id::{SessionId, MAX_ID_LEN};
 pub use record::{SessionRecord, State, Ttl};
 pub use store::{

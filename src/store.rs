@@ -2,6 +2,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
+use crate::event::{StoreEvent, Subscription};
 use crate::id::{validate_store_name, SessionId};
 use crate::record::{SessionRecord, State, Ttl};
 use serde_json::Value;
@@ -280,4 +281,24 @@ pub trait SessionStore {
 
     /// Removes every session of this store (and only this store's data), unreadable ones too.
     async fn clear(&self) -> Result<(), StoreError>;
+
+    /// Calls `callback` with every change this instance makes ([`StoreEvent`]: created, saved,
+    /// ttlUpdated, deleted, expired, idChanged, cleared), in write order, once the change is
+    /// applied and before the operation resolves. Dropping the [`Subscription`] unsubscribes.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use wasm_session_store::{EventKind, MemoryStore, SessionStore, StoreOptions, Ttl};
+    /// # pollster::block_on(async {
+    /// let store = MemoryStore::open(StoreOptions::new()).unwrap();
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// let _subscription = store.subscribe(move |e| sink.borrow_mut().push((e.kind, e.version)));
+    /// let record = store.create(Default::default(), Ttl::StoreDefault).await.unwrap();
+    /// store.delete(&record.id).await.unwrap();
+    /// assert_eq!(*seen.borrow(), [(EventKind::Created, Some(1)), (EventKind::Deleted, Some(1))]);
+    /// # });
+    /// ```
+    fn subscribe(&self, callback: impl Fn(&StoreEvent) + 'static) -> Subscription;
 }

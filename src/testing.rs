@@ -1005,6 +1005,138 @@ pub async fn malformed_ids_never_reach_the_store<O: OpenStore>(open: &O) {
     assert!(SessionId::new("x".repeat(128)).is_ok());
 }
 
+// ---------------------------------------------------------------------------------------------
+// The change feed
+
+/// Collects a store's events as `(kind, id, new_id, version)`.
+fn record_events<S: SessionStore>(
+    store: &S,
+) -> (
+    crate::Subscription,
+    std::rc::Rc<std::cell::RefCell<Vec<(String, Option<String>, Option<String>, Option<u64>)>>>,
+) {
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let subscription = store.subscribe(move |e| {
+        assert!(e.local, "a store's own events are local");
+        sink.borrow_mut().push((
+            e.kind.as_str().to_owned(),
+            e.id.as_ref().map(|id| id.as_str().to_owned()),
+            e.new_id.as_ref().map(|id| id.as_str().to_owned()),
+            e.version,
+        ));
+    });
+    (subscription, seen)
+}
+
+pub async fn events_report_every_change_in_write_order<O: OpenStore>(open: &O) {
+    let t = fixture(open, "events", |o| o).await;
+    let (subscription, seen) = record_events(&t.store);
+    let a = id("ev-a");
+    t.store
+        .create_with_id(&a, state(json!({"n": 1})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    t.store.save(&a, state(json!({"n": 2}))).await.unwrap();
+    t.store
+        .save_if_version(&a, state(json!({"n": 3})), 2)
+        .await
+        .unwrap();
+    t.store.set(&a, "k", json!(true)).await.unwrap();
+    t.store.remove(&a, "k").await.unwrap();
+    t.store.remove(&a, "absent").await.unwrap(); // changes nothing: no event
+    t.store.update_ttl(&a, Some(5)).await.unwrap();
+    t.store.load(&a).await.unwrap(); // reads make no event
+    t.store.change_id(&a, Some(&id("ev-b"))).await.unwrap();
+    t.store.save(&id("ev-c"), state(json!({}))).await.unwrap();
+    t.store
+        .save_if_version(&id("ev-d"), state(json!({})), 0)
+        .await
+        .unwrap();
+    assert!(t.store.delete(&id("ev-c")).await.unwrap());
+    assert!(!t.store.delete(&id("ev-c")).await.unwrap()); // nothing there: no event
+                                                          // Refused writes make no event.
+    assert_code(
+        t.store
+            .save_if_version(&id("ev-d"), state(json!({})), 7)
+            .await,
+        ErrorCode::VersionConflict,
+    );
+    assert_code(
+        t.store.set(&id("ev-c"), "k", json!(1)).await,
+        ErrorCode::NotFound,
+    );
+    t.clock.advance(5); // ev-b expires (TTL 5)
+    assert_eq!(t.store.delete_expired(None).await.unwrap(), 1);
+    t.store.clear().await.unwrap();
+    let s = |x: &str| Some(x.to_owned());
+    let expected = vec![
+        ("created".to_owned(), s("ev-a"), None, Some(1)),
+        ("saved".into(), s("ev-a"), None, Some(2)),
+        ("saved".into(), s("ev-a"), None, Some(3)),
+        ("saved".into(), s("ev-a"), None, Some(4)),
+        ("saved".into(), s("ev-a"), None, Some(5)),
+        ("ttlUpdated".into(), s("ev-a"), None, Some(5)),
+        ("idChanged".into(), s("ev-a"), s("ev-b"), Some(5)),
+        ("created".into(), s("ev-c"), None, Some(1)),
+        ("created".into(), s("ev-d"), None, Some(1)),
+        ("deleted".into(), s("ev-c"), None, Some(1)),
+        ("expired".into(), s("ev-b"), None, Some(5)),
+        ("cleared".into(), None, None, None),
+    ];
+    assert_eq!(*seen.borrow(), expected);
+    drop(subscription);
+    t.store
+        .create(State::new(), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.borrow().len(),
+        expected.len(),
+        "no events after unsubscribing"
+    );
+}
+
+pub async fn replacing_or_touching_an_expired_session_reports_it_expired<O: OpenStore>(open: &O) {
+    let t = fixture(open, "events_expired", |o| o.sliding(true)).await;
+    let (_subscription, seen) = record_events(&t.store);
+    for name in ["ex-a", "ex-b", "ex-c", "ex-d"] {
+        t.store
+            .create_with_id(&id(name), State::new(), Ttl::Millis(10))
+            .await
+            .unwrap();
+    }
+    t.clock.advance(10);
+    assert!(t.store.load(&id("ex-a")).await.unwrap().is_none()); // removed on access
+    t.store
+        .create_with_id(&id("ex-b"), State::new(), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    t.store.save(&id("ex-c"), State::new()).await.unwrap();
+    assert!(!t.store.delete(&id("ex-d")).await.unwrap());
+    let kinds: Vec<(String, Option<String>)> = seen.borrow()[4..]
+        .iter()
+        .map(|(k, i, _, _)| (k.clone(), i.clone()))
+        .collect();
+    let e = |k: &str, i: &str| (k.to_owned(), Some(i.to_owned()));
+    assert_eq!(
+        kinds,
+        [
+            e("expired", "ex-a"),
+            e("expired", "ex-b"),
+            e("created", "ex-b"),
+            e("expired", "ex-c"),
+            e("created", "ex-c"),
+            e("expired", "ex-d"),
+        ]
+    );
+    assert_eq!(
+        t.store.delete_expired(None).await.unwrap(),
+        0,
+        "each removed once"
+    );
+}
+
 /// Calls `$m!(name)` for every case of the suite, in order.
 #[doc(hidden)]
 #[macro_export]
@@ -1031,7 +1163,9 @@ macro_rules! __for_each_conformance_case {
             delete_expired_counts_and_honours_the_batch, clear_removes_only_this_stores_sessions,
             stores_with_different_names_are_isolated, get_set_remove_work_on_one_key,
             remove_of_an_absent_key_writes_nothing, key_operations_on_missing_or_expired_are_not_found,
-            empty_keys_are_invalid_input, malformed_ids_never_reach_the_store
+            empty_keys_are_invalid_input, malformed_ids_never_reach_the_store,
+            events_report_every_change_in_write_order,
+            replacing_or_touching_an_expired_session_reports_it_expired
         );
     };
 }

@@ -4,13 +4,15 @@
 pub mod memory;
 
 #[cfg(target_arch = "wasm32")]
+pub mod feed;
+#[cfg(target_arch = "wasm32")]
 pub mod indexeddb;
 #[cfg(target_arch = "wasm32")]
 pub mod shared;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;
 #[cfg(target_arch = "wasm32")]
-mod web;
+pub(crate) mod web;
 
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;

@@ -2,11 +2,13 @@
 //! requests as futures, and browser exceptions as [`StoreError`]s.
 
 use crate::error::StoreError;
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DomException, Event, IdbRequest, IdbTransaction};
+use web_sys::{AbortController, DomException, Event, IdbRequest, IdbTransaction};
 
 /// `globalThis[name]`, in a window, a dedicated worker or a service worker; `Err` with the
 /// browser's reason when reading it throws (e.g. storage blocked by policy).
@@ -179,5 +181,89 @@ struct Unset<F: FnMut()>(F);
 impl<F: FnMut()> Drop for Unset<F> {
     fn drop(&mut self) {
         (self.0)();
+    }
+}
+
+/// A Web Lock (`navigator.locks`) requested at creation and held until [`release`] or drop:
+/// the election of one leader among the tabs and workers of an origin. When the holder's
+/// context closes, the browser releases the lock and the next request is granted.
+///
+/// [`release`]: WebLock::release
+pub(crate) struct WebLock {
+    held: Rc<Cell<bool>>,
+    release: Rc<RefCell<Option<Function>>>,
+    abort: Option<AbortController>,
+    _on_granted: Closure<dyn FnMut(JsValue) -> Promise>,
+}
+
+impl WebLock {
+    /// Requests the lock `name`; `Err` when this context has no Web Locks.
+    pub(crate) fn request(name: &str) -> Result<WebLock, StoreError> {
+        let navigator = global_property("navigator")?;
+        let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).unwrap_or_default();
+        let request: Function = Reflect::get(&locks, &JsValue::from_str("request"))
+            .ok()
+            .and_then(|f| f.dyn_into().ok())
+            .ok_or_else(|| StoreError::Unavailable {
+                reason: "no Web Locks in this context".into(),
+            })?;
+        let held = Rc::new(Cell::new(false));
+        let release: Rc<RefCell<Option<Function>>> = Rc::default();
+        let (on_held, on_release) = (held.clone(), release.clone());
+        // Granted: hold the lock until the promise returned here resolves.
+        let on_granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock| {
+            let hold = Deferred::new();
+            on_held.set(true);
+            *on_release.borrow_mut() = Some(hold.resolve.clone());
+            hold.promise
+        });
+        let abort = AbortController::new().ok();
+        let options = Object::new();
+        if let Some(abort) = &abort {
+            let _ = Reflect::set(&options, &JsValue::from_str("signal"), &abort.signal());
+        }
+        let granted = request
+            .call3(
+                &locks,
+                &JsValue::from_str(name),
+                &options,
+                on_granted.as_ref().unchecked_ref(),
+            )
+            .map_err(|e| StoreError::Unavailable {
+                reason: exception_reason(&e).into(),
+            })?;
+        // Released or withdrawn before being granted (AbortError): both expected.
+        if let Ok(granted) = granted.dyn_into::<Promise>() {
+            let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+            let _ = granted.catch(&ignore);
+            ignore.forget();
+        }
+        Ok(WebLock {
+            held,
+            release,
+            abort,
+            _on_granted: on_granted,
+        })
+    }
+
+    /// Whether this context holds the lock now.
+    pub(crate) fn is_held(&self) -> bool {
+        self.held.get()
+    }
+
+    /// Lets the lock go (or withdraws the request); idempotent.
+    pub(crate) fn release(&self) {
+        self.held.set(false);
+        if let Some(release) = self.release.borrow_mut().take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        } else if let Some(abort) = &self.abort {
+            abort.abort();
+        }
+    }
+}
+
+impl Drop for WebLock {
+    fn drop(&mut self) {
+        self.release();
     }
 }

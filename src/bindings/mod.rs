@@ -7,23 +7,29 @@
 
 mod convert;
 
+use crate::backends::feed::ChangeFeed;
 use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
 use crate::backends::shared::SharedStorageBackend;
 use crate::backends::storage::{StorageBackend, StorageKind};
+use crate::backends::web::WebLock;
 use crate::backends::AnyBackend;
 use crate::clock::Clock;
 use crate::engine::Store;
 use crate::error::StoreError;
+use crate::event::{StoreEvent, Subscription};
 use crate::json::js::{from_js, js_reason, to_js};
 use crate::record::{State, Ttl};
 use crate::store::{SessionStore as _, StoreOptions};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
+use gloo_timers::callback::Interval;
 use js_sys::{Function, Object, Promise, Reflect};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
+use std::rc::Weak;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::spawn_local;
 
 /// The clock of the `now` option: a JS function returning ms since the epoch.
 struct JsClock(Function);
@@ -210,9 +216,177 @@ async fn open_backend(
     Ok((backend, label, None))
 }
 
+/// How many expired sessions one sweep removes per `deleteExpired` call (one transaction);
+/// a sweep repeats until a call removes fewer.
+const SWEEP_BATCH: usize = 100;
+
 struct Inner {
     store: Store<AnyBackend>,
+    backend: &'static str,
     closed: Cell<bool>,
+    /// The JS subscribers, by key.
+    listeners: RefCell<Vec<(u32, Function)>>,
+    next_listener: Cell<u32>,
+    /// This instance's events, for the other instances of the store name, and theirs for us.
+    feed: RefCell<Option<ChangeFeed>>,
+    /// Forwards the engine's events to the listeners and the feed.
+    subscription: RefCell<Option<Subscription>>,
+    sweeper: RefCell<Option<Sweeper>>,
+    sweeping: Cell<bool>,
+}
+
+/// The background sweep: a timer, and the Web Lock that makes one instance per store name
+/// the sweeper (none for memory and sessionStorage, whose data no other context shares).
+struct Sweeper {
+    _interval: Interval,
+    lock: Option<WebLock>,
+}
+
+impl Inner {
+    /// Wires the change feed and the sweeper; called once, right after `open`.
+    fn start(self: &Rc<Self>) {
+        let name = self.store.name().to_owned();
+        let weak = Rc::downgrade(self);
+        let on_remote = move |event: StoreEvent| Inner::deliver(&weak, event);
+        let feed = if self.backend == "localstorage" {
+            ChangeFeed::with_storage_fallback(&name, on_remote)
+        } else {
+            ChangeFeed::open(&name, on_remote)
+        };
+        *self.feed.borrow_mut() = Some(feed);
+        let weak = Rc::downgrade(self);
+        let subscription = self.store.subscribe(move |event| {
+            if let Some(inner) = weak.upgrade() {
+                if let Some(feed) = &*inner.feed.borrow() {
+                    feed.publish(event);
+                }
+            }
+            Inner::deliver(&weak, event.clone());
+        });
+        *self.subscription.borrow_mut() = Some(subscription);
+
+        if let Some(ms) = self.store.options().get_sweep_interval_ms() {
+            let lock = match self.backend {
+                "indexeddb" | "localstorage" => {
+                    let mut lock_name = String::from("wasm-session-store:");
+                    lock_name.push_str(self.backend);
+                    lock_name.push(':');
+                    lock_name.push_str(&name);
+                    lock_name.push_str(":sweeper");
+                    // Without Web Locks every instance sweeps: wasteful, still correct.
+                    WebLock::request(&lock_name).ok()
+                }
+                _ => None,
+            };
+            let weak = Rc::downgrade(self);
+            // setInterval takes at most 2^31-1 ms (~24.8 days).
+            let ms = ms.min(i32::MAX as u64) as u32;
+            let interval = Interval::new(ms, move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.sweep();
+                }
+            });
+            *self.sweeper.borrow_mut() = Some(Sweeper {
+                _interval: interval,
+                lock,
+            });
+        }
+    }
+
+    /// One sweep, if this instance is the sweeper and none is running.
+    fn sweep(self: &Rc<Self>) {
+        let is_sweeper = match &*self.sweeper.borrow() {
+            Some(sweeper) => sweeper.lock.as_ref().is_none_or(WebLock::is_held),
+            None => false,
+        };
+        if self.closed.get() || self.sweeping.get() || !is_sweeper {
+            return;
+        }
+        self.sweeping.set(true);
+        let inner = self.clone();
+        spawn_local(async move {
+            let batch = NonZeroUsize::new(SWEEP_BATCH);
+            while !inner.closed.get() {
+                match inner.store.delete_expired(batch).await {
+                    Ok(removed) if removed == SWEEP_BATCH => continue,
+                    // Errors (storage gone, corrupt data is skipped anyway) wait for the next tick.
+                    _ => break,
+                }
+            }
+            inner.sweeping.set(false);
+        });
+    }
+
+    /// Hands `event` to the JS listeners in a later microtask: asynchronously, in order.
+    fn deliver(weak: &Weak<Inner>, event: StoreEvent) {
+        let weak = weak.clone();
+        spawn_local(async move {
+            if let Some(inner) = weak.upgrade() {
+                inner.notify(&event);
+            }
+        });
+    }
+
+    fn notify(&self, event: &StoreEvent) {
+        if self.closed.get() || self.listeners.borrow().is_empty() {
+            return;
+        }
+        let js = event_to_js(event);
+        let listeners: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
+        for listener in listeners {
+            if let Err(thrown) = listener.call1(&JsValue::UNDEFINED, &js) {
+                report_error(&thrown);
+            }
+        }
+    }
+
+    fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.store.backend().close();
+        self.sweeper.borrow_mut().take();
+        if let Some(mut feed) = self.feed.borrow_mut().take() {
+            feed.close();
+        }
+        self.subscription.borrow_mut().take();
+        self.store.unsubscribe_all();
+        self.listeners.borrow_mut().clear();
+    }
+}
+
+/// An event as the plain object of the contract: `{ type, id?, newId?, version?, local }`.
+fn event_to_js(event: &StoreEvent) -> JsValue {
+    let object = Object::new();
+    let set = |key: &str, value: JsValue| {
+        let _ = Reflect::set(&object, &JsValue::from_str(key), &value);
+    };
+    set("type", JsValue::from_str(event.kind.as_str()));
+    if let Some(id) = &event.id {
+        set("id", JsValue::from_str(id.as_str()));
+    }
+    if let Some(new_id) = &event.new_id {
+        set("newId", JsValue::from_str(new_id.as_str()));
+    }
+    if let Some(version) = event.version {
+        set("version", version_to_js(version));
+    }
+    set("local", JsValue::from_bool(event.local));
+    object.into()
+}
+
+/// A subscriber threw: report it as an uncaught error (`reportError`, as event listeners'
+/// exceptions are), without stopping the other subscribers.
+fn report_error(thrown: &JsValue) {
+    let report = Reflect::get(&js_sys::global(), &JsValue::from_str("reportError"));
+    if let Ok(report) = report.and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from)) {
+        let _ = report.call1(&JsValue::UNDEFINED, thrown);
+    }
 }
 
 /// The TypeScript declarations of the JS API, written by hand (`types.d.ts`): generated ones
@@ -389,11 +563,20 @@ impl JsSessionStore {
                 .await
                 .map_err(|e| to_js_error(&e))?;
             let store = Store::with_backend(backend, options).map_err(|e| to_js_error(&e))?;
+            let inner = Rc::new(Inner {
+                store,
+                backend: name,
+                closed: Cell::new(false),
+                listeners: RefCell::default(),
+                next_listener: Cell::new(0),
+                feed: RefCell::default(),
+                subscription: RefCell::default(),
+                sweeper: RefCell::default(),
+                sweeping: Cell::new(false),
+            });
+            inner.start();
             Ok(JsSessionStore {
-                inner: Rc::new(Inner {
-                    store,
-                    closed: Cell::new(false),
-                }),
+                inner,
                 backend: name,
                 fallback_reason,
             }
@@ -491,10 +674,33 @@ impl JsSessionStore {
         self.run(Call::Clear)
     }
 
-    /// Closes the store: later calls reject with CLOSED. Idempotent.
-    pub fn close(&self) {
-        if !self.inner.closed.replace(true) {
-            self.inner.store.backend().close();
+    /// Calls `callback` with every change to the store, from this instance (`local: true`)
+    /// and from other instances, tabs and workers of the origin (`local: false`); returns the
+    /// function that unsubscribes. Throws CLOSED after `close()`.
+    pub fn subscribe(&self, callback: JsValue) -> Result<Function, JsValue> {
+        if self.inner.closed.get() {
+            return Err(to_js_error(&StoreError::Closed));
         }
+        let callback: Function = callback.dyn_into().map_err(|_| {
+            to_js_error(&StoreError::invalid(
+                "subscribe needs a function, called with each event",
+            ))
+        })?;
+        let key = self.inner.next_listener.get() + 1;
+        self.inner.next_listener.set(key);
+        self.inner.listeners.borrow_mut().push((key, callback));
+        let weak = Rc::downgrade(&self.inner);
+        let off = Closure::<dyn Fn()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.listeners.borrow_mut().retain(|(k, _)| *k != key);
+            }
+        });
+        Ok(off.into_js_value().unchecked_into())
+    }
+
+    /// Closes the store: later calls reject with CLOSED; stops the sweeper and every
+    /// subscription. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
     }
 }

@@ -148,7 +148,14 @@ export class SessionStore {
   remove(id: string, key: string): Promise<number>;
   /** Removes every session of this store, and nothing else. */
   clear(): Promise<void>;
-  /** Closes the store: later calls reject with CLOSED. Idempotent. */
+  /**
+   * Calls `listener` with every change to this store: from this instance (`local: true`) and
+   * from other instances, tabs and workers of the origin (`local: false`). Events arrive
+   * asynchronously, in write order, and carry no state (call `load`). Returns the function
+   * that unsubscribes. Throws CLOSED after `close()`, INVALID_INPUT for a non-function.
+   */
+  subscribe(listener: (event: SessionEvent) => void): () => void;
+  /** Closes the store: later calls reject with CLOSED; stops the sweeper and subscriptions. Idempotent. */
   close(): void;
   /** Releases the wasm memory behind this object; it cannot be used afterwards. Call `close()` first. */
   free(): void;

@@ -85,7 +85,8 @@ export async function usage(): Promise<void> {
         return `${ev.type} ${ev.id} v${ev.version}`;
     }
   };
-  void describe;
+  const off: () => void = store.subscribe((ev) => console.log(describe(ev)));
+  off();
   void [backend, reason, name, version, expiresAt, v3, removed, ids, value, v4, v5, existed];
 
   // What the types must refuse:
@@ -105,6 +106,8 @@ export async function usage(): Promise<void> {
   await store.load(42);
   // @ts-expect-error the backend is read-only
   store.backend = "memory";
+  // @ts-expect-error subscribe takes a function
+  store.subscribe("not a function");
   // @ts-expect-error a cleared event has no id
   const noId = (ev: Extract<SessionEvent, { type: "cleared" }>) => ev.id;
   void noId;

@@ -1,0 +1,191 @@
+//! [`ChangeFeed`]: a store's events carried between the tabs and workers of an origin.
+
+use crate::event::{EventKind, StoreEvent};
+use crate::id::SessionId;
+use js_sys::{Object, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BroadcastChannel, EventTarget, MessageEvent, StorageEvent};
+
+type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
+type StorageHandler = Closure<dyn FnMut(StorageEvent)>;
+
+/// The events of one store name, shared by every instance of it in this origin: what one
+/// instance [`publish`](Self::publish)es, the others receive, with `local: false`.
+///
+/// Carried by a `BroadcastChannel` named `wasm-session-store:<name>:events`. Where there is
+/// none, a localStorage store can still hear other tabs through `storage` events
+/// ([`with_storage_fallback`](Self::with_storage_fallback)), which say less: created, saved,
+/// deleted and cleared, derived from the keys that changed. Messages carry ids and versions,
+/// never state.
+pub struct ChangeFeed {
+    channel: Option<(BroadcastChannel, MessageHandler)>,
+    storage: Option<(EventTarget, StorageHandler)>,
+}
+
+impl ChangeFeed {
+    /// Joins the feed of store `name`; `on_remote` receives the other instances' events.
+    pub fn open(name: &str, on_remote: impl Fn(StoreEvent) + 'static) -> ChangeFeed {
+        let mut channel_name = String::from("wasm-session-store:");
+        channel_name.push_str(name);
+        channel_name.push_str(":events");
+        let channel = BroadcastChannel::new(&channel_name).ok().map(|channel| {
+            let handler = MessageHandler::new(move |message: MessageEvent| {
+                if let Some(event) = from_message(&message.data()) {
+                    on_remote(event);
+                }
+            });
+            channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+            (channel, handler)
+        });
+        ChangeFeed {
+            channel,
+            storage: None,
+        }
+    }
+
+    /// [`open`](Self::open), and when this context has no `BroadcastChannel`, listens to
+    /// `storage` events of the localStorage keys `<name>:<id>` instead.
+    pub fn with_storage_fallback(name: &str, on_remote: impl Fn(StoreEvent) + 'static) -> Self {
+        let on_remote = std::rc::Rc::new(on_remote);
+        let forward = on_remote.clone();
+        let mut feed = ChangeFeed::open(name, move |event| forward(event));
+        if feed.channel.is_some() {
+            return feed;
+        }
+        let Ok(target) = js_sys::global().dyn_into::<EventTarget>() else {
+            return feed;
+        };
+        let mut prefix = String::from(name);
+        prefix.push(':');
+        let handler = StorageHandler::new(move |e: StorageEvent| {
+            if let Some(event) = from_storage_event(&e, &prefix) {
+                on_remote(event);
+            }
+        });
+        if target
+            .add_event_listener_with_callback("storage", handler.as_ref().unchecked_ref())
+            .is_ok()
+        {
+            feed.storage = Some((target, handler));
+        }
+        feed
+    }
+
+    /// Whether other contexts can hear this feed at all.
+    pub fn is_connected(&self) -> bool {
+        self.channel.is_some() || self.storage.is_some()
+    }
+
+    /// Sends `event` to the other instances of the store (not to this one).
+    pub fn publish(&self, event: &StoreEvent) {
+        let Some((channel, _)) = &self.channel else {
+            return;
+        };
+        let message = Object::new();
+        let set = |key: &str, value: JsValue| {
+            let _ = Reflect::set(&message, &JsValue::from_str(key), &value);
+        };
+        set("type", JsValue::from_str(event.kind.as_str()));
+        if let Some(id) = &event.id {
+            set("id", JsValue::from_str(id.as_str()));
+        }
+        if let Some(new_id) = &event.new_id {
+            set("newId", JsValue::from_str(new_id.as_str()));
+        }
+        if let Some(version) = event.version {
+            set("version", JsValue::from_f64(version as f64));
+        }
+        let _ = channel.post_message(&message);
+    }
+
+    /// Stops sending and receiving; idempotent.
+    pub fn close(&mut self) {
+        if let Some((channel, _)) = self.channel.take() {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+        if let Some((target, handler)) = self.storage.take() {
+            let _ = target
+                .remove_event_listener_with_callback("storage", handler.as_ref().unchecked_ref());
+        }
+    }
+}
+
+impl Drop for ChangeFeed {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn field(object: &JsValue, key: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or_default()
+}
+
+fn id_field(object: &JsValue, key: &str) -> Option<SessionId> {
+    SessionId::new(field(object, key).as_string()?).ok()
+}
+
+fn version_field(object: &JsValue) -> Option<u64> {
+    field(object, "version")
+        .as_f64()
+        .filter(|v| v.fract() == 0.0 && *v >= 0.0)
+        .map(|v| v as u64)
+}
+
+/// A message of another instance, checked: anything else on the channel is ignored.
+fn from_message(data: &JsValue) -> Option<StoreEvent> {
+    let kind = EventKind::from_name(&field(data, "type").as_string()?)?;
+    if kind == EventKind::Cleared {
+        return Some(StoreEvent {
+            kind,
+            id: None,
+            new_id: None,
+            version: None,
+            local: false,
+        });
+    }
+    Some(StoreEvent {
+        kind,
+        id: Some(id_field(data, "id")?),
+        new_id: if kind == EventKind::IdChanged {
+            Some(id_field(data, "newId")?)
+        } else {
+            None
+        },
+        version: Some(version_field(data)?),
+        local: false,
+    })
+}
+
+/// What a change of one localStorage key says about the store whose keys start `prefix`.
+fn from_storage_event(e: &StorageEvent, prefix: &str) -> Option<StoreEvent> {
+    let Some(key) = e.key() else {
+        // localStorage.clear() in another tab.
+        return Some(StoreEvent {
+            kind: EventKind::Cleared,
+            id: None,
+            new_id: None,
+            version: None,
+            local: false,
+        });
+    };
+    let id = SessionId::new(key.strip_prefix(prefix)?).ok()?;
+    let version_of = |text: Option<String>| {
+        js_sys::JSON::parse(&text?)
+            .ok()
+            .and_then(|record| version_field(&record))
+    };
+    let (old, new) = (version_of(e.old_value()), version_of(e.new_value()));
+    let (kind, version) = match (old, new) {
+        (Some(old), None) => (EventKind::Deleted, old),
+        (None, Some(new)) => (EventKind::Created, new),
+        // Same version: a deadline moved (sliding or updateTtl), not the state.
+        (Some(old), Some(new)) if new != old => (EventKind::Saved, new),
+        _ => return None,
+    };
+    Some(StoreEvent::about(kind, &id, version)).map(|mut event| {
+        event.local = false;
+        event
+    })
+}

@@ -1,0 +1,161 @@
+//! The change feed: [`StoreEvent`]s and the [`Subscribers`] of one store instance.
+
+use crate::id::SessionId;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+/// What kind of change a [`StoreEvent`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A session was created (by create, or by a save or saveIfVersion that created it).
+    Created,
+    /// A session's state was written (save, saveIfVersion, set, or a remove that removed a key).
+    Saved,
+    /// A session's TTL was replaced (updateTtl).
+    TtlUpdated,
+    /// A session was deleted.
+    Deleted,
+    /// An expired session was removed: by deleteExpired, the sweeper, or an operation that
+    /// met it.
+    Expired,
+    /// A session was renamed: `id` is the old id, `new_id` the new one.
+    IdChanged,
+    /// Every session of the store was removed.
+    Cleared,
+}
+
+impl EventKind {
+    /// The name JS uses for it: "created", "saved", "ttlUpdated", "deleted", "expired",
+    /// "idChanged" or "cleared".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Saved => "saved",
+            EventKind::TtlUpdated => "ttlUpdated",
+            EventKind::Deleted => "deleted",
+            EventKind::Expired => "expired",
+            EventKind::IdChanged => "idChanged",
+            EventKind::Cleared => "cleared",
+        }
+    }
+
+    /// The kind named `name` by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "created" => EventKind::Created,
+            "saved" => EventKind::Saved,
+            "ttlUpdated" => EventKind::TtlUpdated,
+            "deleted" => EventKind::Deleted,
+            "expired" => EventKind::Expired,
+            "idChanged" => EventKind::IdChanged,
+            "cleared" => EventKind::Cleared,
+            _ => return None,
+        })
+    }
+}
+
+/// One change to a store. It carries ids and versions, never state: readers call `load`, so
+/// nothing private reaches other tabs through the feed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// The session; `None` only for [`Cleared`](EventKind::Cleared).
+    pub id: Option<SessionId>,
+    /// The new id, for [`IdChanged`](EventKind::IdChanged) only.
+    pub new_id: Option<SessionId>,
+    /// The session's version after the change (for deletions: the version removed; 0 for a
+    /// record that could not be read); `None` only for [`Cleared`](EventKind::Cleared).
+    pub version: Option<u64>,
+    /// True when this store instance made the change; false when another instance, tab or
+    /// worker did.
+    pub local: bool,
+}
+
+impl StoreEvent {
+    /// A local event about one session.
+    pub(crate) fn about(kind: EventKind, id: &SessionId, version: u64) -> Self {
+        StoreEvent {
+            kind,
+            id: Some(id.clone()),
+            new_id: None,
+            version: Some(version),
+            local: true,
+        }
+    }
+}
+
+type Callback = Rc<dyn Fn(&StoreEvent)>;
+
+/// The subscribers of one store instance.
+#[derive(Default)]
+pub struct Subscribers {
+    list: RefCell<Vec<(u64, Callback)>>,
+    next: Cell<u64>,
+}
+
+impl Subscribers {
+    /// Adds `callback`; it is called until the returned [`Subscription`] is dropped.
+    pub fn subscribe(self: &Rc<Self>, callback: impl Fn(&StoreEvent) + 'static) -> Subscription {
+        let key = self.next.get() + 1;
+        self.next.set(key);
+        self.list.borrow_mut().push((key, Rc::new(callback)));
+        Subscription {
+            subscribers: Rc::downgrade(self),
+            key,
+        }
+    }
+
+    /// Calls every subscriber with `event`, in subscription order. A callback may subscribe
+    /// or unsubscribe: the list is read before the calls.
+    pub fn emit(&self, event: &StoreEvent) {
+        let callbacks: Vec<Callback> = self.list.borrow().iter().map(|(_, c)| c.clone()).collect();
+        for callback in callbacks {
+            callback(event);
+        }
+    }
+
+    /// Whether anyone listens (so that events need not be built at all).
+    pub fn is_empty(&self) -> bool {
+        self.list.borrow().is_empty()
+    }
+
+    /// Removes every subscriber.
+    pub fn clear(&self) {
+        self.list.borrow_mut().clear();
+    }
+}
+
+/// A subscription to a store's events: dropping it unsubscribes.
+#[must_use = "dropping a Subscription unsubscribes at once"]
+pub struct Subscription {
+    subscribers: Weak<Subscribers>,
+    key: u64,
+}
+
+impl Subscription {
+    /// Keeps the subscription for as long as the store lives.
+    pub fn forget(mut self) {
+        self.subscribers = Weak::new();
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(subscribers) = self.subscribers.upgrade() {
+            subscribers
+                .list
+                .borrow_mut()
+                .retain(|(key, _)| *key != self.key);
+        }
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("key", &self.key)
+            .finish()
+    }
+}
