@@ -1008,13 +1008,12 @@ pub async fn malformed_ids_never_reach_the_store<O: OpenStore>(open: &O) {
 // ---------------------------------------------------------------------------------------------
 // The change feed
 
-/// Collects a store's events as `(kind, id, new_id, version)`.
-fn record_events<S: SessionStore>(
-    store: &S,
-) -> (
-    crate::Subscription,
-    std::rc::Rc<std::cell::RefCell<Vec<(String, Option<String>, Option<String>, Option<u64>)>>>,
-) {
+/// Events as `(kind, id, new_id, version)`, in the order they came.
+type SeenEvents =
+    std::rc::Rc<std::cell::RefCell<Vec<(String, Option<String>, Option<String>, Option<u64>)>>>;
+
+/// Collects a store's events.
+fn record_events<S: SessionStore>(store: &S) -> (crate::Subscription, SeenEvents) {
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let sink = seen.clone();
     let subscription = store.subscribe(move |e| {

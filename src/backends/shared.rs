@@ -21,17 +21,17 @@
 //! localStorage directly: atomic within the tab, not across tabs.
 
 use super::storage::{expired_among, live_among, removals, StorageBackend};
-use super::web::{exception_reason, global_property, Deferred};
+use super::web::{exception_reason, global_property, sleep, Deferred, WebLock};
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Reflect};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, BroadcastChannel, MessageEvent};
+use web_sys::{BroadcastChannel, MessageEvent};
 
 /// How often a leader re-checks its localStorage while waiting for writes to arrive. Only
 /// liveness depends on it: correctness comes from the seq comparison.
@@ -100,17 +100,14 @@ struct Coordinator {
     /// about 2 KB of gzipped wasm.
     pending: RefCell<Vec<Pending>>,
     /// Resolving it releases the leader lock.
-    resign: RefCell<Option<Function>>,
-    abort: Option<AbortController>,
+    /// The leader election; held while this tab leads.
+    lock: OnceCell<WebLock>,
     closed: Cell<bool>,
     /// The channel's message handler, kept alive while the coordinator lives.
     on_message: OnceCell<MessageHandler>,
-    /// The lock callback, kept alive while the lock request may still be granted.
-    on_elected: OnceCell<ElectionHandler>,
 }
 
 type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
-type ElectionHandler = Closure<dyn FnMut(JsValue) -> Promise>;
 
 impl Coordinator {
     fn local_seq(&self) -> u64 {
@@ -131,7 +128,7 @@ impl Coordinator {
     /// Waits until this tab's localStorage shows every write up to `seq`.
     async fn wait_for_seq(&self, seq: u64) {
         while self.local_seq() < seq && !self.closed.get() {
-            gloo_timers::future::TimeoutFuture::new(SEQ_POLL_MS).await;
+            sleep(SEQ_POLL_MS).await;
         }
     }
 
@@ -240,12 +237,10 @@ impl Coordinator {
     }
 
     /// Called when the Web Lock makes this tab the leader.
-    fn on_elected(self: &Rc<Self>) -> Promise {
-        let held = Deferred::new();
-        *self.resign.borrow_mut() = Some(held.resolve.clone());
+    fn on_elected(self: &Rc<Self>) {
         if self.closed.get() {
             self.release();
-            return held.promise;
+            return;
         }
         let this = self.clone();
         spawn_local(async move {
@@ -269,7 +264,6 @@ impl Coordinator {
                 this.settle(id, &body);
             }
         });
-        held.promise
     }
 
     /// Resolves the request `id` with `body`, if it is still waiting.
@@ -284,8 +278,8 @@ impl Coordinator {
 
     fn release(&self) {
         self.leader.set(false);
-        if let Some(resign) = self.resign.borrow_mut().take() {
-            let _ = resign.call0(&JsValue::UNDEFINED);
+        if let Some(lock) = self.lock.get() {
+            lock.release();
         }
     }
 
@@ -376,9 +370,6 @@ impl Coordinator {
             return;
         }
         self.release();
-        if let Some(abort) = &self.abort {
-            abort.abort();
-        }
         self.channel.set_onmessage(None);
         self.channel.close();
         for pending in std::mem::take(&mut *self.pending.borrow_mut()) {
@@ -433,10 +424,9 @@ impl SharedStorageBackend {
 
     fn coordinate(local: &Rc<StorageBackend>, name: &str) -> Result<Rc<Coordinator>, StoreError> {
         let navigator = global_property("navigator")?;
-        let locks = get(&navigator, "locks");
-        let request: Function = get(&locks, "request")
-            .dyn_into()
-            .map_err(|_| unavailable("no Web Locks"))?;
+        if !get(&get(&navigator, "locks"), "request").is_function() {
+            return Err(unavailable("no Web Locks"));
+        }
         let mut channel_name = String::from("wasm-session-store:");
         channel_name.push_str(name);
         let channel =
@@ -452,11 +442,9 @@ impl SharedStorageBackend {
             max_seq: Cell::new(0),
             next_request: Cell::new(0),
             pending: RefCell::new(Vec::new()),
-            resign: RefCell::new(None),
-            abort: AbortController::new().ok(),
+            lock: OnceCell::new(),
             closed: Cell::new(false),
             on_message: OnceCell::new(),
-            on_elected: OnceCell::new(),
         });
         coordinator.see_seq(coordinator.local_seq());
 
@@ -472,33 +460,17 @@ impl SharedStorageBackend {
         let _ = coordinator.on_message.set(on_message);
 
         let weak = Rc::downgrade(&coordinator);
-        let on_elected = ElectionHandler::new(move |_lock: JsValue| match weak.upgrade() {
-            Some(this) => this.on_elected(),
-            None => Promise::resolve(&JsValue::UNDEFINED),
-        });
-        let options = Object::new();
-        if let Some(abort) = &coordinator.abort {
-            set(&options, "signal", abort.signal());
-        }
         let mut lock_name = channel_name;
         lock_name.push_str(":leader");
-        let granted = request
-            .call3(
-                &locks,
-                &JsValue::from_str(&lock_name),
-                &options,
-                on_elected.as_ref().unchecked_ref(),
-            )
-            .map_err(|e| StoreError::Unavailable {
-                reason: exception_reason(&e).into(),
-            })?;
-        // The request rejects with AbortError when we close before being elected: expected.
-        if let Ok(granted) = granted.dyn_into::<Promise>() {
-            let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
-            let _ = granted.catch(&ignore);
-            ignore.forget();
-        }
-        let _ = coordinator.on_elected.set(on_elected);
+        let lock = WebLock::request(
+            &lock_name,
+            Box::new(move || {
+                if let Some(this) = weak.upgrade() {
+                    this.on_elected();
+                }
+            }),
+        )?;
+        let _ = coordinator.lock.set(lock);
         Ok(coordinator)
     }
 

@@ -94,6 +94,19 @@ impl Deferred {
     }
 }
 
+/// Resolves after `ms` milliseconds (a `setTimeout`).
+///
+/// On a promise rather than gloo-timers' `TimeoutFuture`, which would bring in
+/// futures-channel for this one use.
+pub(crate) async fn sleep(ms: u32) {
+    let done = Deferred::new();
+    let resolve = done.resolve;
+    let _timeout = gloo_timers::callback::Timeout::new(ms, move || {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    });
+    let _ = JsFuture::from(done.promise).await;
+}
+
 /// The result of an IndexedDB request, once it succeeds.
 ///
 /// Safe inside a transaction: the continuation runs as a microtask of the success event,
@@ -197,8 +210,9 @@ pub(crate) struct WebLock {
 }
 
 impl WebLock {
-    /// Requests the lock `name`; `Err` when this context has no Web Locks.
-    pub(crate) fn request(name: &str) -> Result<WebLock, StoreError> {
+    /// Requests the lock `name`, calling `on_granted` when it is granted; `Err` when this
+    /// context has no Web Locks.
+    pub(crate) fn request(name: &str, on_granted: Box<dyn Fn()>) -> Result<WebLock, StoreError> {
         let navigator = global_property("navigator")?;
         let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).unwrap_or_default();
         let request: Function = Reflect::get(&locks, &JsValue::from_str("request"))
@@ -215,6 +229,7 @@ impl WebLock {
             let hold = Deferred::new();
             on_held.set(true);
             *on_release.borrow_mut() = Some(hold.resolve.clone());
+            on_granted();
             hold.promise
         });
         let abort = AbortController::new().ok();

@@ -274,7 +274,7 @@ impl Inner {
                     lock_name.push_str(&name);
                     lock_name.push_str(":sweeper");
                     // Without Web Locks every instance sweeps: wasteful, still correct.
-                    WebLock::request(&lock_name).ok()
+                    WebLock::request(&lock_name, Box::new(|| {})).ok()
                 }
                 _ => None,
             };
@@ -384,7 +384,7 @@ fn event_to_js(event: &StoreEvent) -> JsValue {
 /// exceptions are), without stopping the other subscribers.
 fn report_error(thrown: &JsValue) {
     let report = Reflect::get(&js_sys::global(), &JsValue::from_str("reportError"));
-    if let Ok(report) = report.and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from)) {
+    if let Ok(report) = report.and_then(|f| f.dyn_into::<Function>()) {
         let _ = report.call1(&JsValue::UNDEFINED, thrown);
     }
 }
