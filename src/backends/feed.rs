@@ -82,21 +82,7 @@ impl ChangeFeed {
         let Some((channel, _)) = &self.channel else {
             return;
         };
-        let message = Object::new();
-        let set = |key: &str, value: JsValue| {
-            let _ = Reflect::set(&message, &JsValue::from_str(key), &value);
-        };
-        set("type", JsValue::from_str(event.kind.as_str()));
-        if let Some(id) = &event.id {
-            set("id", JsValue::from_str(id.as_str()));
-        }
-        if let Some(new_id) = &event.new_id {
-            set("newId", JsValue::from_str(new_id.as_str()));
-        }
-        if let Some(version) = event.version {
-            set("version", JsValue::from_f64(version as f64));
-        }
-        let _ = channel.post_message(&message);
+        let _ = channel.post_message(&event_object(event, false));
     }
 
     /// Stops sending and receiving; idempotent.
@@ -116,6 +102,29 @@ impl Drop for ChangeFeed {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// An event as a plain object `{ type, id?, newId?, version? }`, plus `local` when asked: the
+/// message on the channel, and (with `local`) the event object of the JS contract.
+pub(crate) fn event_object(event: &StoreEvent, with_local: bool) -> Object {
+    let object = Object::new();
+    let set = |key: &str, value: JsValue| {
+        let _ = Reflect::set(&object, &JsValue::from_str(key), &value);
+    };
+    set("type", JsValue::from_str(event.kind.as_str()));
+    if let Some(id) = &event.id {
+        set("id", JsValue::from_str(id.as_str()));
+    }
+    if let Some(new_id) = &event.new_id {
+        set("newId", JsValue::from_str(new_id.as_str()));
+    }
+    if let Some(version) = event.version {
+        set("version", JsValue::from_f64(version as f64));
+    }
+    if with_local {
+        set("local", JsValue::from_bool(event.local));
+    }
+    object
 }
 
 fn field(object: &JsValue, key: &str) -> JsValue {

@@ -7,7 +7,7 @@
 
 mod convert;
 
-use crate::backends::feed::ChangeFeed;
+use crate::backends::feed::{event_object, ChangeFeed};
 use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
 use crate::backends::shared::SharedStorageBackend;
 use crate::backends::storage::{StorageBackend, StorageKind};
@@ -331,7 +331,7 @@ impl Inner {
         if self.closed.get() || self.listeners.borrow().is_empty() {
             return;
         }
-        let js = event_to_js(event);
+        let js = event_object(event, true);
         let listeners: Vec<Function> = self
             .listeners
             .borrow()
@@ -358,26 +358,6 @@ impl Inner {
         self.store.unsubscribe_all();
         self.listeners.borrow_mut().clear();
     }
-}
-
-/// An event as the plain object of the contract: `{ type, id?, newId?, version?, local }`.
-fn event_to_js(event: &StoreEvent) -> JsValue {
-    let object = Object::new();
-    let set = |key: &str, value: JsValue| {
-        let _ = Reflect::set(&object, &JsValue::from_str(key), &value);
-    };
-    set("type", JsValue::from_str(event.kind.as_str()));
-    if let Some(id) = &event.id {
-        set("id", JsValue::from_str(id.as_str()));
-    }
-    if let Some(new_id) = &event.new_id {
-        set("newId", JsValue::from_str(new_id.as_str()));
-    }
-    if let Some(version) = event.version {
-        set("version", version_to_js(version));
-    }
-    set("local", JsValue::from_bool(event.local));
-    object.into()
 }
 
 /// A subscriber threw: report it as an uncaught error (`reportError`, as event listeners'
