@@ -10,11 +10,13 @@ use web_sys::{BroadcastChannel, EventTarget, MessageEvent, StorageEvent};
 type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
 type StorageHandler = Closure<dyn FnMut(StorageEvent)>;
 
-/// The events of one store name, shared by every instance of it in this origin: what one
+/// The events of one store, shared by every instance of it in this origin: what one
 /// instance [`publish`](Self::publish)es, the others receive, with `local: false`.
 ///
-/// Carried by a `BroadcastChannel` named `wasm-session-store:<name>:events`. Where there is
-/// none, a localStorage store can still hear other tabs through `storage` events
+/// Carried by a `BroadcastChannel` named `wasm-session-store:<feed>:events`, where `feed` names
+/// the shared data (the JS API uses `<backend>:<name>`: an IndexedDB store and a localStorage
+/// store of one name are different data). Where there is no `BroadcastChannel`, a
+/// localStorage store can still hear other tabs through `storage` events
 /// ([`with_storage_fallback`](Self::with_storage_fallback)), which say less: created, saved,
 /// deleted and cleared, derived from the keys that changed. Messages carry ids and versions,
 /// never state.
@@ -24,10 +26,10 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Joins the feed of store `name`; `on_remote` receives the other instances' events.
-    pub fn open(name: &str, on_remote: impl Fn(StoreEvent) + 'static) -> ChangeFeed {
+    /// Joins the feed `feed`; `on_remote` receives the other instances' events.
+    pub fn open(feed: &str, on_remote: impl Fn(StoreEvent) + 'static) -> ChangeFeed {
         let mut channel_name = String::from("wasm-session-store:");
-        channel_name.push_str(name);
+        channel_name.push_str(feed);
         channel_name.push_str(":events");
         let channel = BroadcastChannel::new(&channel_name).ok().map(|channel| {
             let handler = MessageHandler::new(move |message: MessageEvent| {
@@ -45,11 +47,15 @@ impl ChangeFeed {
     }
 
     /// [`open`](Self::open), and when this context has no `BroadcastChannel`, listens to
-    /// `storage` events of the localStorage keys `<name>:<id>` instead.
-    pub fn with_storage_fallback(name: &str, on_remote: impl Fn(StoreEvent) + 'static) -> Self {
+    /// `storage` events of the localStorage keys `<name>:<id>` of store `name` instead.
+    pub fn with_storage_fallback(
+        feed: &str,
+        name: &str,
+        on_remote: impl Fn(StoreEvent) + 'static,
+    ) -> Self {
         let on_remote = std::rc::Rc::new(on_remote);
         let forward = on_remote.clone();
-        let mut feed = ChangeFeed::open(name, move |event| forward(event));
+        let mut feed = ChangeFeed::open(feed, move |event| forward(event));
         if feed.channel.is_some() {
             return feed;
         }

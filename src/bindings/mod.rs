@@ -248,12 +248,19 @@ impl Inner {
         let name = self.store.name().to_owned();
         let weak = Rc::downgrade(self);
         let on_remote = move |event: StoreEvent| Inner::deliver(&weak, event);
-        let feed = if self.backend == "localstorage" {
-            ChangeFeed::with_storage_fallback(&name, on_remote)
-        } else {
-            ChangeFeed::open(&name, on_remote)
+        // Only data other contexts share has a feed: memory lives in this instance, and
+        // sessionStorage in this tab (instances of one tab do not hear each other).
+        let mut feed_name = String::from(self.backend);
+        feed_name.push(':');
+        feed_name.push_str(&name);
+        let feed = match self.backend {
+            "localstorage" => Some(ChangeFeed::with_storage_fallback(
+                &feed_name, &name, on_remote,
+            )),
+            "indexeddb" => Some(ChangeFeed::open(&feed_name, on_remote)),
+            _ => None,
         };
-        *self.feed.borrow_mut() = Some(feed);
+        *self.feed.borrow_mut() = feed;
         let weak = Rc::downgrade(self);
         let subscription = self.store.subscribe(move |event| {
             if let Some(inner) = weak.upgrade() {

@@ -175,3 +175,22 @@ test("sliding expiry holds across tabs: a touch in one tab extends the session f
   await a.close();
   await b.close();
 });
+
+test("only shared data has a feed: memory stores of one name in two tabs, or IndexedDB and localStorage stores of one name, hear nothing of each other", async () => {
+  const memoryA = await openPage({ backend: "memory", name: "unshared", sweepIntervalMs: null });
+  const memoryB = await openPage({ backend: "memory", name: "unshared", sweepIntervalMs: null });
+  const idb = await openPage({ backend: "indexeddb", name: "unshared", sweepIntervalMs: null });
+  const ls = await openPage({ backend: "localstorage", name: "unshared", sweepIntervalMs: null });
+  await memoryA.evaluate(() => store.create({}, { id: "mem" }));
+  await idb.evaluate(async () => { await store.clear(); await store.create({}, { id: "idb" }); });
+  // A marker that must arrive: a second localStorage page hears the localStorage page.
+  const ls2 = await openPage({ backend: "localstorage", name: "unshared", sweepIntervalMs: null });
+  await ls.evaluate(async () => { await store.clear(); await store.create({}, { id: "ls" }); });
+  await until(ls2, () => events.some((e) => e.id === "ls" && !e.local));
+  await until(idb, () => events.some((e) => e.id === "idb"));
+  const heard = async (p) => p.evaluate(() => events.map((e) => `${e.type}:${e.id ?? ""}:${e.local}`));
+  assert.deepEqual(await heard(memoryB), [], "memory B hears nothing of memory A");
+  assert.deepEqual(await heard(idb), ["cleared::true", "created:idb:true"], "IndexedDB hears nothing of localStorage");
+  assert.ok((await heard(ls)).every((e) => e.endsWith(":true")), "localStorage hears nothing of IndexedDB");
+  for (const p of [memoryA, memoryB, idb, ls, ls2]) await p.close();
+});
