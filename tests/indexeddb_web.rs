@@ -121,15 +121,7 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
             ErrorCode::Corrupt
         );
     }
-    let e = store
-        .load(&SessionId::new("newer").unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        e.message().contains("newer format version (v2"),
-        "{}",
-        e.message()
-    );
+    common::assert_newer_format(&store, 2).await;
     assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
     clock.advance(1);
     assert_eq!(

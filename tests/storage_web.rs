@@ -58,15 +58,7 @@ async fn records_sit_at_name_colon_id_and_corrupt_ones_stay_alone() {
         store.set(&bad, "k", json!(1)).await.unwrap_err().code(),
         ErrorCode::Corrupt
     );
-    let e = store
-        .load(&SessionId::new("newer").unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        e.message().contains("newer format version (v3"),
-        "{}",
-        e.message()
-    );
+    common::assert_newer_format(&store, 3).await;
     assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
     clock.advance(10 * 86_400_000);
     assert_eq!(

@@ -199,8 +199,7 @@ fn from_storage_event(e: &StorageEvent, prefix: &str) -> Option<StoreEvent> {
         (Some(old), Some(new)) if new != old => (EventKind::Saved, new),
         _ => return None,
     };
-    Some(StoreEvent::about(kind, &id, version)).map(|mut event| {
-        event.local = false;
-        event
-    })
+    let mut event = StoreEvent::about(kind, &id, version);
+    event.local = false;
+    Some(event)
 }

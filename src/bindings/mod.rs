@@ -16,7 +16,7 @@ use crate::backends::AnyBackend;
 use crate::clock::Clock;
 use crate::engine::Store;
 use crate::error::StoreError;
-use crate::event::{StoreEvent, Subscription};
+use crate::event::{StoreEvent, Subscribers, Subscription};
 use crate::json::js::{from_js, js_reason, to_js};
 use crate::record::{State, Ttl};
 use crate::store::{SessionStore as _, StoreOptions};
@@ -224,9 +224,8 @@ struct Inner {
     store: Store<AnyBackend>,
     backend: &'static str,
     closed: Cell<bool>,
-    /// The JS subscribers, by key.
-    listeners: RefCell<Vec<(u32, Function)>>,
-    next_listener: Cell<u32>,
+    /// The JS subscribers (each wraps its function; local and remote events alike).
+    listeners: Rc<Subscribers>,
     /// This instance's events, for the other instances of the store name, and theirs for us.
     feed: RefCell<Option<ChangeFeed>>,
     /// Forwards the engine's events to the listeners and the feed.
@@ -253,6 +252,10 @@ impl Inner {
         let mut feed_name = String::from(self.backend);
         feed_name.push(':');
         feed_name.push_str(&name);
+        // The sweeper's election is per shared data too: `wasm-session-store:<feed>:sweeper`.
+        let mut lock_name = String::from("wasm-session-store:");
+        lock_name.push_str(&feed_name);
+        lock_name.push_str(":sweeper");
         let feed = match self.backend {
             "localstorage" => Some(ChangeFeed::with_storage_fallback(
                 &feed_name, &name, on_remote,
@@ -274,15 +277,8 @@ impl Inner {
 
         if let Some(ms) = self.store.options().get_sweep_interval_ms() {
             let lock = match self.backend {
-                "indexeddb" | "localstorage" => {
-                    let mut lock_name = String::from("wasm-session-store:");
-                    lock_name.push_str(self.backend);
-                    lock_name.push(':');
-                    lock_name.push_str(&name);
-                    lock_name.push_str(":sweeper");
-                    // Without Web Locks every instance sweeps: wasteful, still correct.
-                    WebLock::request(&lock_name, Box::new(|| {})).ok()
-                }
+                // Without Web Locks every instance sweeps: wasteful, still correct.
+                "indexeddb" | "localstorage" => WebLock::request(&lock_name, Box::new(|| {})).ok(),
                 _ => None,
             };
             let weak = Rc::downgrade(self);
@@ -335,20 +331,8 @@ impl Inner {
     }
 
     fn notify(&self, event: &StoreEvent) {
-        if self.closed.get() || self.listeners.borrow().is_empty() {
-            return;
-        }
-        let js = event_object(event, true);
-        let listeners: Vec<Function> = self
-            .listeners
-            .borrow()
-            .iter()
-            .map(|(_, f)| f.clone())
-            .collect();
-        for listener in listeners {
-            if let Err(thrown) = listener.call1(&JsValue::UNDEFINED, &js) {
-                report_error(&thrown);
-            }
+        if !self.closed.get() {
+            self.listeners.emit(event);
         }
     }
 
@@ -363,7 +347,7 @@ impl Inner {
         }
         self.subscription.borrow_mut().take();
         self.store.unsubscribe_all();
-        self.listeners.borrow_mut().clear();
+        self.listeners.clear();
     }
 }
 
@@ -385,7 +369,6 @@ const TYPES: &str = include_str!("types.d.ts");
 #[wasm_bindgen(js_name = SessionStore, skip_typescript)]
 pub struct JsSessionStore {
     inner: Rc<Inner>,
-    backend: &'static str,
     fallback_reason: Option<String>,
 }
 
@@ -554,8 +537,7 @@ impl JsSessionStore {
                 store,
                 backend: name,
                 closed: Cell::new(false),
-                listeners: RefCell::default(),
-                next_listener: Cell::new(0),
+                listeners: Rc::default(),
                 feed: RefCell::default(),
                 subscription: RefCell::default(),
                 sweeper: RefCell::default(),
@@ -564,7 +546,6 @@ impl JsSessionStore {
             inner.start();
             Ok(JsSessionStore {
                 inner,
-                backend: name,
                 fallback_reason,
             }
             .into())
@@ -574,7 +555,7 @@ impl JsSessionStore {
     /// The backend in use: "indexeddb", "localstorage", "sessionstorage" or "memory".
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
-        self.backend.to_owned()
+        self.inner.backend.to_owned()
     }
 
     /// Why "auto" did not get IndexedDB; null otherwise.
@@ -673,15 +654,15 @@ impl JsSessionStore {
                 "subscribe needs a function, called with each event",
             ))
         })?;
-        let key = self.inner.next_listener.get() + 1;
-        self.inner.next_listener.set(key);
-        self.inner.listeners.borrow_mut().push((key, callback));
-        let weak = Rc::downgrade(&self.inner);
-        let off = Closure::<dyn Fn()>::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                inner.listeners.borrow_mut().retain(|(k, _)| *k != key);
+        let subscription = self.inner.listeners.subscribe(move |event| {
+            // A fresh object per listener: one cannot change what the next one sees.
+            if let Err(thrown) = callback.call1(&JsValue::UNDEFINED, &event_object(event, true)) {
+                report_error(&thrown);
             }
         });
+        // Calling it again, or after close, does nothing.
+        let subscription = RefCell::new(Some(subscription));
+        let off = Closure::<dyn Fn()>::new(move || drop(subscription.borrow_mut().take()));
         Ok(off.into_js_value().unchecked_into())
     }
 

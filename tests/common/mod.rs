@@ -51,3 +51,15 @@ pub async fn increment<S: SessionStore>(store: &S, id: &SessionId, rounds: u32) 
     }
     conflicts
 }
+
+/// The record stored under "newer" was written by format version `v`: loading it is CORRUPT,
+/// and the message says so (so that the user knows to upgrade rather than to delete).
+pub async fn assert_newer_format<S: SessionStore>(store: &S, v: u64) {
+    let e = store
+        .load(&SessionId::new("newer").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Corrupt);
+    let expected = format!("newer format version (v{v}");
+    assert!(e.message().contains(&expected), "{}", e.message());
+}
