@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Builds pkg/ and serves the demo (www/) on 127.0.0.1, printing its URL. PORT sets the port
+# Builds pkg/ and serves the demo PWA (www/) on 127.0.0.1, printing its URL. PORT sets the port
 # (default 8080).
+#   npm run demo                 build and serve until Ctrl-C
+#   npm run demo -- --check      build, drive the demo once in headless Chromium (two tabs, a
+#                                conflict, an offline reload), print each step, exit non-zero
+#                                if any failed; for machines without a screen
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --no-browser
+case "${1:-}" in
+  "") bash scripts/setup.sh --no-browser ;;
+  --check) bash scripts/setup.sh ;;
+  *) echo "usage: npm run demo [-- --check]" >&2; exit 2 ;;
+esac
 bash scripts/build.sh
+if [ "${1:-}" = "--check" ]; then
+  exec node scripts/demo-check.mjs
+fi
 exec node scripts/serve.mjs --port "${PORT:-8080}"

@@ -3,7 +3,7 @@
 // Each page-side check returns [name, ok, detail]; the node side reports every failed one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
 
 const BACKENDS = ["indexeddb", "localstorage", "sessionstorage", "memory"];
 

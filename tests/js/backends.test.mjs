@@ -2,7 +2,7 @@
 // reload, "auto" selection and fallback, and a dedicated worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -69,7 +69,7 @@ test("auto falls back to localStorage, then memory, and says why", async () => {
       });
     }
   });
-  await page.goto(browser.url + "test.html");
+  await page.goto(browser.url + "t/test.html");
   const ls = await run(page, async () => {
     const store = await wss.SessionStore.open({ name: "fallback" });
     const explicit = await wss.SessionStore.open({ backend: "indexeddb" }).catch((e) => e.code);
@@ -79,7 +79,7 @@ test("auto falls back to localStorage, then memory, and says why", async () => {
   assert.match(ls[1], /IndexedDB.*SecurityError.*disabled by policy/);
   assert.equal(ls[2], "UNAVAILABLE");
 
-  await page.goto(browser.url + "test.html?nols");
+  await page.goto(browser.url + "t/test.html?nols");
   const mem = await run(page, async () => {
     const store = await wss.SessionStore.open({ name: "fallback" });
     const r = await store.create({ a: 1 });
@@ -94,7 +94,7 @@ test("auto falls back to localStorage, then memory, and says why", async () => {
 test("a dedicated worker uses IndexedDB; the Storage backends are UNAVAILABLE there", async () => {
   const page = await browser.page();
   const out = await page.evaluate(() => new Promise((resolve, reject) => {
-    const worker = new Worker("/test-worker.js", { type: "module" });
+    const worker = new Worker("/t/test-worker.js", { type: "module" });
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = (e) => reject(new Error(e.message));
     worker.postMessage({ name: "in-worker" });

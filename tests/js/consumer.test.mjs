@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS } from "./browser.mjs";
+import { CHROMIUM_ARGS } from "../../scripts/browser.mjs";
 import { serve } from "../../scripts/serve.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));

@@ -3,7 +3,7 @@
 // a Web Lock alone was measured losing 60 of 300, see DESIGN.md "Across tabs").
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });

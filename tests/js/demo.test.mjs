@@ -1,23 +1,29 @@
-// The demo page (www/index.html) loads the built package, opens a store and shows a session.
+// The demo PWA (www/), driven as a person would in two tabs, then offline: the same steps as
+// `npm run demo -- --check`. Leaves a screenshot of the main view in test-results/demo.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
+import { checkDemo, SCREENSHOT } from "../../scripts/demo-check.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
 after(() => browser?.close());
 
-test("the demo opens an IndexedDB store and shows a created session; it persists a reload", async () => {
-  const page = await browser.page("");
-  await page.waitForSelector("body[data-ready]");
-  assert.equal(await page.evaluate(() => document.body.dataset.ready), "true", await page.textContent("#status"));
-  assert.equal(await page.textContent("#backend"), "indexeddb");
-  const record = JSON.parse(await page.textContent("#record"));
-  assert.equal(record.version, 1);
-  assert.deepEqual(record.state, { user: "ada", cart: ["apple", "pear"], visits: 1 });
-  assert.match(await page.textContent("#status"), /^1 live session/);
-  await page.reload();
-  await page.waitForSelector("body[data-ready]");
-  assert.match(await page.textContent("#status"), /^2 live session/, "the first one survived the reload");
-  assert.deepEqual(page.errors, []);
+test("the demo: create, edit, a second tab's feed, a conflict, and an offline reload from the service worker", async (t) => {
+  await checkDemo(browser, { say: (line) => t.diagnostic(line), screenshot: SCREENSHOT });
+});
+
+test("the demo opens each backend it offers and creates a session in it", async () => {
+  for (const backend of ["localstorage", "sessionstorage", "memory"]) {
+    const page = await browser.page(`?backend=${backend}`);
+    await page.waitForSelector("body[data-ready]");
+    assert.equal(await page.evaluate(() => document.body.dataset.ready), "true", backend);
+    assert.equal(await page.textContent("#backend"), backend);
+    assert.equal(await page.inputValue("#backend-pick"), backend);
+    await page.click("#create");
+    await page.waitForSelector("tbody tr.selected");
+    assert.match(await page.textContent("#message"), /^Created .+, version 1\.$/);
+    assert.deepEqual(page.errors, [], backend);
+    await page.close();
+  }
 });

@@ -4,7 +4,7 @@
 // injected clock of each page (`globalThis.now`); the only real waiting is the sweep timer.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });

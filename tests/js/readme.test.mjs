@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 const PRELUDE = 'import init, { SessionStore } from "wasm-session-store";\nawait init();\n';

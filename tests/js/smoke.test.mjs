@@ -1,7 +1,7 @@
 // The built package in Chromium, called as a user would: import, init, open, create, load.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./browser.mjs";
+import { launch } from "../../scripts/browser.mjs";
 
 let browser, page;
 before(async () => {

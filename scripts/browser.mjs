@@ -1,10 +1,14 @@
-// Headless Debian Chromium through playwright-core, plus the static server: what every JS-level
-// test needs to load the built package in a real browser.
+// Headless Debian Chromium through playwright-core, plus the static server: what the JS-level
+// tests, the demo check and the benchmarks need to load the built package in a real browser.
+// Pages: www/ (the demo) at /, pkg/ at /pkg/, tests/pages/ (blank test page, test worker) at /t/.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { serve } from "../../scripts/serve.mjs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve } from "./serve.mjs";
+
+const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
 export const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -14,7 +18,7 @@ export const CHROMIUM_ARGS = [
 /** Launches Chromium with a fresh profile and serves www/ + pkg/ (and `mounts`). */
 export async function launch({ mounts } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "wss-chromium-"));
-  const server = await serve({ mounts });
+  const server = await serve({ mounts: { "/t/": join(repo, "tests", "pages"), ...mounts } });
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: CHROMIUM_ARGS,
@@ -24,7 +28,7 @@ export async function launch({ mounts } = {}) {
     url: server.url,
     context,
     /** A new page on `path`, with uncaught page errors collected in page.errors. */
-    async page(path = "test.html") {
+    async page(path = "t/test.html") {
       const page = await context.newPage();
       page.errors = [];
       page.on("pageerror", (e) => page.errors.push(e));

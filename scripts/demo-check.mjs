@@ -1,0 +1,157 @@
+// Drives the demo (www/) in headless Chromium once, as a person would, and checks what it shows:
+// install, create, edit and save, a second tab's change feed, a version conflict, change id,
+// extend TTL, delete, then a reload with the network off served by the service worker.
+//   node scripts/demo-check.mjs     (what `npm run demo -- --check` runs after building pkg/)
+// The demo test (tests/js/demo.test.mjs) runs the same steps through `checkDemo`.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launch } from "./browser.mjs";
+
+const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
+export const SCREENSHOT = join(repo, "test-results", "demo.png");
+
+/**
+ * Runs every step against a `launch()`ed browser, reporting each through `say`. Throws (an
+ * AssertionError naming the step) at the first thing the demo gets wrong.
+ */
+export async function checkDemo(browser, { say = console.log, screenshot = SCREENSHOT } = {}) {
+  const a = await open(browser);
+  say(`opened ${browser.url} in tab A: backend ${await text(a, "#backend")}`);
+  assert.equal(await text(a, "#backend"), "indexeddb");
+  assert.match(await text(a, "#backend-why"), /picked it/);
+
+  await a.waitForSelector("body[data-sw=controlled]", { timeout: 15_000 });
+  const cdp = await browser.context.newCDPSession(a);
+  const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+  assert.deepEqual(installabilityErrors, [], "the manifest, icons and service worker make it installable");
+  const { errors: manifestErrors } = await cdp.send("Page.getAppManifest");
+  assert.deepEqual(manifestErrors, []);
+  say("service worker controls the page; the PWA is installable (no installability or manifest errors)");
+  await a.waitForFunction(() => !document.querySelector("#persisted").textContent.startsWith("…"));
+  say(`storage: ${await text(a, "#usage")}; persistent: ${await text(a, "#persisted")}`);
+
+  await a.click("#create");
+  const id = await a.waitForFunction(() => document.querySelector("tbody tr.selected")?.dataset.id).then((h) => h.jsonValue());
+  assert.equal(await cellOf(a, id, "version"), "1");
+  assert.deepEqual(JSON.parse(await a.inputValue("#state")), { user: "ada", cart: ["apple"], visits: 1 });
+  say(`created ${id} (version 1); it is listed and in the editor`);
+
+  await edit(a, { user: "ada", cart: ["apple", "pear"], visits: 2 });
+  await a.click("#save-if");
+  await message(a, "ok", /now 2/);
+  assert.equal(await cellOf(a, id, "version"), "2");
+  say("edited the state and saved it if still at version 1: version 2");
+
+  const b = await open(browser);
+  await b.click(`tr[data-id="${id}"]`);
+  await b.waitForFunction(() => /editing version 2/.test(document.querySelector("#editing").textContent));
+  say("tab B lists the session and opens it at version 2");
+
+  await edit(a, { user: "ada", cart: ["apple", "pear", "fig"], visits: 3 });
+  await a.click("#save-if");
+  await message(a, "ok", /now 3/);
+  await b.waitForSelector('#log li[data-type=saved][data-local=false]', { timeout: 5_000 });
+  assert.match(await text(b, "#log li[data-type=saved][data-local=false]"), new RegExp(`other tab.*saved ${id} v3`));
+  await message(b, "info", /Another tab saved/);
+  await b.waitForFunction((id) => document.querySelector(`tr[data-id="${id}"] .version`)?.textContent === "3", id);
+  say("tab A saved version 3; tab B's change feed shows it as a save by another tab, and its table updated");
+
+  await edit(b, { user: "bob" });
+  await b.click("#save-if");
+  await message(b, "conflict", /Version conflict: you edited version 2, but another tab saved version 3 first/);
+  say(`tab B's "Save if version 2" was refused: "${await text(b, "#message")}"`);
+  mkdirSync(dirname(screenshot), { recursive: true });
+  await b.screenshot({ path: screenshot, fullPage: true });
+  say(`screenshot of tab B: ${screenshot}`);
+  await b.click("#reload-editor");
+  await b.waitForFunction(() => /editing version 3/.test(document.querySelector("#editing").textContent));
+  assert.deepEqual(JSON.parse(await b.inputValue("#state")).cart, ["apple", "pear", "fig"], "the refused save wrote nothing");
+  say("tab B reloaded the editor: tab A's version 3 is intact");
+
+  await a.fill("#ttl", "600");
+  await a.click("#extend");
+  await message(a, "ok", /expires in 600 s/);
+  assert.match(await cellOf(a, id, "expires"), /^(9|10):\d\d$/);
+  await a.click("#change-id");
+  await message(a, "ok", /^Renamed/);
+  const renamed = await a.evaluate(() => document.querySelector("tbody tr.selected").dataset.id);
+  assert.notEqual(renamed, id);
+  assert.equal(await cellOf(a, renamed, "version"), "3", "changeId keeps the version");
+  await b.waitForSelector("#log li[data-type=idChanged][data-local=false]");
+  say(`extended the TTL to 600 s, renamed ${id} to ${renamed}; tab B heard the rename`);
+
+  await a.click("#create");
+  await message(a, "ok", /^Created/);
+  const spare = await a.evaluate(() => document.querySelector("tbody tr.selected").dataset.id);
+  await a.click("#delete");
+  await message(a, "ok", new RegExp(`Deleted ${spare}`));
+  await a.click("#delete-expired");
+  await message(a, "ok", /Removed 0 expired sessions/);
+  await b.waitForSelector("#log li[data-type=deleted][data-local=false]");
+  assert.equal(await a.locator("tbody tr").count(), 1);
+  say("created and deleted a second session; delete expired found none; tab B heard the delete");
+
+  await browser.context.setOffline(true);
+  try {
+    await a.reload();
+    await a.waitForSelector("body[data-ready]");
+    assert.equal(await a.evaluate(() => document.body.dataset.ready), "true", await text(a, "#message"));
+    // navigator.onLine can read true in a reloaded page under emulation; the network is the proof.
+    const probe = await a.evaluate(() => fetch("/pkg/wasm_session_store.d.ts").then((r) => r.status, () => "failed"));
+    assert.equal(probe, "failed", "the network is off: a file the service worker does not cache cannot load");
+    assert.equal(await a.evaluate(() => document.body.dataset.sw), "controlled");
+    assert.equal(await cellOf(a, renamed, "version"), "3");
+    await a.click(`tr[data-id="${renamed}"]`);
+    await a.waitForFunction(() => /editing version 3/.test(document.querySelector("#editing").textContent));
+    assert.deepEqual(JSON.parse(await a.inputValue("#state")), { user: "ada", cart: ["apple", "pear", "fig"], visits: 3 });
+    say(`offline reload: served by the service worker, ${renamed} is there at version 3 with its state`);
+  } finally {
+    await browser.context.setOffline(false);
+  }
+  const errors = [...a.errors, ...b.errors];
+  assert.deepEqual(errors, [], "no uncaught errors in either tab");
+}
+
+async function open(browser) {
+  const page = await browser.page("");
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.waitForSelector("body[data-ready]");
+  assert.equal(await page.evaluate(() => document.body.dataset.ready), "true", await text(page, "#message"));
+  return page;
+}
+
+const text = (page, selector) => page.locator(selector).first().textContent();
+const cellOf = (page, id, column) => text(page, `tr[data-id="${id}"] .${column}`);
+
+async function edit(page, state) {
+  await page.fill("#state", JSON.stringify(state, null, 2));
+}
+
+/** Waits for the status line to be a `kind` message matching `pattern`. */
+async function message(page, kind, pattern) {
+  await page
+    .waitForFunction(([kind, source]) => {
+      const line = document.querySelector("#message");
+      return line.className === kind && new RegExp(source).test(line.textContent);
+    }, [kind, pattern.source], { timeout: 5_000 })
+    .catch(async () => {
+      const line = page.locator("#message");
+      throw new Error(`expected a "${kind}" message matching ${pattern}, got ` +
+        `"${await line.getAttribute("class")}": "${await line.textContent()}"`);
+    });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const browser = await launch();
+  try {
+    await checkDemo(browser, { say: (line) => console.log(`demo check: ✓ ${line}`) });
+    console.log("demo check: passed");
+  } catch (e) {
+    console.error(`demo check: FAILED: ${e.message}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
