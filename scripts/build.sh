@@ -21,6 +21,10 @@ npx --no-install wasm-opt -Oz --skip-pass=inlining-optimizing --converge \
   --enable-bulk-memory --enable-nontrapping-float-to-int \
   --strip-debug --strip-producers \
   pkg/wasm_session_store_bg.wasm -o pkg/wasm_session_store_bg.wasm
+# Short import/export names instead of wasm-bindgen's hashed ones, in the wasm and the glue:
+# ~4.3 KB gzipped.
+node scripts/shorten-imports.mjs pkg/wasm_session_store_bg.wasm pkg/wasm_session_store.js \
+  pkg/wasm_session_store_bg.wasm.d.ts
 # The JS glue is minified (names and whitespace; import names and the
 # `new URL("…_bg.wasm", import.meta.url)` that bundlers look for are kept): ~2 KB gzipped less.
 npx --no-install terser pkg/wasm_session_store.js --module --compress --mangle \

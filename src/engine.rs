@@ -7,7 +7,7 @@
 use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
-use crate::record::{SessionRecord, State, Ttl};
+use crate::record::{SaveEntry, SessionRecord, State, Ttl};
 use crate::store::{check_positive, SessionStore, StoreOptions, MAX_SAFE_INTEGER};
 use serde_json::Value;
 use std::num::NonZeroUsize;
@@ -40,8 +40,9 @@ pub enum Write {
 /// the same storage) may change any of `ids` between the read and the writes.
 #[allow(async_fn_in_trait)]
 pub trait Backend {
-    /// What is stored under `id`.
-    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError>;
+    /// What is stored under each of `ids`, in order, read together (one read transaction
+    /// where the storage has them).
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError>;
 
     /// Atomically reads `ids`, lets `decide` choose the writes from what it read (in the same
     /// order as `ids`), and applies them, all or nothing. When `decide` fails, nothing is
@@ -109,6 +110,27 @@ fn check_key(key: &str) -> Result<(), StoreError> {
         Err(StoreError::invalid("state keys must be non-empty strings"))
     } else {
         Ok(())
+    }
+}
+
+/// INVALID_INPUT when an id appears twice in a batch.
+fn check_distinct(ids: &[&SessionId]) -> Result<(), StoreError> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(StoreError::invalid(
+            "a batch must not name the same id twice",
+        ));
+    }
+    Ok(())
+}
+
+fn check_expected(expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(v) if v > MAX_SAFE_INTEGER => Err(StoreError::invalid(
+            "expected version must be a safe integer >= 0",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -269,28 +291,95 @@ impl<B: Backend> Store<B> {
         .await
     }
 
-    /// Reads one live record; with sliding expiry it is a write, to move the deadline.
-    async fn read_live(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+    /// Reads live records; with sliding expiry it is a write, to move the deadlines (and
+    /// expired records met are removed then rather than at the next sweep).
+    async fn read_live(
+        &self,
+        ids: &[&SessionId],
+    ) -> Result<Vec<Option<SessionRecord>>, StoreError> {
         let now = self.now()?;
         if !self.options.is_sliding() {
-            return match classify(self.backend.read(id).await?, now)? {
-                Found::Live(record) => Ok(Some(record)),
-                Found::Expired(_) | Found::Missing => Ok(None),
-            };
+            let slots = self.backend.read(ids).await?;
+            let mut out = Vec::with_capacity(slots.len());
+            for slot in slots {
+                out.push(match classify(slot, now)? {
+                    Found::Live(record) => Some(record),
+                    Found::Expired(_) | Found::Missing => None,
+                });
+            }
+            return Ok(out);
         }
-        self.transact(&[id], |slots, events| match classify(only(slots), now)? {
-            Found::Live(mut record) => {
-                self.slide(&mut record, now);
-                Ok((vec![Write::Put(record.clone())], Some(record)))
+        self.transact(ids, |slots, events| {
+            let mut writes = Vec::new();
+            let mut out = Vec::with_capacity(slots.len());
+            for (id, slot) in ids.iter().zip(slots) {
+                out.push(match classify(slot, now)? {
+                    Found::Live(mut record) => {
+                        self.slide(&mut record, now);
+                        writes.push(Write::Put(record.clone()));
+                        Some(record)
+                    }
+                    Found::Expired(version) => {
+                        events.push(StoreEvent::about(EventKind::Expired, id, version));
+                        writes.push(Write::Delete((*id).clone()));
+                        None
+                    }
+                    Found::Missing => None,
+                });
             }
-            // Touched while expired: remove it now rather than at the next sweep.
-            Found::Expired(version) => {
-                events.push(StoreEvent::about(EventKind::Expired, id, version));
-                Ok((vec![Write::Delete(id.clone())], None))
-            }
-            Found::Missing => Ok((Vec::new(), None)),
+            Ok((writes, out))
         })
         .await
+    }
+
+    /// Reads one live record, as [`read_live`](Self::read_live).
+    async fn read_one(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.read_live(&[id]).await?.pop().flatten())
+    }
+
+    /// Decides a write of the whole state of `id` over what `slot` holds: unconditional when
+    /// `expected` is `None`, else a CAS. Returns the record to store; its events are pushed
+    /// only when it succeeds.
+    fn put_state_in(
+        &self,
+        id: &SessionId,
+        slot: Slot,
+        state: &State,
+        expected: Option<u64>,
+        now: u64,
+        events: &mut Vec<StoreEvent>,
+    ) -> Result<SessionRecord, StoreError> {
+        let (live, expired) = match classify(slot, now)? {
+            Found::Live(record) => (Some(record), None),
+            Found::Expired(version) => (None, Some(version)),
+            Found::Missing => (None, None),
+        };
+        if let Some(expected) = expected {
+            let actual = live.as_ref().map_or(0, |r| r.version);
+            if actual != expected {
+                return Err(StoreError::VersionConflict {
+                    id: id.as_str().to_owned(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        let (record, kind) = match live {
+            Some(mut record) => {
+                record.state = state.clone();
+                self.write_state(&mut record, now)?;
+                (record, EventKind::Saved)
+            }
+            None => (
+                self.new_record(id, state.clone(), self.options.get_ttl_ms(), now),
+                EventKind::Created,
+            ),
+        };
+        if let Some(version) = expired {
+            events.push(StoreEvent::about(EventKind::Expired, id, version));
+        }
+        events.push(StoreEvent::about(kind, id, record.version));
+        Ok(record)
     }
 
     /// A write of the whole state: unconditional when `expected` is `None`, else a CAS.
@@ -300,46 +389,11 @@ impl<B: Backend> Store<B> {
         state: State,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        if let Some(expected) = expected {
-            if expected > MAX_SAFE_INTEGER {
-                return Err(StoreError::invalid(
-                    "expected version must be a safe integer >= 0",
-                ));
-            }
-        }
+        check_expected(expected)?;
         let now = self.now()?;
         self.transact(&[id], |slots, events| {
-            let live = match classify(only(slots), now)? {
-                Found::Live(record) => Some(record),
-                Found::Expired(version) => {
-                    events.push(StoreEvent::about(EventKind::Expired, id, version));
-                    None
-                }
-                Found::Missing => None,
-            };
-            if let Some(expected) = expected {
-                let actual = live.as_ref().map_or(0, |r| r.version);
-                if actual != expected {
-                    return Err(StoreError::VersionConflict {
-                        id: id.as_str().to_owned(),
-                        expected,
-                        actual,
-                    });
-                }
-            }
-            let (record, kind) = match live {
-                Some(mut record) => {
-                    record.state = state.clone();
-                    self.write_state(&mut record, now)?;
-                    (record, EventKind::Saved)
-                }
-                None => (
-                    self.new_record(id, state.clone(), self.options.get_ttl_ms(), now),
-                    EventKind::Created,
-                ),
-            };
+            let record = self.put_state_in(id, only(slots), &state, expected, now, events)?;
             let version = record.version;
-            events.push(StoreEvent::about(kind, id, version));
             Ok((vec![Write::Put(record)], version))
         })
         .await
@@ -388,7 +442,46 @@ impl<B: Backend> SessionStore for Store<B> {
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.read_live(id).await
+        self.read_one(id).await
+    }
+
+    async fn load_many(&self, ids: &[SessionId]) -> Result<Vec<Option<SessionRecord>>, StoreError> {
+        let ids: Vec<&SessionId> = ids.iter().collect();
+        check_distinct(&ids)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read_live(&ids).await
+    }
+
+    async fn save_many(
+        &self,
+        entries: Vec<SaveEntry>,
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        let ids: Vec<&SessionId> = entries.iter().map(|e| &e.id).collect();
+        check_distinct(&ids)?;
+        for entry in &entries {
+            check_expected(entry.expected)?;
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now()?;
+        self.transact(&ids, |slots, events| {
+            let mut writes = Vec::with_capacity(slots.len());
+            let mut results = Vec::with_capacity(slots.len());
+            for (entry, slot) in entries.iter().zip(slots) {
+                let put =
+                    self.put_state_in(&entry.id, slot, &entry.state, entry.expected, now, events);
+                results.push(put.map(|record| {
+                    let version = record.version;
+                    writes.push(Write::Put(record));
+                    version
+                }));
+            }
+            Ok((writes, results))
+        })
+        .await
     }
 
     async fn save(&self, id: &SessionId, state: State) -> Result<u64, StoreError> {
@@ -501,7 +594,7 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn get(&self, id: &SessionId, key: &str) -> Result<Option<Value>, StoreError> {
         check_key(key)?;
-        match self.read_live(id).await? {
+        match self.read_one(id).await? {
             Some(mut record) => Ok(record.state.remove(key)),
             None => Err(not_found(id)),
         }

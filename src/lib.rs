@@ -73,7 +73,7 @@ pub use engine::{Backend, Slot, Store, Write};
 pub use error::{ErrorCode, StoreError};
 pub use event::{EventKind, StoreEvent, Subscribers, Subscription};
 pub use id::{SessionId, MAX_ID_LEN};
-pub use record::{SessionRecord, State, Ttl};
+pub use record::{SaveEntry, SessionRecord, State, Ttl};
 pub use store::{
     SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_SAFE_INTEGER,
 };

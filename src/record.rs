@@ -33,6 +33,19 @@ impl SessionRecord {
     }
 }
 
+/// One write of [`save_many`](crate::SessionStore::save_many): a whole state for `id`,
+/// unconditional (as [`save`](crate::SessionStore::save)) when `expected` is `None`, else a
+/// compare-and-swap (as [`save_if_version`](crate::SessionStore::save_if_version)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaveEntry {
+    /// The session to write.
+    pub id: SessionId,
+    /// Its new state.
+    pub state: State,
+    /// The version the live session must have (0: must not exist); `None` for no check.
+    pub expected: Option<u64>,
+}
+
 /// The TTL a new session gets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Ttl {

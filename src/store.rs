@@ -4,7 +4,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscription};
 use crate::id::{validate_store_name, SessionId};
-use crate::record::{SessionRecord, State, Ttl};
+use crate::record::{SaveEntry, SessionRecord, State, Ttl};
 use serde_json::Value;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -208,6 +208,36 @@ pub trait SessionStore {
     /// The live session, or `None` when it is missing or expired. With sliding expiry, also
     /// moves its deadline (the returned record shows the moved deadline).
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The live sessions of `ids`, in the same order (`None` where missing or expired), read
+    /// in one transaction. With sliding expiry, moves each one's deadline, as [`load`] does.
+    ///
+    /// [`load`]: SessionStore::load
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) when an id appears twice;
+    /// [`Corrupt`](StoreError::Corrupt) for the first id whose record cannot be decoded.
+    async fn load_many(&self, ids: &[SessionId]) -> Result<Vec<Option<SessionRecord>>, StoreError>;
+
+    /// Writes many sessions in one transaction: each entry as [`save`] (no `expected`) or
+    /// [`save_if_version`] would, with a result per entry in the same order.
+    ///
+    /// Not all-or-nothing: an entry that fails its version check (or whose record is corrupt)
+    /// gets its own error and is not written, and the others are; the entries that succeed are
+    /// committed together, so other tabs see all of them or none. A failure of the whole
+    /// transaction (e.g. [`QuotaExceeded`](StoreError::QuotaExceeded)) writes nothing and is the
+    /// call's error.
+    ///
+    /// [`save`]: SessionStore::save
+    /// [`save_if_version`]: SessionStore::save_if_version
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) when an id appears twice or an `expected`
+    /// is above 2^53-1 (nothing is written).
+    async fn save_many(
+        &self,
+        entries: Vec<SaveEntry>,
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError>;
 
     /// Replaces the state unconditionally and returns the new version; creates the session
     /// (version 1, the store's TTL) when it is missing or expired.

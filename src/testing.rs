@@ -16,7 +16,8 @@
 #![allow(missing_docs)] // the cases are named for what they check
 
 use crate::{
-    ErrorCode, ManualClock, SessionId, SessionRecord, SessionStore, State, StoreOptions, Ttl,
+    ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, State, StoreOptions,
+    Ttl,
 };
 use serde_json::{json, Value};
 use std::future::Future;
@@ -1028,6 +1029,187 @@ fn record_events<S: SessionStore>(store: &S) -> (crate::Subscription, SeenEvents
     (subscription, seen)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batches
+
+pub async fn load_many_returns_each_live_record_in_order<O: OpenStore>(open: &O) {
+    let t = fixture(open, "load_many", |o| o).await;
+    let short = t
+        .store
+        .create_with_id(&id("lm-short"), state(json!({"n": 1})), Ttl::Millis(5))
+        .await
+        .unwrap();
+    let long = t
+        .store
+        .create_with_id(&id("lm-long"), state(json!({"n": 2})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    assert_eq!(t.store.load_many(&[]).await.unwrap(), vec![]);
+    let ids = [id("lm-long"), id("lm-missing"), id("lm-short")];
+    let got = t.store.load_many(&ids).await.unwrap();
+    assert_eq!(got, vec![Some(long.clone()), None, Some(short)]);
+    t.clock.advance(5);
+    let got = t.store.load_many(&ids).await.unwrap();
+    assert_eq!(got, vec![Some(long), None, None], "expired reads as None");
+    assert_code(
+        t.store.load_many(&[id("lm-long"), id("lm-long")]).await,
+        ErrorCode::InvalidInput,
+    );
+}
+
+pub async fn load_many_slides_every_record_it_returns<O: OpenStore>(open: &O) {
+    let t = fixture(open, "load_many_sliding", |o| o.sliding(true)).await;
+    for name in ["lms-a", "lms-b"] {
+        t.store
+            .create_with_id(&id(name), State::new(), Ttl::StoreDefault)
+            .await
+            .unwrap();
+    }
+    t.clock.advance(TTL - 1);
+    let got = t
+        .store
+        .load_many(&[id("lms-a"), id("lms-b")])
+        .await
+        .unwrap();
+    let now = T0 + TTL - 1;
+    for record in got.iter().flatten() {
+        assert_eq!(record.expires_at, Some(now + TTL));
+        assert_eq!(record.version, 1, "a read is not a state write");
+    }
+    t.clock.advance(TTL - 1);
+    assert!(
+        load(&t.store, &id("lms-a")).await.is_some(),
+        "the moved deadline was stored"
+    );
+}
+
+pub async fn save_many_writes_each_entry_or_reports_its_conflict<O: OpenStore>(open: &O) {
+    let t = fixture(open, "save_many", |o| o).await;
+    let (_subscription, seen) = record_events(&t.store);
+    for name in ["sm-a", "sm-b"] {
+        t.store
+            .create_with_id(&id(name), state(json!({"n": 0})), Ttl::StoreDefault)
+            .await
+            .unwrap();
+    }
+    t.store
+        .save(&id("sm-b"), state(json!({"n": 1})))
+        .await
+        .unwrap(); // sm-b at version 2
+    t.clock.advance(1);
+    let entry = |name: &str, n: i32, expected: Option<u64>| SaveEntry {
+        id: id(name),
+        state: state(json!({ "n": n })),
+        expected,
+    };
+    let results = t
+        .store
+        .save_many(vec![
+            entry("sm-a", 10, None),      // unconditional: version 2
+            entry("sm-b", 20, Some(1)),   // stale: conflict, not written
+            entry("sm-new", 30, Some(0)), // must not exist: created
+            entry("sm-up", 40, None),     // upsert: created
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results[0], Ok(2));
+    assert_eq!(
+        results[1],
+        Err(crate::StoreError::VersionConflict {
+            id: "sm-b".into(),
+            expected: 1,
+            actual: 2
+        })
+    );
+    assert_eq!((&results[2], &results[3]), (&Ok(1), &Ok(1)));
+    let loaded = t
+        .store
+        .load_many(&[id("sm-a"), id("sm-b"), id("sm-new"), id("sm-up")])
+        .await
+        .unwrap();
+    let ns: Vec<_> = loaded
+        .iter()
+        .map(|r| r.as_ref().map(|r| (r.state["n"].clone(), r.version)))
+        .collect();
+    assert_eq!(
+        ns,
+        vec![
+            Some((json!(10), 2)),
+            Some((json!(1), 2)),
+            Some((json!(30), 1)),
+            Some((json!(40), 1))
+        ]
+    );
+    assert_eq!(loaded[0].as_ref().unwrap().updated_at, T0 + 1);
+    let s = |x: &str| Some(x.to_owned());
+    let tail: Vec<_> = seen.borrow()[3..].to_vec();
+    assert_eq!(
+        tail,
+        vec![
+            ("saved".to_owned(), s("sm-a"), None, Some(2)),
+            ("created".into(), s("sm-new"), None, Some(1)),
+            ("created".into(), s("sm-up"), None, Some(1)),
+        ],
+        "events for the written entries only, in entry order"
+    );
+    // The whole call is refused, with nothing written, for duplicate ids or a bad expected.
+    assert_code(
+        t.store
+            .save_many(vec![entry("sm-a", 1, None), entry("sm-a", 2, None)])
+            .await,
+        ErrorCode::InvalidInput,
+    );
+    assert_code(
+        t.store
+            .save_many(vec![
+                entry("sm-a", 1, None),
+                entry("sm-z", 2, Some(1 << 53)),
+            ])
+            .await,
+        ErrorCode::InvalidInput,
+    );
+    assert_eq!(load(&t.store, &id("sm-a")).await.unwrap().version, 2);
+    assert!(load(&t.store, &id("sm-z")).await.is_none());
+    assert_eq!(t.store.save_many(vec![]).await.unwrap(), vec![]);
+}
+
+pub async fn save_many_over_expired_records_starts_them_over<O: OpenStore>(open: &O) {
+    let t = fixture(open, "save_many_expired", |o| o).await;
+    t.store
+        .create_with_id(&id("sme-a"), state(json!({"n": 1})), Ttl::Millis(5))
+        .await
+        .unwrap();
+    t.store
+        .save(&id("sme-a"), state(json!({"n": 2})))
+        .await
+        .unwrap();
+    t.clock.advance(5);
+    let results = t
+        .store
+        .save_many(vec![SaveEntry {
+            id: id("sme-a"),
+            state: state(json!({"n": 3})),
+            expected: Some(2),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().map_err(|e| e.code()),
+        Err(ErrorCode::VersionConflict),
+        "an expired record has version 0"
+    );
+    let results = t
+        .store
+        .save_many(vec![SaveEntry {
+            id: id("sme-a"),
+            state: state(json!({"n": 3})),
+            expected: Some(0),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(results, vec![Ok(1)]);
+}
+
 pub async fn events_report_every_change_in_write_order<O: OpenStore>(open: &O) {
     let t = fixture(open, "events", |o| o).await;
     let (subscription, seen) = record_events(&t.store);
@@ -1164,7 +1346,10 @@ macro_rules! __for_each_conformance_case {
             remove_of_an_absent_key_writes_nothing, key_operations_on_missing_or_expired_are_not_found,
             empty_keys_are_invalid_input, malformed_ids_never_reach_the_store,
             events_report_every_change_in_write_order,
-            replacing_or_touching_an_expired_session_reports_it_expired
+            replacing_or_touching_an_expired_session_reports_it_expired,
+            load_many_returns_each_live_record_in_order, load_many_slides_every_record_it_returns,
+            save_many_writes_each_entry_or_reports_its_conflict,
+            save_many_over_expired_records_starts_them_over
         );
     };
 }

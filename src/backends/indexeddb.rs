@@ -323,6 +323,26 @@ impl IndexedDbBackend {
         tx.object_store(RECORDS).map_err(|e| storage_error(&e))
     }
 
+    /// Reads `ids` inside `tx`: every get is issued at once, then awaited in order, so the
+    /// whole batch costs one round trip.
+    async fn read_in(tx: &IdbTransaction, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+        let store = Self::records(tx)?;
+        let mut reads = Vec::with_capacity(ids.len());
+        for id in ids {
+            reads.push(
+                store
+                    .get(&id.as_str().into())
+                    .map_err(|e| storage_error(&e))?,
+            );
+        }
+        let mut slots = Vec::with_capacity(ids.len());
+        for (id, req) in ids.iter().zip(&reads) {
+            let value = request(req).await.map_err(|e| storage_error(&e))?;
+            slots.push(to_slot(id, &value));
+        }
+        Ok(slots)
+    }
+
     /// Closes the connection. Later operations reopen it.
     pub fn close(&self) {
         if let Some(db) = self.db.borrow_mut().take() {
@@ -343,13 +363,9 @@ impl Drop for IndexedDbBackend {
 }
 
 impl Backend for IndexedDbBackend {
-    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         let tx = self.transaction(false).await?;
-        let req = Self::records(&tx)?
-            .get(&id.as_str().into())
-            .map_err(|e| storage_error(&e))?;
-        let value = request(&req).await.map_err(|e| storage_error(&e))?;
-        Ok(to_slot(id, &value))
+        Self::read_in(&tx, ids).await
     }
 
     async fn transact(
@@ -360,25 +376,13 @@ impl Backend for IndexedDbBackend {
         let tx = self.transaction(true).await?;
         let done = Done::new(&tx);
         let store = Self::records(&tx)?;
-        // Issue every read at once, then await them in order: one round trip.
-        let mut reads = Vec::with_capacity(ids.len());
-        for id in ids {
-            reads.push(
-                store
-                    .get(&id.as_str().into())
-                    .map_err(|e| storage_error(&e))?,
-            );
-        }
-        let mut slots = Vec::with_capacity(ids.len());
-        for (id, req) in ids.iter().zip(&reads) {
-            match request(req).await {
-                Ok(value) => slots.push(to_slot(id, &value)),
-                Err(e) => {
-                    done.abort().await;
-                    return Err(storage_error(&e));
-                }
+        let slots = match Self::read_in(&tx, ids).await {
+            Ok(slots) => slots,
+            Err(e) => {
+                done.abort().await;
+                return Err(e);
             }
-        }
+        };
         let writes = match decide(slots) {
             Ok(writes) => writes,
             Err(e) => {

@@ -51,8 +51,8 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
-        Ok(self.slot(id))
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+        Ok(ids.iter().map(|id| self.slot(id)).collect())
     }
 
     async fn transact(
@@ -60,8 +60,7 @@ impl Backend for MemoryBackend {
         ids: &[&SessionId],
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
-        let slots = ids.iter().map(|id| self.slot(id)).collect();
-        let writes = decide(slots)?;
+        let writes = decide(self.read(ids).await?)?;
         let mut records = self.records.borrow_mut();
         for write in writes {
             match write {

@@ -75,8 +75,8 @@ macro_rules! dispatch {
 }
 
 impl Backend for AnyBackend {
-    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
-        dispatch!(self, b => b.read(id).await)
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+        dispatch!(self, b => b.read(ids).await)
     }
 
     async fn transact(

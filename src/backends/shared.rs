@@ -489,12 +489,17 @@ impl Drop for SharedStorageBackend {
 }
 
 impl Backend for SharedStorageBackend {
-    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         let Some(c) = &self.coordinator else {
-            return self.local.read(id).await;
+            return self.local.read(ids).await;
         };
-        let raw = c.read(&[self.local.key(id)]).await?.pop().flatten();
-        Ok(StorageBackend::decode_slot(id, raw))
+        let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
+        let raws = c.read(&keys).await?;
+        Ok(ids
+            .iter()
+            .zip(raws)
+            .map(|(id, raw)| StorageBackend::decode_slot(id, raw))
+            .collect())
     }
 
     async fn transact(

@@ -264,8 +264,12 @@ impl StorageBackend {
 }
 
 impl Backend for StorageBackend {
-    async fn read(&self, id: &SessionId) -> Result<Slot, StoreError> {
-        Ok(Self::decode_slot(id, self.get_raw(&self.key(id))?))
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+        let mut slots = Vec::with_capacity(ids.len());
+        for id in ids {
+            slots.push(Self::decode_slot(id, self.get_raw(&self.key(id))?));
+        }
+        Ok(slots)
     }
 
     async fn transact(
@@ -273,11 +277,7 @@ impl Backend for StorageBackend {
         ids: &[&SessionId],
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
-        let mut slots = Vec::with_capacity(ids.len());
-        for id in ids {
-            slots.push(Self::decode_slot(id, self.get_raw(&self.key(id))?));
-        }
-        let writes = self.raw_writes(decide(slots)?);
+        let writes = self.raw_writes(decide(self.read(ids).await?)?);
         self.apply_raw(&writes)
     }
 

@@ -18,7 +18,7 @@ use crate::engine::Store;
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
 use crate::json::js::{from_js, js_reason, to_js};
-use crate::record::{State, Ttl};
+use crate::record::{SaveEntry, State, Ttl};
 use crate::store::{SessionStore as _, StoreOptions};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
 use gloo_timers::callback::Interval;
@@ -97,6 +97,14 @@ fn options_object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object,
         }
     }
     Ok(object)
+}
+
+/// A JS array, or INVALID_INPUT with `reason`.
+fn array_from_js(value: &JsValue, reason: &'static str) -> Result<js_sys::Array, StoreError> {
+    value
+        .dyn_ref::<js_sys::Array>()
+        .cloned()
+        .ok_or_else(|| StoreError::invalid(reason))
 }
 
 fn field(object: &Object, key: &str) -> JsValue {
@@ -383,7 +391,9 @@ fn version_to_js(version: u64) -> JsValue {
 enum Call {
     Create(JsValue, JsValue),
     Load(JsValue),
+    LoadMany(JsValue),
     Save(JsValue, JsValue),
+    SaveMany(JsValue),
     SaveIfVersion(JsValue, JsValue, JsValue),
     UpdateTtl(JsValue, JsValue),
     Delete(JsValue),
@@ -430,6 +440,63 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
                 Some(record) => record_to_js(&record),
                 None => JsValue::NULL,
             }
+        }
+        Call::LoadMany(ids) => {
+            let ids = array_from_js(&ids, "loadMany needs an array of ids")?
+                .iter()
+                .map(|id| id_from_js(&id, "each id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            store
+                .load_many(&ids)
+                .await?
+                .iter()
+                .map(|record| record.as_ref().map_or(JsValue::NULL, record_to_js))
+                .collect::<js_sys::Array>()
+                .into()
+        }
+        Call::SaveMany(entries) => {
+            let mut batch = Vec::new();
+            for entry in array_from_js(
+                &entries,
+                "saveMany needs an array of { id, state, expected? }",
+            )?
+            .iter()
+            {
+                if entry.is_undefined() {
+                    return Err(StoreError::invalid(
+                        "each saveMany entry must be { id, state, expected? }",
+                    ));
+                }
+                let object =
+                    options_object(&entry, "each saveMany entry", &["id", "state", "expected"])?;
+                batch.push(SaveEntry {
+                    id: id_from_js(&field(&object, "id"), "id")?,
+                    state: state_from_js(&field(&object, "state"))?,
+                    expected: int_from_js(&field(&object, "expected"), "expected", 0, false)?,
+                });
+            }
+            let ids: Vec<JsValue> = batch
+                .iter()
+                .map(|e| JsValue::from_str(e.id.as_str()))
+                .collect();
+            let results = store.save_many(batch).await?;
+            ids.into_iter()
+                .zip(results)
+                .map(|(id, result)| {
+                    let out = Object::new();
+                    let set = |key: &str, value: &JsValue| {
+                        let _ = Reflect::set(&out, &JsValue::from_str(key), value);
+                    };
+                    set("ok", &JsValue::from_bool(result.is_ok()));
+                    set("id", &id);
+                    match result {
+                        Ok(version) => set("version", &version_to_js(version)),
+                        Err(e) => set("error", &to_js_error(&e)),
+                    }
+                    JsValue::from(out)
+                })
+                .collect::<js_sys::Array>()
+                .into()
         }
         Call::Save(id, state) => {
             let id = id_from_js(&id, "id")?;
@@ -581,6 +648,20 @@ impl JsSessionStore {
     /// The live session, or null.
     pub fn load(&self, id: JsValue) -> Promise {
         self.run(Call::Load(id))
+    }
+
+    /// The live sessions of `ids` (null where missing or expired), in order, read in one
+    /// transaction.
+    #[wasm_bindgen(js_name = loadMany)]
+    pub fn load_many(&self, ids: JsValue) -> Promise {
+        self.run(Call::LoadMany(ids))
+    }
+
+    /// Writes many sessions in one transaction; resolves to one `{ ok, id, version | error }`
+    /// per entry, in order.
+    #[wasm_bindgen(js_name = saveMany)]
+    pub fn save_many(&self, entries: JsValue) -> Promise {
+        self.run(Call::SaveMany(entries))
     }
 
     /// Writes the state unconditionally; resolves to the new version.

@@ -55,6 +55,20 @@ export interface SessionRecord<S extends SessionState = SessionState> {
   ttlMs: number | null;
 }
 
+/** One write of `saveMany`: as `save` without `expected`, as `saveIfVersion` with it. */
+export interface SaveManyEntry {
+  id: string;
+  state: SessionState;
+  /** The version the live session must have (0: must not exist); absent for no check. */
+  expected?: number;
+}
+
+/** The outcome of one `saveMany` entry. */
+export type SaveManyResult =
+  | { ok: true; id: string; version: number }
+  /** Not written: VERSION_CONFLICT (with `expected` and `actual`), or CORRUPT. */
+  | { ok: false; id: string; error: StoreError };
+
 /** The `code` of a `StoreError`. */
 export type StoreErrorCode =
   | "NOT_FOUND"
@@ -126,6 +140,19 @@ export class SessionStore {
   create<S extends SessionState = SessionState>(state?: S, options?: CreateOptions): Promise<SessionRecord<S>>;
   /** The live session, or null when missing or expired. With `sliding`, moves its deadline. */
   load<S extends SessionState = SessionState>(id: string): Promise<SessionRecord<S> | null>;
+  /**
+   * The live sessions of `ids`, in the same order (null where missing or expired), read in one
+   * transaction. With `sliding`, moves each one's deadline. Rejects INVALID_INPUT when an id
+   * appears twice, CORRUPT for the first unreadable record.
+   */
+  loadMany<S extends SessionState = SessionState>(ids: readonly string[]): Promise<(SessionRecord<S> | null)[]>;
+  /**
+   * Writes many sessions in one transaction; resolves to one result per entry, in order. Not
+   * all-or-nothing: an entry that fails its version check gets `{ ok: false, error }` and is
+   * not written, while the others are, all committed together. Bad input (including an id
+   * twice) rejects INVALID_INPUT, and QUOTA_EXCEEDED rejects the call; then nothing is written.
+   */
+  saveMany(entries: readonly SaveManyEntry[]): Promise<SaveManyResult[]>;
   /** Writes the state unconditionally (creating the session if absent); resolves to the new version. */
   save(id: string, state: SessionState): Promise<number>;
   /** Writes the state if the live version is `expected` (0: must not exist); else VERSION_CONFLICT with `expected` and `actual`. Resolves to the new version. */

@@ -221,6 +221,67 @@ for (const backend of BACKENDS) {
   });
 }
 
+for (const backend of BACKENDS) {
+  test(`${backend}: loadMany and saveMany, with per-entry outcomes`, async () => {
+    const checks = await page.evaluate(async (backend) => {
+      const checks = [];
+      const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+      let t = 1_000_000;
+      const store = await wss.SessionStore.open({ backend, name: `batch-${backend}`, ttlMs: 10_000, now: () => t, sweepIntervalMs: null });
+      await store.clear();
+      const events = [];
+      store.subscribe((e) => events.push(`${e.type} ${e.id} v${e.version}`));
+      const a = await store.create({ n: 1 }, { id: "a" });
+      await store.create({ n: 2 }, { id: "short", ttlMs: 5 });
+      check("loadMany([]) is []", same(await store.loadMany([]), []));
+      const got = await store.loadMany(["a", "nope", "short"]);
+      check("loadMany: records and null, in order", got.length === 3 && same(got[0], a) && got[1] === null && got[2]?.id === "short", got);
+      t += 5;
+      check("loadMany: expired is null", (await store.loadMany(["short", "a"]))[0] === null);
+
+      await store.save("a", { n: 10 }); // a at version 2
+      const results = await store.saveMany([
+        { id: "a", state: { n: 11 }, expected: 1 },  // stale
+        { id: "b", state: { n: 20 }, expected: 0 },  // must not exist: created
+        { id: "short", state: { n: 30 } },          // expired: starts over
+        { id: "c", state: { n: 40 } },              // upsert
+      ]);
+      check("saveMany: one result per entry", results.length === 4, results);
+      const [r0, r1, r2, r3] = results;
+      check("saveMany: conflict reported for its entry", r0.ok === false && r0.id === "a" && r0.error instanceof Error &&
+        r0.error.name === "StoreError" && r0.error.code === "VERSION_CONFLICT" && r0.error.expected === 1 && r0.error.actual === 2, r0);
+      check("saveMany: the others are written", same([r1, r2, r3], [
+        { ok: true, id: "b", version: 1 }, { ok: true, id: "short", version: 1 }, { ok: true, id: "c", version: 1 },
+      ]), results);
+      const after = await store.loadMany(["a", "b", "short", "c"]);
+      check("saveMany: the conflicting entry was not written", after[0].state.n === 10 && after[0].version === 2, after[0]);
+      check("saveMany: states stored", same(after.slice(1).map((r) => r.state.n), [20, 30, 40]), after);
+      await new Promise((r) => setTimeout(r, 0));
+      check("saveMany: events for the written entries, in entry order",
+        events.slice(-4).join() === "created b v1,expired short v1,created short v1,created c v1", events);
+
+      const bad = {
+        "not an array": () => store.saveMany({ id: "a", state: {} }),
+        "an entry not an object": () => store.saveMany([1]),
+        "an unknown key": () => store.saveMany([{ id: "a", state: {}, ttlMs: 5 }]),
+        "a bad state": () => store.saveMany([{ id: "x1", state: {} }, { id: "x2", state: { f: () => 1 } }]),
+        "an id twice": () => store.saveMany([{ id: "x1", state: {} }, { id: "x1", state: {} }]),
+        "expected negative": () => store.saveMany([{ id: "x1", state: {}, expected: -1 }]),
+        "loadMany not an array": () => store.loadMany("a"),
+        "loadMany an id twice": () => store.loadMany(["a", "a"]),
+      };
+      for (const [what, fn] of Object.entries(bad)) {
+        const out = await call(fn);
+        check(`${what}: INVALID_INPUT`, out.error?.code === "INVALID_INPUT", out);
+      }
+      check("refused batches wrote nothing", same(await store.loadMany(["x1", "x2"]), [null, null]));
+      store.close();
+      return checks;
+    }, backend);
+    report(checks);
+  });
+}
+
 test("every method rejects (never throws) on bad argument types, with INVALID_INPUT", async () => {
   const checks = await page.evaluate(async () => {
     const checks = [];
@@ -234,6 +295,7 @@ test("every method rejects (never throws) on bad argument types, with INVALID_IN
       updateTtl: (w) => store.updateTtl(w, 5), delete: (w) => store.delete(w), changeId: (w) => store.changeId(w),
       "changeId new": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.changeId(id, w)),
       get: (w) => store.get(w, "k"), set: (w) => store.set(w, "k", 1), remove: (w) => store.remove(w, "k"),
+      loadMany: (w) => store.loadMany([id, w]), saveMany: (w) => store.saveMany([{ id, state: {} }, { id: w, state: {} }]),
       "create id": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.create({}, { id: w })),
     };
     for (const [m, fn] of Object.entries(methods)) {
@@ -317,6 +379,7 @@ test("close(): idempotent, returns undefined, then every method rejects CLOSED f
         delete: () => store.delete(id), changeId: () => store.changeId(id), deleteExpired: () => store.deleteExpired(),
         ids: () => store.ids(), get: () => store.get(id, "k"), set: () => store.set(id, "k", 1),
         remove: () => store.remove(id, "k"), clear: () => store.clear(), "load(bad id)": () => store.load(Symbol()),
+        loadMany: () => store.loadMany([id]), saveMany: () => store.saveMany([{ id, state: {} }]),
       };
       for (const [m, fn] of Object.entries(calls)) {
         const out = await call(fn);

@@ -4,6 +4,7 @@
 import init, {
   SessionStore,
   type JsonValue,
+  type SaveManyResult,
   type SessionEvent,
   type SessionRecord,
   type SessionState,
@@ -89,6 +90,20 @@ export async function usage(): Promise<void> {
   off();
   void [backend, reason, name, version, expiresAt, v3, removed, ids, value, v4, v5, existed];
 
+  // Batches: records or null in order; per-entry outcomes narrowed by `ok`.
+  const many: (SessionRecord<Cart> | null)[] = await store.loadMany<Cart>([id, "other"]);
+  const outcomes: SaveManyResult[] = await store.saveMany([{ id, state: { n: 1 } }, { id: "b", state: {}, expected: 0 }]);
+  for (const outcome of outcomes) {
+    if (outcome.ok) {
+      const v: number = outcome.version;
+      void v;
+    } else {
+      const code: StoreErrorCode = outcome.error.code;
+      void code;
+    }
+  }
+  void many;
+
   // What the types must refuse:
   // @ts-expect-error state must be an object
   await store.save(id, "not an object");
@@ -108,6 +123,11 @@ export async function usage(): Promise<void> {
   store.backend = "memory";
   // @ts-expect-error subscribe takes a function
   store.subscribe("not a function");
+  // @ts-expect-error saveMany entries need a state
+  await store.saveMany([{ id }]);
+  // @ts-expect-error a failed entry has no version
+  const noVersion = (r: Extract<SaveManyResult, { ok: false }>) => r.version;
+  void noVersion;
   // @ts-expect-error a cleared event has no id
   const noId = (ev: Extract<SessionEvent, { type: "cleared" }>) => ev.id;
   void noId;
