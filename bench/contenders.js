@@ -1,0 +1,390 @@
+// The benchmark's page side: every contender behind one small interface, and the workloads
+// that drive them. bench/run.mjs calls `bench.run(...)` once per (workload, contender, round).
+//
+// Contenders on IndexedDB: "raw" (IndexedDB by hand, one transaction per operation, the same
+// pattern as wasm-session-store: get + put in one readwrite transaction for every write; the
+// practical limit), "wss" (this package), "idb-keyval", "localForage". On Web Storage: "raw"
+// (localStorage + JSON by hand), "wss" (the localstorage backend, with its leader tab) and
+// "wss-session" (the sessionstorage backend, direct).
+import init, { SessionStore } from "wasm-session-store";
+import * as keyval from "idb-keyval";
+
+const localforage = globalThis.localforage;
+await init();
+
+/** The injected clock every contender reads, so expiry needs no waiting. */
+const clock = { t: 1_700_000_000_000 };
+const TTL = 3_600_000;
+
+/** A ~1 KB session state (its JSON is 1,0xx bytes). */
+export function makeState(i) {
+  return {
+    user: `user-${i}`,
+    email: `user-${i}@example.com`,
+    roles: ["reader", "writer"],
+    cart: Array.from({ length: 8 }, (_, k) => ({ sku: `SKU-${i}-${k}`, qty: k + 1, price: 9.99 + k })),
+    prefs: { theme: "dark", lang: "en-GB", tz: "Europe/London", notifications: true },
+    visits: 1,
+    note: "x".repeat(420),
+  };
+}
+
+const idbRequest = (req) => new Promise((ok, fail) => {
+  req.onsuccess = () => ok(req.result);
+  req.onerror = () => fail(req.error);
+});
+const idbDone = (tx) => new Promise((ok, fail) => {
+  tx.oncomplete = () => ok();
+  tx.onabort = tx.onerror = () => fail(tx.error);
+});
+const deleteDatabase = (name) => idbRequest(indexedDB.deleteDatabase(name)).catch(() => {});
+
+/** IndexedDB by hand: records as objects keyed by id, an index on expiresAt. */
+class RawIdb {
+  async open(name) {
+    this.name = name;
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => {
+      const store = req.result.createObjectStore("records", { keyPath: "id" });
+      store.createIndex("expiresAt", "expiresAt");
+    };
+    this.db = await idbRequest(req);
+  }
+  tx(mode) {
+    const tx = this.db.transaction("records", mode, { durability: "relaxed" });
+    return [tx, tx.objectStore("records")];
+  }
+  record(id, state, version, createdAt = clock.t) {
+    return { id, state, version, createdAt, updatedAt: clock.t, expiresAt: clock.t + TTL, ttlMs: TTL };
+  }
+  live(r) {
+    return r && !(r.expiresAt !== null && clock.t >= r.expiresAt) ? r : undefined;
+  }
+  /** A read-check-write in one readwrite transaction, as every write of the store is. */
+  async rmw(id, change) {
+    const [tx, store] = this.tx("readwrite");
+    const done = idbDone(tx);
+    const current = this.live(await idbRequest(store.get(id)));
+    const next = change(current);
+    if (next instanceof Error) {
+      tx.abort();
+      await done.catch(() => {});
+      throw next;
+    }
+    store.put(next);
+    await done;
+    return next;
+  }
+  create(id, state) {
+    return this.rmw(id, (r) => (r ? new Error("exists") : this.record(id, state, 1)));
+  }
+  async load(id) {
+    const [, store] = this.tx("readonly");
+    return this.live(await idbRequest(store.get(id))) ?? null;
+  }
+  save(id, state) {
+    return this.rmw(id, (r) => (r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1)));
+  }
+  saveIfVersion(id, state, expected) {
+    return this.rmw(id, (r) => ((r?.version ?? 0) !== expected ? new Error("conflict")
+      : r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1)));
+  }
+  set(id, key, value) {
+    return this.rmw(id, (r) => (r ? { ...r, state: { ...r.state, [key]: value }, version: r.version + 1, updatedAt: clock.t } : new Error("missing")));
+  }
+  /** The raw bulk put: one transaction, puts only. */
+  async saveMany(entries) {
+    const [tx, store] = this.tx("readwrite");
+    const done = idbDone(tx);
+    for (const { id, state } of entries) store.put(this.record(id, state, 1));
+    await done;
+  }
+  async loadMany(ids) {
+    const [, store] = this.tx("readonly");
+    return Promise.all(ids.map((id) => idbRequest(store.get(id))));
+  }
+  /** Seeds records expiring at `expiresAt`. */
+  async seed(ids, expiresAt) {
+    const [tx, store] = this.tx("readwrite");
+    const done = idbDone(tx);
+    ids.forEach((id, i) => store.put({ ...this.record(id, makeState(i), 1), expiresAt }));
+    await done;
+  }
+  /** The raw index-range delete: a key cursor over expiresAt <= now, deleting each key. */
+  async deleteExpired() {
+    const [tx, store] = this.tx("readwrite");
+    const done = idbDone(tx);
+    let removed = 0;
+    const cursorReq = store.index("expiresAt").openKeyCursor(IDBKeyRange.upperBound(clock.t));
+    cursorReq.onsuccess = () => {
+      const cursor = cursorReq.result;
+      if (!cursor) return;
+      store.delete(cursor.primaryKey);
+      removed++;
+      cursor.continue();
+    };
+    await done;
+    return removed;
+  }
+  async destroy() {
+    this.db.close();
+    await deleteDatabase(this.name);
+  }
+}
+
+/** This package, on any backend. */
+class Wss {
+  constructor(backend) {
+    this.backend = backend;
+  }
+  async open(name) {
+    this.name = name;
+    this.store = await SessionStore.open({ backend: this.backend, name, ttlMs: TTL, sweepIntervalMs: null, now: () => clock.t });
+  }
+  create(id, state) { return this.store.create(state, { id }); }
+  load(id) { return this.store.load(id); }
+  save(id, state) { return this.store.save(id, state); }
+  saveIfVersion(id, state, expected) { return this.store.saveIfVersion(id, state, expected); }
+  set(id, key, value) { return this.store.set(id, key, value); }
+  async saveMany(entries) {
+    const results = await this.store.saveMany(entries);
+    if (!results.every((r) => r.ok)) throw new Error("saveMany: an entry failed");
+  }
+  loadMany(ids) { return this.store.loadMany(ids); }
+  async seed(ids, expiresAt) {
+    // A second instance with the TTL that makes the deadline (the clock is shared).
+    const seeder = await SessionStore.open({ backend: this.backend, name: this.name, ttlMs: expiresAt - clock.t, sweepIntervalMs: null, now: () => clock.t });
+    for (let i = 0; i < ids.length; i += 1000) {
+      await seeder.saveMany(ids.slice(i, i + 1000).map((id, k) => ({ id, state: makeState(i + k) })));
+    }
+    seeder.close();
+  }
+  deleteExpired() { return this.store.deleteExpired(); }
+  async destroy() {
+    await this.store.clear();
+    this.store.close();
+    if (this.backend === "indexeddb") await deleteDatabase(this.name);
+  }
+}
+
+/** idb-keyval: the record as the value; writes that need the old value use `update` (one transaction). */
+class KeyVal extends RawIdb {
+  async open(name) {
+    this.name = name;
+    this.kv = keyval.createStore(name, "kv");
+    await keyval.get("warm-up", this.kv);
+  }
+  async create(id, state) {
+    await keyval.update(id, (r) => (this.live(r) ? r : this.record(id, state, 1)), this.kv);
+  }
+  async load(id) { return this.live(await keyval.get(id, this.kv)) ?? null; }
+  async save(id, state) {
+    await keyval.update(id, (r) => (this.live(r) ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1)), this.kv);
+  }
+  async saveIfVersion(id, state, expected) {
+    let conflict = false;
+    await keyval.update(id, (r) => {
+      if ((this.live(r)?.version ?? 0) !== expected) { conflict = true; return r; }
+      return r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1);
+    }, this.kv);
+    if (conflict) throw new Error("conflict");
+  }
+  async set(id, key, value) {
+    await keyval.update(id, (r) => ({ ...r, state: { ...r.state, [key]: value }, version: r.version + 1 }), this.kv);
+  }
+  saveMany(entries) { return keyval.setMany(entries.map(({ id, state }) => [id, this.record(id, state, 1)]), this.kv); }
+  loadMany(ids) { return keyval.getMany(ids, this.kv); }
+  seed(ids, expiresAt) {
+    return keyval.setMany(ids.map((id, i) => [id, { ...this.record(id, makeState(i), 1), expiresAt }]), this.kv);
+  }
+  /** No index: read every entry, delete the expired ones. */
+  async deleteExpired() {
+    const expired = (await keyval.entries(this.kv)).filter(([, r]) => clock.t >= r.expiresAt).map(([k]) => k);
+    await keyval.delMany(expired, this.kv);
+    return expired.length;
+  }
+  /** idb-keyval keeps its connection open, which would block deleting the database: clear it. */
+  destroy() { return keyval.clear(this.kv); }
+}
+
+/** localForage on its IndexedDB driver: getItem/setItem, one transaction each (its read-check-writes are not atomic). */
+class LocalForage extends RawIdb {
+  async open(name) {
+    this.name = name;
+    this.lf = localforage.createInstance({ name, storeName: "kv", driver: localforage.INDEXEDDB });
+    await this.lf.ready();
+  }
+  async create(id, state) {
+    if (this.live(await this.lf.getItem(id))) throw new Error("exists");
+    await this.lf.setItem(id, this.record(id, state, 1));
+  }
+  async load(id) { return this.live(await this.lf.getItem(id)) ?? null; }
+  async save(id, state) {
+    const r = this.live(await this.lf.getItem(id));
+    await this.lf.setItem(id, r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1));
+  }
+  async saveIfVersion(id, state, expected) {
+    const r = this.live(await this.lf.getItem(id));
+    if ((r?.version ?? 0) !== expected) throw new Error("conflict");
+    await this.lf.setItem(id, r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1));
+  }
+  async set(id, key, value) {
+    const r = await this.lf.getItem(id);
+    await this.lf.setItem(id, { ...r, state: { ...r.state, [key]: value }, version: r.version + 1 });
+  }
+  /** localForage has no batch write: a setItem loop. */
+  async saveMany(entries) {
+    for (const { id, state } of entries) await this.lf.setItem(id, this.record(id, state, 1));
+  }
+  loadMany(ids) { return Promise.all(ids.map((id) => this.lf.getItem(id))); }
+  async seed(ids, expiresAt) {
+    for (let i = 0; i < ids.length; i++) await this.lf.setItem(ids[i], { ...this.record(ids[i], makeState(i), 1), expiresAt });
+  }
+  async deleteExpired() {
+    const expired = [];
+    await this.lf.iterate((r, key) => { if (clock.t >= r.expiresAt) expired.push(key); });
+    for (const key of expired) await this.lf.removeItem(key);
+    return expired.length;
+  }
+  async destroy() { await this.lf.dropInstance(); }
+}
+
+/** localStorage + JSON by hand: one key per record, `<name>:<id>`. */
+class RawStorage extends RawIdb {
+  async open(name) { this.prefix = `${name}:`; }
+  key(id) { return this.prefix + id; }
+  read(id) { const text = localStorage.getItem(this.key(id)); return text === null ? undefined : this.live(JSON.parse(text)); }
+  write(r) { localStorage.setItem(this.key(r.id), JSON.stringify(r)); return r; }
+  async rmw(id, change) {
+    const next = change(this.read(id));
+    if (next instanceof Error) throw next;
+    return this.write(next);
+  }
+  async load(id) { return this.read(id) ?? null; }
+  async saveMany(entries) { for (const { id, state } of entries) this.write(this.record(id, state, 1)); }
+  async loadMany(ids) { return ids.map((id) => this.read(id) ?? null); }
+  async seed(ids, expiresAt) { ids.forEach((id, i) => this.write({ ...this.record(id, makeState(i), 1), expiresAt })); }
+  async deleteExpired() {
+    let removed = 0;
+    for (const key of Object.keys(localStorage)) {
+      if (!key.startsWith(this.prefix)) continue;
+      const r = JSON.parse(localStorage.getItem(key));
+      if (clock.t >= r.expiresAt) { localStorage.removeItem(key); removed++; }
+    }
+    return removed;
+  }
+  async destroy() {
+    for (const key of Object.keys(localStorage)) if (key.startsWith(this.prefix)) localStorage.removeItem(key);
+  }
+}
+
+export const CONTENDERS = {
+  indexeddb: { raw: () => new RawIdb(), wss: () => new Wss("indexeddb"), "idb-keyval": () => new KeyVal(), localForage: () => new LocalForage() },
+  storage: { raw: () => new RawStorage(), wss: () => new Wss("localstorage"), "wss-session": () => new Wss("sessionstorage") },
+};
+
+const ids = (n, prefix = "s") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/**
+ * Each workload: `setup` (untimed) then `timed`, both given the contender and the count.
+ * `timed` returns how many operations it did.
+ */
+export const WORKLOADS = {
+  create: {
+    timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.create(id, makeState(i)); return n; },
+  },
+  "load (hot)": {
+    setup: async (c, n) => { await c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))); await c.load("s0"); },
+    timed: async (c, n) => {
+      for (const id of ids(n)) if (!(await c.load(id))) throw new Error(`load ${id}: missing`);
+      return n;
+    },
+  },
+  save: {
+    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.save(id, makeState(i + 1)); return n; },
+  },
+  saveIfVersion: {
+    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.saveIfVersion(id, makeState(i + 1), 1); return n; },
+  },
+  "set one key": {
+    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.set(id, "visits", i); return n; },
+  },
+  "mixed 80/20 load/save": {
+    setup: (c) => c.saveMany(ids(100).map((id, i) => ({ id, state: makeState(i) }))),
+    timed: async (c, n) => {
+      for (let i = 0; i < n; i++) {
+        const id = `s${i % 100}`;
+        if (i % 5 === 4) await c.save(id, makeState(i));
+        else await c.load(id);
+      }
+      return n;
+    },
+  },
+  "saveMany": {
+    timed: async (c, n) => { await c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))); return n; },
+  },
+  "loadMany": {
+    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    timed: async (c, n) => {
+      const got = await c.loadMany(ids(n));
+      if (got.length !== n || !got.every(Boolean)) throw new Error("loadMany: missing records");
+      return n;
+    },
+  },
+  deleteExpired: {
+    /** `n` records, half expired once the clock moves. */
+    setup: async (c, n) => {
+      await c.seed(ids(n / 2, "old"), clock.t + 1_000);
+      await c.seed(ids(n / 2, "new"), clock.t + TTL);
+      clock.t += 2_000;
+    },
+    timed: async (c, n) => {
+      const removed = await c.deleteExpired();
+      if (removed !== n / 2) throw new Error(`deleteExpired removed ${removed}, not ${n / 2}`);
+      return removed;
+    },
+  },
+};
+
+let runs = 0;
+/** One measured run on a fresh database: resolves to { ms, ops }. */
+export async function run(family, contender, workload, n) {
+  const c = CONTENDERS[family][contender]();
+  const w = WORKLOADS[workload];
+  clock.t = 1_700_000_000_000;
+  await c.open(`bench-${family}-${contender}-${runs++}`.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  try {
+    await w.setup?.(c, n);
+    const start = performance.now();
+    const ops = await w.timed(c, n);
+    return { ms: performance.now() - start, ops };
+  } finally {
+    await c.destroy();
+  }
+}
+
+/** Seeds a store for a cold start in a fresh page (see cold.html). */
+export async function seedCold(contender, name) {
+  if (contender === "idb-keyval") {
+    // idb-keyval's layout (object store "kv", out-of-line keys), written by hand so that no
+    // connection stays open here to block deleting the database afterwards.
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore("kv");
+    const db = await idbRequest(req);
+    const tx = db.transaction("kv", "readwrite");
+    tx.objectStore("kv").put(new RawIdb().record("s0", makeState(0), 1), "s0");
+    await idbDone(tx);
+    db.close();
+    return;
+  }
+  const store = await SessionStore.open({ name, sweepIntervalMs: null });
+  await store.create(makeState(0), { id: "s0" });
+  store.close();
+}
+
+export async function dropCold(name) {
+  await deleteDatabase(name);
+}

@@ -1,0 +1,223 @@
+// `npm run bench`: wasm-session-store against raw IndexedDB, idb-keyval and localForage (and
+// raw localStorage for the Web Storage backends), in one headless Chromium session, workloads
+// interleaved in rounds (A B C D, A B C D, ...). Writes bench/results.json and BENCHMARKS.md.
+//   node bench/run.mjs             the full run (~3 min)
+//   node bench/run.mjs --smoke     tiny counts, one round, results to test-results/ (npm test)
+// Ratios are throughput relative to the raw baseline of the same family, from medians:
+// raw median time / contender median time (1.00 = as fast as raw; above 1 is faster).
+import { cpus, platform, release } from "node:os";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { minify } from "terser";
+import { launch } from "../scripts/browser.mjs";
+
+const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const modules = join(repo, "node_modules");
+
+export const FULL = { rounds: 7, n: 1000, expire: 10_000, storageExpire: 2_000, cold: 9 };
+export const SMOKE = { rounds: 1, n: 6, expire: 20, storageExpire: 20, cold: 1 };
+
+const FAMILIES = {
+  indexeddb: {
+    title: "IndexedDB",
+    contenders: ["raw", "wss", "idb-keyval", "localForage"],
+    workloads: ["create", "load (hot)", "save", "saveIfVersion", "set one key", "mixed 80/20 load/save", "saveMany", "loadMany", "deleteExpired"],
+  },
+  storage: {
+    title: "Web Storage",
+    contenders: ["raw", "wss", "wss-session"],
+    workloads: ["create", "load (hot)", "save", "saveIfVersion", "set one key", "mixed 80/20 load/save", "saveMany", "loadMany", "deleteExpired"],
+  },
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Runs every workload; resolves to the results object (also what results.json holds). */
+export async function runBench(config = FULL, { say = console.log } = {}) {
+  const browser = await launch({
+    mounts: {
+      "/bench/": join(repo, "bench"),
+      "/vendor/idb-keyval/": join(modules, "idb-keyval", "dist"),
+      "/vendor/localforage/": join(modules, "localforage", "dist"),
+    },
+  });
+  try {
+    const page = await browser.page("bench/bench.html");
+    await page.waitForSelector("body[data-ready]");
+    const cdp = await browser.context.newCDPSession(page);
+    const { product } = await cdp.send("Browser.getVersion");
+    const runs = {};
+    for (let round = 1; round <= config.rounds; round++) {
+      for (const [family, { contenders, workloads }] of Object.entries(FAMILIES)) {
+        for (const workload of workloads) {
+          const n = workload === "deleteExpired" ? (family === "storage" ? config.storageExpire : config.expire) : config.n;
+          for (const contender of contenders) {
+            const { ms, ops } = await page.evaluate(
+              ([family, contender, workload, n]) => bench.run(family, contender, workload, n),
+              [family, contender, workload, n],
+            );
+            ((runs[family] ??= {})[workload] ??= {})[contender] ??= { n, ops, ms: [] };
+            runs[family][workload][contender].ms.push(ms);
+          }
+        }
+      }
+      say(`round ${round}/${config.rounds} done`);
+    }
+
+    const cold = { "idb-keyval": [], wss: [] };
+    for (let i = 0; i < config.cold; i++) {
+      for (const contender of Object.keys(cold)) {
+        const name = `cold-${contender}-${i}`;
+        await page.evaluate(([c, name]) => bench.seedCold(c, name), [contender, name]);
+        const fresh = await browser.context.newPage();
+        await fresh.goto(`${browser.url}bench/cold.html?c=${contender}&name=${name}`);
+        const result = await fresh.waitForFunction(() => globalThis.cold).then((h) => h.jsonValue());
+        await fresh.close();
+        if (!result.loaded) throw new Error(`cold start of ${contender} did not load the seeded record`);
+        cold[contender].push(result.ms);
+        await page.evaluate((name) => bench.dropCold(name), name);
+      }
+    }
+    say("cold starts done");
+
+    const results = [];
+    for (const [family, workloads] of Object.entries(runs)) {
+      for (const [workload, contenders] of Object.entries(workloads)) {
+        const rawMedian = median(contenders.raw.ms);
+        for (const [contender, { n, ops, ms }] of Object.entries(contenders)) {
+          const med = median(ms);
+          results.push({
+            family, workload, contender, n, ops, runsMs: ms.map((x) => +x.toFixed(2)),
+            medianMs: +med.toFixed(2), usPerOp: +((1000 * med) / ops).toFixed(1),
+            ratioVsRaw: +(rawMedian / med).toFixed(2),
+          });
+        }
+      }
+    }
+    const coldResults = Object.fromEntries(Object.entries(cold).map(([c, ms]) => [c, { runsMs: ms.map((x) => +x.toFixed(2)), medianMs: +median(ms).toFixed(2) }]));
+    return {
+      date: new Date().toISOString().slice(0, 10),
+      browser: product,
+      machine: `${platform()} ${release()}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`,
+      config,
+      results,
+      coldStart: coldResults,
+      sizes: await sizes(),
+      targets: targets(results, coldResults),
+    };
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Gzipped (-9) bytes of what each library ships to a browser, minified. */
+async function sizes() {
+  const gz = (buf) => gzipSync(buf, { level: 9 }).length;
+  const read = (...p) => readFileSync(join(...p));
+  const keyval = (await minify(read(modules, "idb-keyval", "dist", "index.js").toString(), { module: true })).code;
+  return {
+    "wasm-session-store": gz(read(repo, "pkg", "wasm_session_store_bg.wasm")) + gz(read(repo, "pkg", "wasm_session_store.js")),
+    "idb-keyval": gz(Buffer.from(keyval)),
+    localForage: gz(read(modules, "localforage", "dist", "localforage.min.js")),
+  };
+}
+
+function targets(results, cold) {
+  const get = (workload, contender, family = "indexeddb") =>
+    results.find((r) => r.family === family && r.workload === workload && r.contender === contender);
+  const wss = (w) => get(w, "wss");
+  const t = [];
+  const add = (what, value, goal, ok) => t.push({ what, value, goal, met: ok });
+  add("load (hot): wss throughput vs raw IndexedDB", wss("load (hot)").ratioVsRaw, ">= 0.8", wss("load (hot)").ratioVsRaw >= 0.8);
+  add("save: wss throughput vs raw IndexedDB", wss("save").ratioVsRaw, ">= 0.8", wss("save").ratioVsRaw >= 0.8);
+  add("saveMany of 1,000: wss vs raw single-transaction bulk put", wss("saveMany").ratioVsRaw, ">= 0.8", wss("saveMany").ratioVsRaw >= 0.8);
+  const lf = +(get("saveMany", "localForage").medianMs / wss("saveMany").medianMs).toFixed(1);
+  add("saveMany of 1,000: wss vs localForage setItem loop", lf, ">= 10", lf >= 10);
+  const de = +(wss("deleteExpired").medianMs / get("deleteExpired", "raw").medianMs).toFixed(2);
+  add("deleteExpired over 10,000: wss time / raw index-range delete time", de, "<= 1.5", de <= 1.5);
+  const cs = +(cold.wss.medianMs / cold["idb-keyval"].medianMs).toFixed(2);
+  add("cold start: wss time / idb-keyval first get time", cs, "<= 2", cs <= 2);
+  return t;
+}
+
+/** BENCHMARKS.md from a results object. */
+export function markdown(r) {
+  const lines = [
+    "# Benchmarks",
+    "",
+    `Generated by \`npm run bench\` (bench/run.mjs) on ${r.date}, in ${r.browser} (headless), on ${r.machine}.`,
+    `Raw figures: [bench/results.json](bench/results.json).`,
+    "",
+    `Every workload ran ${r.config.rounds} times, interleaved in rounds (each contender in turn, then the next round),`,
+    "each run on a fresh database; the figures are medians. **× raw** is throughput relative to the raw",
+    "baseline of the same storage (raw median time / contender median time): 1.00 is as fast as raw, above 1 is faster.",
+    "",
+    "- **raw** (IndexedDB): IndexedDB by hand in JS with the same transaction pattern as wasm-session-store:",
+    "  one transaction per operation, every write a get + put in one readwrite transaction (relaxed durability),",
+    "  records as objects with an index on `expiresAt`. For saveMany it is a single-transaction bulk put (puts only),",
+    "  for deleteExpired a key cursor over the `expiresAt` index range. This is the practical limit.",
+    "- **wss**: this package (backend `indexeddb`, or `localstorage` with its leader tab; **wss-session** is `sessionstorage`).",
+    "- **idb-keyval** 6.3.0: `get`/`set`, writes that need the old value through `update` (one transaction);",
+    "  `setMany`/`getMany` for the batches; deleteExpired reads all `entries()` (it has no index).",
+    "- **localForage** 1.10.0 (IndexedDB driver): `getItem` then `setItem` (two transactions: not atomic);",
+    "  a `setItem` loop for saveMany (it has no batch write).",
+    "- **raw** (Web Storage): `localStorage` + `JSON` by hand, one key per record.",
+    "",
+    `States are ~1 KB of JSON. n = ${r.config.n} operations per run (deleteExpired: ${r.config.expire} records on IndexedDB,`,
+    `${r.config.storageExpire} on Web Storage, half of them expired).`,
+    "",
+    "## Targets",
+    "",
+    "| target | measured | goal | met |",
+    "|---|---|---|---|",
+    ...r.targets.map((t) => `| ${t.what} | ${t.value} | ${t.goal} | ${t.met ? "yes" : "**no**"} |`),
+    "",
+  ];
+  for (const [family, { title }] of Object.entries(FAMILIES)) {
+    lines.push(`## ${title}`, "", "| workload | contender | median ms (per run) | µs / op | × raw |", "|---|---|---|---|---|");
+    for (const x of r.results.filter((x) => x.family === family)) {
+      lines.push(`| ${x.workload} (${x.ops}) | ${x.contender} | ${x.medianMs} | ${x.usPerOp} | ${x.ratioVsRaw.toFixed(2)} |`);
+    }
+    lines.push("");
+  }
+  lines.push(
+    "## Cold start",
+    "",
+    "A fresh page, from its first script to the first record loaded: module fetch (from 127.0.0.1), wasm compile",
+    "and init, open, one get. Files are served with `no-store`, so nothing comes from a cache.",
+    "",
+    "| contender | median ms | runs |",
+    "|---|---|---|",
+    ...Object.entries(r.coldStart).map(([c, x]) => `| ${c} | ${x.medianMs} | ${x.runsMs.join(", ")} |`),
+    "",
+    "## Package size",
+    "",
+    "What a browser downloads, minified, gzip -9 (wasm-session-store: the .wasm and its JS glue; idb-keyval:",
+    "`dist/index.js` through terser; localForage: `dist/localforage.min.js`).",
+    "",
+    "| package | bytes gzipped |",
+    "|---|---|",
+    ...Object.entries(r.sizes).map(([p, b]) => `| ${p} | ${b.toLocaleString("en-US")} |`),
+    "",
+  );
+  return lines.join("\n");
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const smoke = process.argv.includes("--smoke");
+  const results = await runBench(smoke ? SMOKE : FULL);
+  const [json, md] = smoke
+    ? [join(repo, "test-results", "bench-smoke.json"), join(repo, "test-results", "BENCHMARKS-smoke.md")]
+    : [join(repo, "bench", "results.json"), join(repo, "BENCHMARKS.md")];
+  mkdirSync(dirname(json), { recursive: true });
+  writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(md, markdown(results));
+  for (const t of results.targets) console.log(`${t.met ? "met " : "MISS"}  ${t.what}: ${t.value} (goal ${t.goal})`);
+  console.log(`wrote ${json} and ${md}`);
+}

@@ -1,0 +1,24 @@
+// A smoke run of the benchmark harness (bench/run.mjs) with tiny counts, so it never rots: every
+// workload runs for every contender, the results and BENCHMARKS.md can be built from them.
+// Timings here mean nothing (a handful of operations on a shared machine) and are not checked.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { markdown, runBench, SMOKE } from "../../bench/run.mjs";
+
+test("the benchmark harness runs every workload for every contender", async (t) => {
+  const results = await runBench(SMOKE, { say: (line) => t.diagnostic(line) });
+  const families = { indexeddb: 4, storage: 3 };
+  for (const [family, contenders] of Object.entries(families)) {
+    const rows = results.results.filter((r) => r.family === family);
+    assert.equal(rows.length, 9 * contenders, `${family}: 9 workloads × ${contenders} contenders`);
+    for (const row of rows) {
+      assert.ok(row.medianMs >= 0 && row.ops > 0 && Number.isFinite(row.ratioVsRaw), JSON.stringify(row));
+    }
+  }
+  assert.equal(results.coldStart.wss.runsMs.length, SMOKE.cold);
+  assert.ok(results.sizes["wasm-session-store"] > 10_000 && results.sizes["idb-keyval"] > 0 && results.sizes.localForage > 0);
+  assert.equal(results.targets.length, 6);
+  const md = markdown(results);
+  assert.match(md, /^# Benchmarks/);
+  assert.match(md, /\| saveMany \(6\) \| wss \|/);
+});
