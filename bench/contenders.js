@@ -110,21 +110,18 @@ class RawIdb {
     ids.forEach((id, i) => store.put({ ...this.record(id, makeState(i), 1), expiresAt }));
     await done;
   }
-  /** The raw index-range delete: a key cursor over expiresAt <= now, deleting each key. */
+  /**
+   * The raw index-range delete: the keys of expiresAt <= now in one `getAllKeys` on the index,
+   * then a delete of each, in one transaction. (A key cursor, one round trip per step, took
+   * twice as long here.)
+   */
   async deleteExpired() {
     const [tx, store] = this.tx("readwrite");
     const done = idbDone(tx);
-    let removed = 0;
-    const cursorReq = store.index("expiresAt").openKeyCursor(IDBKeyRange.upperBound(clock.t));
-    cursorReq.onsuccess = () => {
-      const cursor = cursorReq.result;
-      if (!cursor) return;
-      store.delete(cursor.primaryKey);
-      removed++;
-      cursor.continue();
-    };
+    const keys = await idbRequest(store.index("expiresAt").getAllKeys(IDBKeyRange.upperBound(clock.t)));
+    for (const key of keys) store.delete(key);
     await done;
-    return removed;
+    return keys.length;
   }
   async destroy() {
     this.db.close();

@@ -115,9 +115,8 @@ fn check_key(key: &str) -> Result<(), StoreError> {
 
 /// INVALID_INPUT when an id appears twice in a batch.
 fn check_distinct(ids: &[&SessionId]) -> Result<(), StoreError> {
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    if !ids.iter().all(|id| seen.insert(*id)) {
         return Err(StoreError::invalid(
             "a batch must not name the same id twice",
         ));

@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 use wasm_session_store::testing::{options, state};
 use wasm_session_store::{
-    ErrorCode, IndexedDbBackend, IndexedDbStore, SessionId, SessionStore, StoreError, Ttl,
+    ErrorCode, IndexedDbBackend, IndexedDbStore, SessionId, SessionStore, State, StoreError, Ttl,
 };
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -143,6 +143,34 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
     assert_eq!(
         store.load(&SessionId::new("newer").unwrap()).await.unwrap(),
         None
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_batched_delete_expired_looks_past_unreadable_records() {
+    // Unreadable records first in the deadline index fill the first page of candidates;
+    // the batch must still reach the expired sessions behind them, and leave them be.
+    let (opts, clock) = options("idb_sweep_past_corrupt");
+    let name = opts.get_name().to_owned();
+    let store = IndexedDbStore::open(opts).await.unwrap();
+    for key in ["bad0", "bad1", "bad2"] {
+        let garbage = js_sys::Object::new();
+        js_sys::Reflect::set(&garbage, &"rec".into(), &"{not json".into()).unwrap();
+        js_sys::Reflect::set(&garbage, &"exp".into(), &JsValue::from_f64(1.0)).unwrap();
+        common::idb_put_raw(&name, key, garbage.into()).await;
+    }
+    for _ in 0..3 {
+        store.create(State::new(), Ttl::Millis(5)).await.unwrap();
+    }
+    clock.advance(5);
+    let two = std::num::NonZeroUsize::new(2);
+    assert_eq!(store.delete_expired(two).await.unwrap(), 2);
+    assert_eq!(store.delete_expired(two).await.unwrap(), 1);
+    assert_eq!(store.delete_expired(None).await.unwrap(), 0);
+    let bad = SessionId::new("bad1").unwrap();
+    assert_eq!(
+        store.load(&bad).await.unwrap_err().code(),
+        ErrorCode::Corrupt
     );
 }
 

@@ -6,7 +6,7 @@
 //! Every read-check-write is one readwrite transaction, so no two tabs can both win a CAS.
 
 use super::web::{
-    exception_name, exception_reason, global_property, request, storage_error, Deferred, Done,
+    exception_name, exception_reason, global_property, requests, storage_error, Deferred, Done,
 };
 use crate::codec;
 use crate::engine::{Backend, Slot, Store, Write};
@@ -21,8 +21,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbIndexParameters, IdbKeyRange, IdbObjectStore,
-    IdbOpenDbRequest, IdbTransaction,
+    IdbDatabase, IdbFactory, IdbIndexParameters, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest,
+    IdbRequest, IdbTransaction,
 };
 
 /// The object store holding the records.
@@ -207,6 +207,23 @@ fn request_promise(req: &IdbOpenDbRequest) -> js_sys::Promise {
     })
 }
 
+/// The results of two requests of one transaction, as arrays (`getAll`, `getAllKeys`).
+async fn all_of(a: &IdbRequest, b: &IdbRequest) -> Result<(Array, Array), StoreError> {
+    requests(&[a.clone(), b.clone()])
+        .await
+        .map_err(|e| storage_error(&e))?;
+    let result = |req: &IdbRequest| req.result().unwrap_or_default().unchecked_into();
+    Ok((result(a), result(b)))
+}
+
+/// The version of a stored value holding an expired, readable record of `id`.
+fn expired_version(id: &SessionId, value: &JsValue, now_ms: u64) -> Option<u64> {
+    match to_slot(id, value) {
+        Slot::Record(record) if record.is_expired(now_ms) => Some(record.version),
+        _ => None,
+    }
+}
+
 /// The stored value for a record: `{ exp?, rec }`.
 fn to_value(record: &SessionRecord) -> JsValue {
     let value = Object::new();
@@ -323,7 +340,56 @@ impl IndexedDbBackend {
         tx.object_store(RECORDS).map_err(|e| storage_error(&e))
     }
 
-    /// Reads `ids` inside `tx`: every get is issued at once, then awaited in order, so the
+    /// Removes up to `limit` expired records inside `tx`. The deadline index gives the
+    /// candidates in bulk (`getAllKeys` + `getAll` over `exp <= now`, one round trip per page,
+    /// rather than one per cursor step); each is checked by its envelope and deleted.
+    /// Unreadable records are skipped, never removed by expiry; a page they filled is followed
+    /// by a longer one, so they cannot hide expired records behind them.
+    async fn delete_expired_in(
+        tx: &IdbTransaction,
+        now_ms: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<(SessionId, u64)>, StoreError> {
+        let store = Self::records(tx)?;
+        let index = store.index(BY_DEADLINE).map_err(|e| storage_error(&e))?;
+        let range = IdbKeyRange::upper_bound(&JsValue::from_f64(now_ms as f64))
+            .map_err(|e| storage_error(&e))?;
+        let mut removed = Vec::new();
+        let mut skipped = 0u32;
+        loop {
+            // 0 asks for every match. Earlier pages' deletes are already applied in `tx`.
+            let page = limit.map_or(0, |n| (n - removed.len()) as u32 + skipped);
+            let keys_req = index
+                .get_all_keys_with_key_and_limit(&range, page)
+                .map_err(|e| storage_error(&e))?;
+            let values_req = index
+                .get_all_with_key_and_limit(&range, page)
+                .map_err(|e| storage_error(&e))?;
+            let (keys, values) = all_of(&keys_req, &values_req).await?;
+            let fetched = keys.length();
+            skipped = 0;
+            for (key, value) in keys.iter().zip(values.iter()) {
+                if limit.is_some_and(|n| removed.len() == n) {
+                    return Ok(removed);
+                }
+                let id = key.as_string().and_then(|k| SessionId::new(k).ok());
+                match id.and_then(|id| expired_version(&id, &value, now_ms).map(|v| (id, v))) {
+                    Some((id, version)) => {
+                        store.delete(&key).map_err(|e| storage_error(&e))?;
+                        removed.push((id, version));
+                    }
+                    None => skipped += 1,
+                }
+            }
+            // Done unless skipped records filled the page: then the next page is longer by
+            // as many, so every round gets further.
+            if page == 0 || skipped == 0 || fetched < page {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Reads `ids` inside `tx`: every get is issued at once and awaited together, so the
     /// whole batch costs one round trip.
     async fn read_in(tx: &IdbTransaction, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         let store = Self::records(tx)?;
@@ -335,12 +401,12 @@ impl IndexedDbBackend {
                     .map_err(|e| storage_error(&e))?,
             );
         }
-        let mut slots = Vec::with_capacity(ids.len());
-        for (id, req) in ids.iter().zip(&reads) {
-            let value = request(req).await.map_err(|e| storage_error(&e))?;
-            slots.push(to_slot(id, &value));
-        }
-        Ok(slots)
+        requests(&reads).await.map_err(|e| storage_error(&e))?;
+        Ok(ids
+            .iter()
+            .zip(&reads)
+            .map(|(id, req)| to_slot(id, &req.result().unwrap_or(JsValue::UNDEFINED)))
+            .collect())
     }
 
     /// Closes the connection. Later operations reopen it.
@@ -414,14 +480,7 @@ impl Backend for IndexedDbBackend {
         let store = Self::records(&tx)?;
         let keys_req = store.get_all_keys().map_err(|e| storage_error(&e))?;
         let values_req = store.get_all().map_err(|e| storage_error(&e))?;
-        let keys: Array = request(&keys_req)
-            .await
-            .map_err(|e| storage_error(&e))?
-            .unchecked_into();
-        let values: Array = request(&values_req)
-            .await
-            .map_err(|e| storage_error(&e))?
-            .unchecked_into();
+        let (keys, values) = all_of(&keys_req, &values_req).await?;
         let mut ids = Vec::new();
         for (key, value) in keys.iter().zip(values.iter()) {
             let Some(id) = key.as_string().and_then(|k| SessionId::new(k).ok()) else {
@@ -441,42 +500,15 @@ impl Backend for IndexedDbBackend {
         now_ms: u64,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let limit = limit.unwrap_or(usize::MAX);
         let tx = self.transaction(true).await?;
         let done = Done::new(&tx);
-        let index = Self::records(&tx)?
-            .index(BY_DEADLINE)
-            .map_err(|e| storage_error(&e))?;
-        let range = IdbKeyRange::upper_bound(&JsValue::from_f64(now_ms as f64))
-            .map_err(|e| storage_error(&e))?;
-        let cursor_req = index
-            .open_cursor_with_range(&range)
-            .map_err(|e| storage_error(&e))?;
-        let mut removed = Vec::new();
-        while removed.len() < limit {
-            let next = match request(&cursor_req).await {
-                Ok(next) if !next.is_null() => next,
-                Ok(_) => break,
-                Err(e) => {
-                    done.abort().await;
-                    return Err(storage_error(&e));
-                }
-            };
-            let cursor: IdbCursorWithValue = next.unchecked_into();
-            let key = cursor.primary_key().ok().and_then(|k| k.as_string());
-            if let Some(id) = key.and_then(|k| SessionId::new(k).ok()) {
-                let value = cursor.value().unwrap_or(JsValue::UNDEFINED);
-                // Unreadable records are skipped, never removed by expiry.
-                if let Slot::Record(record) = to_slot(&id, &value) {
-                    if record.is_expired(now_ms) && cursor.delete().is_ok() {
-                        removed.push((id, record.version));
-                    }
-                }
+        let removed = match Self::delete_expired_in(&tx, now_ms, limit).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                done.abort().await;
+                return Err(e);
             }
-            if cursor.continue_().is_err() {
-                break;
-            }
-        }
+        };
         done.wait().await.map_err(|e| storage_error(&e))?;
         Ok(removed)
     }

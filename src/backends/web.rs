@@ -107,31 +107,45 @@ pub(crate) async fn sleep(ms: u32) {
     let _ = JsFuture::from(done.promise).await;
 }
 
-/// The result of an IndexedDB request, once it succeeds.
+/// Waits until every one of `reqs` (IndexedDB requests of one transaction) succeeds; `Err`
+/// with the error of the first that fails. Their results are then in `req.result()`.
 ///
-/// Safe inside a transaction: the continuation runs as a microtask of the success event,
-/// while the transaction is still active.
-pub(crate) async fn request(req: &IdbRequest) -> Result<JsValue, JsValue> {
+/// One pair of handlers and one promise serve the whole batch, so a thousand reads cost one
+/// wake-up, not a thousand. Safe inside a transaction: the continuation runs as a microtask of
+/// the last success event, while the transaction is still active.
+pub(crate) async fn requests(reqs: &[IdbRequest]) -> Result<(), JsValue> {
     let settle = Deferred::new();
-    let (ok_req, resolve) = (req.clone(), settle.resolve.clone());
+    let pending = Rc::new(Cell::new(reqs.len()));
+    let resolve = settle.resolve.clone();
     let on_success = Closure::<dyn FnMut()>::new(move || {
-        let _ = resolve.call1(
-            &JsValue::UNDEFINED,
-            &ok_req.result().unwrap_or(JsValue::UNDEFINED),
-        );
+        pending.set(pending.get() - 1);
+        if pending.get() == 0 {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
     });
-    let (err_req, reject) = (req.clone(), settle.reject.clone());
-    let on_error = Closure::<dyn FnMut()>::new(move || {
-        let error = err_req.error().ok().flatten().map(JsValue::from);
+    let reject = settle.reject.clone();
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        let error = event
+            .target()
+            .and_then(|t| t.dyn_into::<IdbRequest>().ok())
+            .and_then(|req| req.error().ok().flatten())
+            .map(JsValue::from);
         let _ = reject.call1(&JsValue::UNDEFINED, &error.unwrap_or(JsValue::UNDEFINED));
     });
-    req.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
-    req.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    for req in reqs {
+        req.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
+        req.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    }
     let _unset = Unset(|| {
-        req.set_onsuccess(None);
-        req.set_onerror(None);
+        for req in reqs {
+            req.set_onsuccess(None);
+            req.set_onerror(None);
+        }
     });
-    JsFuture::from(settle.promise.clone()).await
+    if reqs.is_empty() {
+        return Ok(());
+    }
+    JsFuture::from(settle.promise.clone()).await.map(drop)
 }
 
 /// Waits for a transaction to commit; `Err` with its error when it aborts.
