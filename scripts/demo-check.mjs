@@ -46,7 +46,7 @@ export async function checkDemo(browser, { say = console.log, screenshot = SCREE
 
   const b = await open(browser);
   await b.click(`tr[data-id="${id}"]`);
-  await b.waitForFunction(() => /editing version 2/.test(document.querySelector("#editing").textContent));
+  await editing(b, 2);
   say("tab B lists the session and opens it at version 2");
 
   await edit(a, { user: "ada", cart: ["apple", "pear", "fig"], visits: 3 });
@@ -66,7 +66,7 @@ export async function checkDemo(browser, { say = console.log, screenshot = SCREE
   await b.screenshot({ path: screenshot, fullPage: true });
   say(`screenshot of tab B: ${screenshot}`);
   await b.click("#reload-editor");
-  await b.waitForFunction(() => /editing version 3/.test(document.querySelector("#editing").textContent));
+  await editing(b, 3);
   assert.deepEqual(JSON.parse(await b.inputValue("#state")).cart, ["apple", "pear", "fig"], "the refused save wrote nothing");
   say("tab B reloaded the editor: tab A's version 3 is intact");
 
@@ -104,7 +104,7 @@ export async function checkDemo(browser, { say = console.log, screenshot = SCREE
     assert.equal(await a.evaluate(() => document.body.dataset.sw), "controlled");
     assert.equal(await cellOf(a, renamed, "version"), "3");
     await a.click(`tr[data-id="${renamed}"]`);
-    await a.waitForFunction(() => /editing version 3/.test(document.querySelector("#editing").textContent));
+    await editing(a, 3);
     assert.deepEqual(JSON.parse(await a.inputValue("#state")), { user: "ada", cart: ["apple", "pear", "fig"], visits: 3 });
     say(`offline reload: served by the service worker, ${renamed} is there at version 3 with its state`);
   } finally {
@@ -124,6 +124,10 @@ async function open(browser) {
 
 const text = (page, selector) => page.locator(selector).first().textContent();
 const cellOf = (page, id, column) => text(page, `tr[data-id="${id}"] .${column}`);
+
+/** Waits for the editor to hold `version`. */
+const editing = (page, version) =>
+  page.waitForFunction((v) => document.querySelector("#editing").textContent.includes(`editing version ${v}`), version);
 
 async function edit(page, state) {
   await page.fill("#state", JSON.stringify(state, null, 2));

@@ -38,6 +38,21 @@ function encodeUleb(value) {
   return Buffer.from(out);
 }
 
+/** Reads a name (length-prefixed UTF-8) at `at`: [text, next offset]. */
+function readName(at) {
+  const [length, from] = uleb(wasm, at);
+  return [wasm.toString("utf8", from, from + length), from + length];
+}
+
+/** A section: its id, its byte length, its content. */
+const section = (id, parts) => {
+  const content = Buffer.concat(parts);
+  return Buffer.concat([Buffer.from([id]), encodeUleb(content.length), content]);
+};
+
+/** Every use of `name` as a whole identifier in JS source. */
+const word = (name) => new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`, "g");
+
 const encodeName = (text) => {
   const bytes = Buffer.from(text, "utf8");
   return Buffer.concat([encodeUleb(bytes.length), bytes]);
@@ -66,28 +81,20 @@ while (at < wasm.length) {
   const id = wasm[at];
   const [size, bodyAt] = uleb(wasm, at + 1);
   const end = bodyAt + size;
-  if (id === 7) {
-    parts.push(exportSection(bodyAt, end));
-    at = end;
-    continue;
-  }
-  if (id !== 2) {
-    parts.push(wasm.subarray(at, end));
-    at = end;
-    continue;
-  }
-  // The import section: a vector of (module, field, description).
-  let p = bodyAt;
-  const [count, first] = uleb(wasm, p);
-  p = first;
+  if (id === 2) parts.push(importSection(bodyAt, end));
+  else if (id === 7) parts.push(exportSection(bodyAt, end));
+  else parts.push(wasm.subarray(at, end));
+  at = end;
+}
+
+/** The import section, a vector of (module, field, description), with our imports shortened. */
+function importSection(bodyAt, end) {
+  const [count, first] = uleb(wasm, bodyAt);
+  let p = first;
   const body = [encodeUleb(count)];
-  const text = (start) => {
-    const [length, from] = uleb(wasm, start);
-    return [wasm.toString("utf8", from, from + length), from + length];
-  };
   for (let i = 0; i < count; i++) {
-    const [module, afterModule] = text(p);
-    const [field, afterField] = text(afterModule);
+    const [module, afterModule] = readName(p);
+    const [field, afterField] = readName(afterModule);
     // The description runs to the next entry; its length depends on its kind.
     const kind = wasm[afterField];
     let q = afterField + 1;
@@ -107,9 +114,7 @@ while (at < wasm.length) {
     p = q;
   }
   if (p !== end) throw new Error("import section parse ended off its boundary");
-  const content = Buffer.concat(body);
-  parts.push(Buffer.from([2]), encodeUleb(content.length), content);
-  at = end;
+  return section(2, body);
 }
 
 /** The export section with every name the glue reaches as `wasm.<name>` shortened. */
@@ -118,26 +123,21 @@ function exportSection(bodyAt, end) {
   let p = first;
   const body = [encodeUleb(count)];
   for (let i = 0; i < count; i++) {
-    const [length, from] = uleb(wasm, p);
-    const name = wasm.toString("utf8", from, from + length);
-    p = from + length;
-    const kind = wasm[p];
-    const [, next] = uleb(wasm, p + 1);
-    const anywhere = new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`, "g");
+    const [name, afterName] = readName(p);
+    const [, next] = uleb(wasm, afterName + 1); // kind, then index
     const viaWasm = new RegExp(`(?<![\\w$.])wasm\\.${escape(name)}(?![\\w$])`, "g");
     const uses = js.match(viaWasm)?.length ?? 0;
     let short = name;
-    if (uses > 0 && uses === js.match(anywhere).length) {
+    if (uses > 0 && uses === js.match(word(name)).length) {
       short = `x${shortName(exported.size)}`;
       exported.set(name, short);
       js = js.replace(viaWasm, `wasm.${short}`);
     }
-    body.push(encodeName(short), wasm.subarray(p, next));
+    body.push(encodeName(short), wasm.subarray(afterName, next));
     p = next;
   }
   if (p !== end) throw new Error("export section parse ended off its boundary");
-  const content = Buffer.concat(body);
-  return Buffer.concat([Buffer.from([7]), encodeUleb(content.length), content]);
+  return section(7, body);
 }
 
 function limits(q) {
@@ -149,9 +149,8 @@ function limits(q) {
 
 // The glue names each import once, as a key of the imports object.
 for (const [field, short] of renamed) {
-  const anywhere = new RegExp(`(?<![\\w$])${escape(field)}(?![\\w$])`, "g");
   const asKey = new RegExp(`(?<![\\w$])${escape(field)}(?=\\s*:)`);
-  const hits = js.match(anywhere)?.length ?? 0;
+  const hits = js.match(word(field))?.length ?? 0;
   if (hits !== 1 || !asKey.test(js)) {
     throw new Error(`import ${field} appears ${hits} times in ${jsPath}, expected once, as a key`);
   }

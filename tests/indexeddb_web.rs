@@ -90,15 +90,11 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
         .create(state(json!({"ok": true})), Ttl::StoreDefault)
         .await
         .unwrap();
-    let exp = JsValue::from_f64(1.0); // in the expiry index range, so deleteExpired meets it
-    let garbage = js_sys::Object::new();
-    js_sys::Reflect::set(&garbage, &"rec".into(), &"{not json".into()).unwrap();
-    js_sys::Reflect::set(&garbage, &"exp".into(), &exp).unwrap();
-    common::idb_put_raw(&name, "bad", garbage.into()).await;
-    let newer = js_sys::Object::new();
-    let text = r#"{"v":2,"id":"newer","shape":"from the future"}"#;
-    js_sys::Reflect::set(&newer, &"rec".into(), &text.into()).unwrap();
-    common::idb_put_raw(&name, "newer", newer.into()).await;
+    // exp 1: in the expiry index range, so deleteExpired meets it.
+    let garbage = common::idb_value("{not json", Some(1.0));
+    common::idb_put_raw(&name, "bad", garbage).await;
+    let newer = r#"{"v":2,"id":"newer","shape":"from the future"}"#;
+    common::idb_put_raw(&name, "newer", common::idb_value(newer, None)).await;
     common::idb_put_raw(&name, "plain", JsValue::from_str("a string")).await;
 
     let bad = SessionId::new("bad").unwrap();
@@ -154,10 +150,7 @@ async fn a_batched_delete_expired_looks_past_unreadable_records() {
     let name = opts.get_name().to_owned();
     let store = IndexedDbStore::open(opts).await.unwrap();
     for key in ["bad0", "bad1", "bad2"] {
-        let garbage = js_sys::Object::new();
-        js_sys::Reflect::set(&garbage, &"rec".into(), &"{not json".into()).unwrap();
-        js_sys::Reflect::set(&garbage, &"exp".into(), &JsValue::from_f64(1.0)).unwrap();
-        common::idb_put_raw(&name, key, garbage.into()).await;
+        common::idb_put_raw(&name, key, common::idb_value("{not json", Some(1.0))).await;
     }
     for _ in 0..3 {
         store.create(State::new(), Ttl::Millis(5)).await.unwrap();

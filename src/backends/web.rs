@@ -114,6 +114,9 @@ pub(crate) async fn sleep(ms: u32) {
 /// wake-up, not a thousand. Safe inside a transaction: the continuation runs as a microtask of
 /// the last success event, while the transaction is still active.
 pub(crate) async fn requests(reqs: &[IdbRequest]) -> Result<(), JsValue> {
+    if reqs.is_empty() {
+        return Ok(());
+    }
     let settle = Deferred::new();
     let pending = Rc::new(Cell::new(reqs.len()));
     let resolve = settle.resolve.clone();
@@ -142,9 +145,6 @@ pub(crate) async fn requests(reqs: &[IdbRequest]) -> Result<(), JsValue> {
             req.set_onerror(None);
         }
     });
-    if reqs.is_empty() {
-        return Ok(());
-    }
     JsFuture::from(settle.promise.clone()).await.map(drop)
 }
 

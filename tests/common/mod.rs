@@ -31,6 +31,17 @@ pub async fn idb_put_raw(db: &str, key: &str, value: JsValue) {
     js("a, b", body, &pair, &value).await.expect("raw put");
 }
 
+/// A value as the IndexedDB backend stores it, `{ rec, exp? }`, with any `rec` text: for
+/// writing damaged or foreign records behind the store's back with [`idb_put_raw`].
+pub fn idb_value(rec: &str, exp: Option<f64>) -> JsValue {
+    let value = js_sys::Object::new();
+    js_sys::Reflect::set(&value, &"rec".into(), &rec.into()).unwrap();
+    if let Some(exp) = exp {
+        js_sys::Reflect::set(&value, &"exp".into(), &exp.into()).unwrap();
+    }
+    value.into()
+}
+
 /// Read, increment `n`, compare-and-swap, retry on conflict: `rounds` times. Returns how many
 /// conflicts were retried.
 pub async fn increment<S: SessionStore>(store: &S, id: &SessionId, rounds: u32) -> u32 {
