@@ -57,6 +57,14 @@ class RawIdb {
   record(id, state, version, createdAt = clock.t) {
     return { id, state, version, createdAt, updatedAt: clock.t, expiresAt: clock.t + TTL, ttlMs: TTL };
   }
+  /** `r` with a new state: the next version, written now. */
+  next(r, state) {
+    return { ...r, state, version: r.version + 1, updatedAt: clock.t };
+  }
+  /** What an upsert of `state` writes over `r` (a live record, or none). */
+  upsert(id, r, state) {
+    return r ? this.next(r, state) : this.record(id, state, 1);
+  }
   live(r) {
     return r && !(r.expiresAt !== null && clock.t >= r.expiresAt) ? r : undefined;
   }
@@ -83,14 +91,13 @@ class RawIdb {
     return this.live(await idbRequest(store.get(id))) ?? null;
   }
   save(id, state) {
-    return this.rmw(id, (r) => (r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1)));
+    return this.rmw(id, (r) => this.upsert(id, r, state));
   }
   saveIfVersion(id, state, expected) {
-    return this.rmw(id, (r) => ((r?.version ?? 0) !== expected ? new Error("conflict")
-      : r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1)));
+    return this.rmw(id, (r) => ((r?.version ?? 0) !== expected ? new Error("conflict") : this.upsert(id, r, state)));
   }
   set(id, key, value) {
-    return this.rmw(id, (r) => (r ? { ...r, state: { ...r.state, [key]: value }, version: r.version + 1, updatedAt: clock.t } : new Error("missing")));
+    return this.rmw(id, (r) => (r ? this.next(r, { ...r.state, [key]: value }) : new Error("missing")));
   }
   /** The raw bulk put: one transaction, puts only. */
   async saveMany(entries) {
@@ -176,18 +183,18 @@ class KeyVal extends RawIdb {
   }
   async load(id) { return this.live(await keyval.get(id, this.kv)) ?? null; }
   async save(id, state) {
-    await keyval.update(id, (r) => (this.live(r) ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1)), this.kv);
+    await keyval.update(id, (r) => this.upsert(id, this.live(r), state), this.kv);
   }
   async saveIfVersion(id, state, expected) {
     let conflict = false;
     await keyval.update(id, (r) => {
       if ((this.live(r)?.version ?? 0) !== expected) { conflict = true; return r; }
-      return r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1);
+      return this.upsert(id, this.live(r), state);
     }, this.kv);
     if (conflict) throw new Error("conflict");
   }
   async set(id, key, value) {
-    await keyval.update(id, (r) => ({ ...r, state: { ...r.state, [key]: value }, version: r.version + 1 }), this.kv);
+    await keyval.update(id, (r) => this.next(r, { ...r.state, [key]: value }), this.kv);
   }
   saveMany(entries) { return keyval.setMany(entries.map(({ id, state }) => [id, this.record(id, state, 1)]), this.kv); }
   loadMany(ids) { return keyval.getMany(ids, this.kv); }
@@ -218,16 +225,16 @@ class LocalForage extends RawIdb {
   async load(id) { return this.live(await this.lf.getItem(id)) ?? null; }
   async save(id, state) {
     const r = this.live(await this.lf.getItem(id));
-    await this.lf.setItem(id, r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1));
+    await this.lf.setItem(id, this.upsert(id, r, state));
   }
   async saveIfVersion(id, state, expected) {
     const r = this.live(await this.lf.getItem(id));
     if ((r?.version ?? 0) !== expected) throw new Error("conflict");
-    await this.lf.setItem(id, r ? { ...r, state, version: r.version + 1, updatedAt: clock.t } : this.record(id, state, 1));
+    await this.lf.setItem(id, this.upsert(id, r, state));
   }
   async set(id, key, value) {
     const r = await this.lf.getItem(id);
-    await this.lf.setItem(id, { ...r, state: { ...r.state, [key]: value }, version: r.version + 1 });
+    await this.lf.setItem(id, this.next(r, { ...r.state, [key]: value }));
   }
   /** localForage has no batch write: a setItem loop. */
   async saveMany(entries) {
@@ -281,6 +288,8 @@ export const CONTENDERS = {
 };
 
 const ids = (n, prefix = "s") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+/** `n` sessions s0, s1, ... with their states, as saveMany entries. */
+const entries = (n) => ids(n).map((id, i) => ({ id, state: makeState(i) }));
 
 /**
  * Each workload: `setup` (untimed) then `timed`, both given the contender and the count.
@@ -291,26 +300,26 @@ export const WORKLOADS = {
     timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.create(id, makeState(i)); return n; },
   },
   "load (hot)": {
-    setup: async (c, n) => { await c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))); await c.load("s0"); },
+    setup: async (c, n) => { await c.saveMany(entries(n)); await c.load("s0"); },
     timed: async (c, n) => {
       for (const id of ids(n)) if (!(await c.load(id))) throw new Error(`load ${id}: missing`);
       return n;
     },
   },
   save: {
-    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    setup: (c, n) => c.saveMany(entries(n)),
     timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.save(id, makeState(i + 1)); return n; },
   },
   saveIfVersion: {
-    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    setup: (c, n) => c.saveMany(entries(n)),
     timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.saveIfVersion(id, makeState(i + 1), 1); return n; },
   },
   "set one key": {
-    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    setup: (c, n) => c.saveMany(entries(n)),
     timed: async (c, n) => { for (const [i, id] of ids(n).entries()) await c.set(id, "visits", i); return n; },
   },
   "mixed 80/20 load/save": {
-    setup: (c) => c.saveMany(ids(100).map((id, i) => ({ id, state: makeState(i) }))),
+    setup: (c) => c.saveMany(entries(100)),
     timed: async (c, n) => {
       for (let i = 0; i < n; i++) {
         const id = `s${i % 100}`;
@@ -321,10 +330,10 @@ export const WORKLOADS = {
     },
   },
   "saveMany": {
-    timed: async (c, n) => { await c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))); return n; },
+    timed: async (c, n) => { await c.saveMany(entries(n)); return n; },
   },
   "loadMany": {
-    setup: (c, n) => c.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i) }))),
+    setup: (c, n) => c.saveMany(entries(n)),
     timed: async (c, n) => {
       const got = await c.loadMany(ids(n));
       if (got.length !== n || !got.every(Boolean)) throw new Error("loadMany: missing records");
