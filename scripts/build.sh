@@ -21,6 +21,8 @@ npx --no-install wasm-opt -Oz --skip-pass=inlining-optimizing --converge \
   --enable-bulk-memory --enable-nontrapping-float-to-int \
   --strip-debug --strip-producers \
   pkg/wasm_session_store_bg.wasm -o pkg/wasm_session_store_bg.wasm
+# The JS of `#[wasm_bindgen(module = ...)]` into the glue: one JS file, no pkg/snippets/.
+node scripts/inline-snippets.mjs pkg/wasm_session_store.js
 # Short import/export names instead of wasm-bindgen's hashed ones, in the wasm and the glue:
 # ~4.3 KB gzipped.
 node scripts/shorten-imports.mjs pkg/wasm_session_store_bg.wasm pkg/wasm_session_store.js \

@@ -1,18 +1,17 @@
 //! JSON text for stored records, without serde_json's serializer and parser on the wasm path.
 //!
 //! serde_json's `to_string` and `from_str` cost about 20 KB of gzipped wasm (float printing and
-//! parsing tables, the generic (de)serializer), a quarter of the package. The browser already
-//! has an exact JSON parser and number printer, so in wasm:
-//! - [`write`] prints JSON itself and asks JS to print non-integral numbers
+//! parsing tables, the generic (de)serializer), a quarter of the package. So:
+//! - [`write`] prints JSON itself and, in wasm, asks JS to print non-integral numbers
 //!   (`Number.prototype.toString` gives the shortest text that parses back to the same bits);
-//! - [`parse`] is `JSON.parse` followed by the strict JS-to-[`Value`] conversion that user
-//!   input goes through.
+//! - [`parse`] is a small parser of its own that, in wasm, asks JS (`parseFloat`) to read
+//!   non-integral numbers.
 //!
-//! Natively, `write` prints floats with serde_json's `Number` printer and `parse` is
-//! `serde_json::from_str`; the tests below check the writer against serde_json.
+//! Natively, floats are printed by serde_json's `Number` printer and read by `str::parse`; the
+//! tests below check both against serde_json.
 
 use crate::error::push_u64;
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 /// Appends `value` as JSON text to `out`.
 pub(crate) fn write(value: &Value, out: &mut String) {
@@ -100,34 +99,283 @@ fn push_f64(x: f64, out: &mut String) {
     }
 }
 
-/// Parses JSON text; `None` when it is not JSON.
-#[cfg(not(target_arch = "wasm32"))]
+/// How deep [`parse`] lets values nest: a state's 512 levels inside a record's envelope.
+const MAX_PARSE_DEPTH: usize = 513;
+
+/// Parses JSON text (RFC 8259); `None` when it is not JSON, nests deeper than 513 levels, or
+/// holds a lone surrogate escape (which a Rust string cannot).
+///
+/// Hand-written rather than `serde_json::from_str` (about 20 KB of gzipped wasm, see the
+/// module docs) or `JSON.parse` and a walk over the result (one JS call per value: most of
+/// the time of a load). Numbers come out as serde_json's would: integers that fit `u64` or
+/// `i64` as integers, the rest as floats, with floats read by [`parse_f64`].
 pub(crate) fn parse(text: &str) -> Option<Value> {
-    serde_json::from_str(text).ok()
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    let value = parser.value()?;
+    parser.skip_space();
+    (parser.pos == parser.bytes.len()).then_some(value)
 }
 
-/// Parses JSON text; `None` when it is not JSON (or holds a string with a lone surrogate,
-/// which a Rust string cannot).
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `byte` (after whitespace) if it is next.
+    fn eat(&mut self, byte: u8) -> bool {
+        self.skip_space();
+        let found = self.peek() == Some(byte);
+        self.pos += usize::from(found);
+        found
+    }
+
+    fn literal(&mut self, word: &str, value: Value) -> Option<Value> {
+        let found = self.bytes.get(self.pos..self.pos + word.len()) == Some(word.as_bytes());
+        self.pos += word.len();
+        found.then_some(value)
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        self.skip_space();
+        match self.peek()? {
+            b'n' => self.literal("null", Value::Null),
+            b't' => self.literal("true", Value::Bool(true)),
+            b'f' => self.literal("false", Value::Bool(false)),
+            b'"' => self.string().map(Value::String),
+            b'[' | b'{' => {
+                self.depth += 1;
+                if self.depth > MAX_PARSE_DEPTH {
+                    return None;
+                }
+                let value = if self.peek() == Some(b'[') {
+                    self.array()
+                } else {
+                    self.object()
+                };
+                self.depth -= 1;
+                value
+            }
+            _ => self.number().map(Value::Number),
+        }
+    }
+
+    /// The items of `[a, b, ...]`, with `self.pos` on the `[`.
+    fn array(&mut self) -> Option<Value> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        if self.eat(b']') {
+            return Some(Value::Array(items));
+        }
+        loop {
+            items.push(self.value()?);
+            if self.eat(b']') {
+                return Some(Value::Array(items));
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    /// The members of `{"k": v, ...}`, with `self.pos` on the `{`; a repeated key keeps its
+    /// last value, as in `JSON.parse`.
+    fn object(&mut self) -> Option<Value> {
+        self.pos += 1;
+        let mut map = Map::new();
+        if self.eat(b'}') {
+            return Some(Value::Object(map));
+        }
+        loop {
+            self.skip_space();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let key = self.string()?;
+            if !self.eat(b':') {
+                return None;
+            }
+            map.insert(key, self.value()?);
+            if self.eat(b'}') {
+                return Some(Value::Object(map));
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    /// A string literal, with `self.pos` on its opening quote.
+    fn string(&mut self) -> Option<String> {
+        self.pos += 1;
+        let mut out = String::new();
+        let mut run = self.pos;
+        loop {
+            match *self.bytes.get(self.pos)? {
+                b'"' => {
+                    out.push_str(self.text.get(run..self.pos)?);
+                    self.pos += 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    out.push_str(self.text.get(run..self.pos)?);
+                    self.pos += 1;
+                    let escaped = match *self.bytes.get(self.pos)? {
+                        b'u' => self.unicode_escape()?,
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        _ => return None,
+                    };
+                    out.push(escaped);
+                    self.pos += 1;
+                    run = self.pos;
+                }
+                0..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// The character of `\uXXXX` (or of a `\uD8XX\uDCXX` pair), with `self.pos` on the `u`
+    /// and left on the last hex digit.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let first = self.hex4()?;
+        if !(0xd800..0xdc00).contains(&first) {
+            return char::from_u32(first);
+        }
+        if self.bytes.get(self.pos + 1..self.pos + 3)? != b"\\u" {
+            return None;
+        }
+        self.pos += 2;
+        let second = self.hex4()?;
+        if !(0xdc00..0xe000).contains(&second) {
+            return None;
+        }
+        char::from_u32(0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00))
+    }
+
+    /// The four hex digits after `self.pos`, leaving `self.pos` on the last.
+    fn hex4(&mut self) -> Option<u32> {
+        let mut n = 0;
+        for _ in 0..4 {
+            self.pos += 1;
+            n = n * 16 + char::from(self.peek()?).to_digit(16)?;
+        }
+        Some(n)
+    }
+
+    /// Skips a run of digits; how many, and their value (`None` past `u64::MAX`).
+    fn digits(&mut self) -> (usize, Option<u64>) {
+        let start = self.pos;
+        let mut value = Some(0u64);
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            value = value
+                .and_then(|v| v.checked_mul(10))
+                .and_then(|v| v.checked_add(u64::from(digit - b'0')));
+            self.pos += 1;
+        }
+        (self.pos - start, value)
+    }
+
+    fn number(&mut self) -> Option<Number> {
+        let start = self.pos;
+        let negative = self.peek() == Some(b'-');
+        self.pos += usize::from(negative);
+        let int_start = self.pos;
+        let (int_digits, magnitude) = self.digits();
+        if int_digits == 0 || (int_digits > 1 && self.bytes.get(int_start) == Some(&b'0')) {
+            return None;
+        }
+        let mut integral = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            integral = false;
+            if self.digits().0 == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            integral = false;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits().0 == 0 {
+                return None;
+            }
+        }
+        if let (true, Some(magnitude)) = (integral, magnitude) {
+            if !negative {
+                return Some(Number::from(magnitude));
+            }
+            // As serde_json: -0 is a float, and so is what i64 cannot hold.
+            if let Ok(n) = i64::try_from(magnitude) {
+                if n > 0 {
+                    return Some(Number::from(-n));
+                }
+            } else if magnitude == 1 << 63 {
+                return Some(Number::from(i64::MIN));
+            }
+        }
+        Number::from_f64(parse_f64(self.text.get(start..self.pos)?)?)
+    }
+}
+
+/// A JSON number's text as the nearest float; `None` when out of range (as serde_json).
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_f64(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// A JSON number's text as the nearest float, by the browser's `parseFloat` (Rust's own float
+/// parser costs several KB of wasm); `None` when out of range.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn parse(text: &str) -> Option<Value> {
-    let parsed = js_sys::JSON::parse(text).ok()?;
-    js::from_js(&parsed, "stored record").ok()
+fn parse_f64(text: &str) -> Option<f64> {
+    Some(js_sys::parse_float(text)).filter(|x| x.is_finite())
 }
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod js {
     //! JS values to and from [`Value`]: strict on the way in (nothing JSON cannot hold gets
-    //! through, nothing is silently converted), fresh plain objects on the way out.
+    //! through, nothing is silently converted), fresh plain objects on the way out. Both ways
+    //! cross the boundary as one string of JSON text.
 
-    use super::write;
-    use crate::error::{push_u64, StoreError};
-    use crate::store::MAX_SAFE_INTEGER;
-    use js_sys::{Array, JsString, Object, Reflect};
-    use serde_json::{Map, Number, Value};
+    use super::{parse, write};
+    use crate::error::StoreError;
+    use serde_json::Value;
+    use wasm_bindgen::prelude::wasm_bindgen;
     use wasm_bindgen::{JsCast, JsValue};
 
-    /// How deep a value may nest; deeper is almost certainly a bug and would exhaust the stack.
-    const MAX_DEPTH: usize = 512;
+    #[wasm_bindgen(module = "/src/bindings/json_text.js")]
+    extern "C" {
+        /// `value` as JSON text, checked strictly; throws a string naming the first part that
+        /// is not JSON.
+        #[wasm_bindgen(catch)]
+        fn json_text(value: &JsValue, what: &str) -> Result<String, JsValue>;
+    }
 
     /// Converts a thrown JS value into a readable reason.
     pub(crate) fn js_reason(err: &JsValue) -> String {
@@ -143,150 +391,14 @@ pub(crate) mod js {
         }
     }
 
-    /// Where a value being converted sits, for error messages.
-    struct Path<'a> {
-        what: &'a str,
-        keys: Vec<String>,
-    }
-
-    impl Path<'_> {
-        fn error(&self, problem: &str) -> StoreError {
-            let mut reason = String::from(self.what);
-            for key in &self.keys {
-                reason.push_str(key);
-            }
-            reason.push_str(": ");
-            reason.push_str(problem);
-            reason.push_str(" (state holds only JSON: null, booleans, finite numbers, strings, arrays, plain objects)");
-            StoreError::invalid(reason)
-        }
-    }
-
-    /// A JS string to Rust, refusing lone surrogates (which would silently turn into U+FFFD).
-    fn string(value: &JsValue, path: &Path) -> Result<String, StoreError> {
-        let js: &JsString = value.unchecked_ref();
-        if !js.is_valid_utf16() {
-            return Err(path.error("string with a lone surrogate"));
-        }
-        Ok(js.into())
-    }
-
-    fn number(x: f64, path: &Path) -> Result<Number, StoreError> {
-        if !x.is_finite() {
-            return Err(path.error("NaN or Infinity"));
-        }
-        // Integral values within the safe range become JSON integers, as Rust users expect.
-        if x.fract() == 0.0 && x.abs() <= MAX_SAFE_INTEGER as f64 {
-            return Ok(Number::from(x as i64));
-        }
-        Number::from_f64(x).ok_or_else(|| path.error("not a finite number"))
-    }
-
-    fn is_plain_object(value: &JsValue) -> bool {
-        let proto = Object::get_prototype_of(value);
-        proto.is_null() || proto == Object::get_prototype_of(&Object::new())
-    }
-
-    fn convert(
-        value: &JsValue,
-        path: &mut Path,
-        ancestors: &mut Vec<JsValue>,
-    ) -> Result<Value, StoreError> {
-        if value.is_null() {
-            return Ok(Value::Null);
-        }
-        if let Some(b) = value.as_bool() {
-            return Ok(Value::Bool(b));
-        }
-        if let Some(x) = value.as_f64() {
-            return Ok(Value::Number(number(x, path)?));
-        }
-        if value.is_string() {
-            return Ok(Value::String(string(value, path)?));
-        }
-        if value.is_undefined() {
-            return Err(path.error("undefined"));
-        }
-        if value.is_function() {
-            return Err(path.error("a function"));
-        }
-        if value.is_symbol() {
-            return Err(path.error("a symbol"));
-        }
-        if value.is_bigint() {
-            return Err(path.error("a BigInt"));
-        }
-        if !value.is_object() {
-            return Err(path.error("an unsupported value"));
-        }
-        if ancestors.iter().any(|a| a == value) {
-            return Err(path.error("a cycle (the value contains itself)"));
-        }
-        if ancestors.len() >= MAX_DEPTH {
-            return Err(path.error("nested more than 512 levels deep"));
-        }
-        ancestors.push(value.clone());
-        let out = if Array::is_array(value) {
-            convert_array(value.unchecked_ref(), path, ancestors)
-        } else if is_plain_object(value) {
-            convert_object(value.unchecked_ref(), path, ancestors).map(Value::Object)
-        } else {
-            Err(path.error("an object that is not a plain object (Date, Map, class instance, ...)"))
-        };
-        ancestors.pop();
-        out
-    }
-
-    fn convert_array(
-        array: &Array,
-        path: &mut Path,
-        ancestors: &mut Vec<JsValue>,
-    ) -> Result<Value, StoreError> {
-        let len = array.length();
-        let mut out = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let mut key = String::from("[");
-            push_u64(&mut key, i.into());
-            key.push(']');
-            path.keys.push(key);
-            let index = JsValue::from_f64(i.into());
-            if !Reflect::has(array, &index).unwrap_or(false) {
-                return Err(path.error("a hole in a sparse array"));
-            }
-            out.push(convert(&array.get(i), path, ancestors)?);
-            path.keys.pop();
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn convert_object(
-        object: &Object,
-        path: &mut Path,
-        ancestors: &mut Vec<JsValue>,
-    ) -> Result<Map<String, Value>, StoreError> {
-        if Object::get_own_property_symbols(object).length() > 0 {
-            return Err(path.error("an object with symbol keys"));
-        }
-        let mut out = Map::new();
-        for key in Object::keys(object).iter() {
-            let name = string(&key, path)?;
-            let mut shown = String::from(".");
-            shown.push_str(&name);
-            path.keys.push(shown);
-            let value = Reflect::get(object, &key).map_err(|e| path.error(&js_reason(&e)))?;
-            out.insert(name, convert(&value, path, ancestors)?);
-            path.keys.pop();
-        }
-        Ok(out)
-    }
-
-    /// A JSON value from JS, or INVALID_INPUT naming `what` and where the offending part is.
+    /// A JSON value from JS, or INVALID_INPUT naming `what` and where the offending part is
+    /// (`state.cart[2]: undefined (...)`).
+    ///
+    /// JS checks the value and writes its text (`json_text.js`), and [`parse`] reads it: one
+    /// call across the boundary, where reading the value from wasm took one per property.
     pub(crate) fn from_js(value: &JsValue, what: &str) -> Result<Value, StoreError> {
-        let mut path = Path {
-            what,
-            keys: Vec::new(),
-        };
-        convert(value, &mut path, &mut Vec::new())
+        let text = json_text(value, what).map_err(|e| StoreError::invalid(js_reason(&e)))?;
+        parse(&text).ok_or_else(|| StoreError::invalid("not JSON"))
     }
 
     /// JSON text as a fresh JS value, through one `JSON.parse`: plain objects and arrays with
@@ -297,17 +409,9 @@ pub(crate) mod js {
 
     /// A value as a fresh JS value (see [`text_to_js`]).
     pub(crate) fn to_js(value: &Value) -> JsValue {
-        match value {
-            Value::Null => JsValue::NULL,
-            Value::Bool(b) => JsValue::from_bool(*b),
-            Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(0.0)),
-            Value::String(s) => JsValue::from_str(s),
-            _ => {
-                let mut text = String::new();
-                write(value, &mut text);
-                text_to_js(&text)
-            }
-        }
+        let mut text = String::new();
+        write(value, &mut text);
+        text_to_js(&text)
     }
 }
 
@@ -362,8 +466,104 @@ mod tests {
 
     #[test]
     fn parse_refuses_what_is_not_json() {
-        for text in ["", "{", "nul", "[1,]", "{'a':1}", "NaN"] {
+        for text in [
+            "",
+            "{",
+            "nul",
+            "nulls",
+            "[1,]",
+            "{'a':1}",
+            "NaN",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "\"\\ud800\"",
+            "\"\\udc00\\ud800\"",
+            "\"\\x\"",
+            "\"\t\"",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "1e400",
+            "\"abc",
+            "\"\\u12\"",
+            "[] []",
+        ] {
             assert_eq!(parse(text), None, "{text}");
+        }
+        let deep = |n| "[".repeat(n) + &"]".repeat(n);
+        assert!(parse(&deep(MAX_PARSE_DEPTH)).is_some());
+        assert_eq!(parse(&deep(MAX_PARSE_DEPTH + 1)), None);
+    }
+
+    /// Texts serde_json reads, read as serde_json reads them.
+    #[test]
+    fn parse_reads_what_serde_json_reads() {
+        for text in [
+            " { \"a\" : [ 1 , -2 , 3.5e-3 , 1E+2 , -0 , 0.0 , true , false , null ] } ",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "\"\\u00e9\\ud83d\\udca1\\/\\b\\f\\n\\r\\t\\\"\\\\ ü💡\"",
+            "{\"k\":1,\"k\":2}",
+            "{\"__proto__\":{\"constructor\":[]}}",
+        ] {
+            let ours = parse(text).unwrap_or_else(|| panic!("{text}"));
+            let theirs: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+            if let Some(x) = theirs.as_f64() {
+                assert_eq!(ours.as_f64().unwrap().to_bits(), x.to_bits(), "{text}");
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<u64>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |x| x.is_finite())
+                    .prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::btree_map(any::<String>(), inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// What `write` prints, `parse` reads back exactly, as serde_json does.
+            #[test]
+            fn write_then_parse_is_identity(v in value()) {
+                let mut text = String::new();
+                write(&v, &mut text);
+                prop_assert_eq!(&text, &serde_json::to_string(&v).unwrap());
+                prop_assert_eq!(parse(&text), Some(v));
+            }
+
+            /// On any text, `parse` and serde_json agree on whether it is JSON, and on what.
+            #[test]
+            fn parse_agrees_with_serde_json(text in "[\\[\\]{}:,\" 0-9eE.+\\-tfrunlsa\\\\/]{0,24}") {
+                let theirs = serde_json::from_str::<Value>(&text).ok();
+                prop_assert_eq!(parse(&text), theirs);
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::json::js::{from_js, text_to_js};
 use crate::record::{SessionRecord, State};
 use crate::store::MAX_SAFE_INTEGER;
 use js_sys::JsString;
-use js_sys::{Array, Reflect};
+use js_sys::Reflect;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -31,14 +31,11 @@ pub(crate) fn to_js_error(err: &StoreError) -> JsValue {
 
 /// A session state from JS: a plain object of JSON values.
 pub(crate) fn state_from_js(value: &JsValue) -> Result<State, StoreError> {
-    if value.is_null() || value.is_undefined() || !value.is_object() || Array::is_array(value) {
-        return Err(StoreError::invalid(
-            "state must be a plain object of JSON values, like { user: \"ada\" }",
-        ));
-    }
     match from_js(value, "state")? {
         Value::Object(map) => Ok(map),
-        _ => Err(StoreError::invalid("state must be a plain object")),
+        _ => Err(StoreError::invalid(
+            "state must be a plain object of JSON values, like { user: \"ada\" }",
+        )),
     }
 }
 
