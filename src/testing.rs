@@ -15,6 +15,8 @@
 //! ```
 #![allow(missing_docs)] // the cases are named for what they check
 
+pub mod model;
+
 use crate::{
     ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, State, StoreOptions,
     Ttl,

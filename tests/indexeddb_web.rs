@@ -230,3 +230,18 @@ async fn our_connection_steps_aside_for_another_tabs_upgrade_and_reopens() {
         "reopened after the upgrade"
     );
 }
+
+/// The model-based test's seeded sequences, replayed against IndexedDB.
+#[wasm_bindgen_test]
+async fn indexeddb_store_matches_the_model() {
+    common::replay_model(
+        |options| async move {
+            IndexedDbStore::open(options)
+                .await
+                .expect("IndexedDB opens")
+        },
+        "indexeddb",
+        400,
+    )
+    .await;
+}

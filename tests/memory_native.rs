@@ -24,3 +24,38 @@ fn bad_options_are_invalid_input() {
     }
     assert!(MemoryStore::open(StoreOptions::new().ttl_ms(None).sweep_interval_ms(None)).is_ok());
 }
+
+/// Model-based: generated sequences of every operation against MemoryStore and the model of
+/// the contract, shrunk to a minimal sequence on failure (kept in proptest-regressions/).
+/// `WSS_MODEL_CASES` asks for more cases (`npm run soak`).
+#[test]
+fn memory_store_matches_the_model() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use std::cell::Cell;
+    use wasm_session_store::testing::{block_on, model};
+
+    let cases = model::case_count(std::env::var("WSS_MODEL_CASES").ok().as_deref(), 3_000);
+    let config = Config {
+        cases: cases as u32,
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..Config::default()
+    };
+    let (ops, records) = (Cell::new(0), Cell::new(0));
+    let open = |options| async move { MemoryStore::open(options).expect("valid options") };
+    TestRunner::new(config)
+        .run(&model::case(40), |case| {
+            let stats = block_on(model::run(&open, "model", &case)).map_err(TestCaseError::fail)?;
+            ops.set(ops.get() + stats.ops);
+            records.set(records.get() + stats.records_checked);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "model (MemoryStore): {cases} cases, {} operations, {} records compared",
+        ops.get(),
+        records.get()
+    );
+}

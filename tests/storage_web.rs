@@ -234,3 +234,27 @@ async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
     );
     assert!(stays.backend().is_leader(), "took over the lead");
 }
+
+/// The model-based test's seeded sequences, replayed against localStorage (with its leader,
+/// as the JS API uses it) and sessionStorage.
+#[wasm_bindgen_test]
+async fn storage_stores_match_the_model() {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    common::replay_model(
+        |options: wasm_session_store::StoreOptions| async move {
+            let backend = SharedStorageBackend::open(options.get_name()).expect("localStorage");
+            Store::with_backend(backend, options).expect("valid options")
+        },
+        "localstorage",
+        400,
+    )
+    .await;
+    common::replay_model(
+        |options| async move {
+            StorageStore::open(StorageKind::Session, options).expect("sessionStorage")
+        },
+        "sessionstorage",
+        400,
+    )
+    .await;
+}

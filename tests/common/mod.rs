@@ -74,3 +74,36 @@ pub async fn assert_newer_format<S: SessionStore>(store: &S, v: u64) {
     let expected = format!("newer format version (v{v}");
     assert!(e.message().contains(&expected), "{}", e.message());
 }
+
+/// The seed of the browser replays of the model-based test: fixed, so every run checks the
+/// same sequences (`npm run soak` adds more seeds through `WSS_MODEL_SEEDS`).
+pub const MODEL_SEED: u64 = 20_261_122;
+
+/// The seeds a replay runs: [`MODEL_SEED`], plus as many more as `WSS_MODEL_SEEDS` (read at
+/// build time) asks for.
+pub fn model_seeds() -> impl Iterator<Item = u64> {
+    let extra = wasm_session_store::testing::model::case_count(option_env!("WSS_MODEL_SEEDS"), 0);
+    (0..=extra as u64).map(|n| MODEL_SEED + n)
+}
+
+/// Replays the model's seeded cases (`per_seed` cases of up to 30 operations) against stores
+/// opened by `open`, and logs what it checked.
+pub async fn replay_model<S, F, Fut>(open: F, label: &str, per_seed: usize)
+where
+    S: wasm_session_store::SessionStore,
+    F: Fn(wasm_session_store::StoreOptions) -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    use wasm_session_store::testing::model;
+    let (mut cases, mut ops, mut records) = (0, 0, 0);
+    for seed in model_seeds() {
+        let batch = model::seeded_cases(seed, per_seed, 30);
+        let stats = model::replay(&open, label, seed, &batch).await;
+        cases += batch.len();
+        ops += stats.ops;
+        records += stats.records_checked;
+    }
+    wasm_bindgen_test::console_log!(
+        "model ({label}): {cases} cases, {ops} operations, {records} records compared"
+    );
+}
