@@ -123,3 +123,42 @@ test("indexeddb: 2 pages and a worker x 50 CAS increments end at exactly 150", a
   console.log(`# 150/150 from 2 pages and a worker, ${results.reduce((s, r) => s + r.conflicts, 0)} conflicts retried`);
   for (const p of pages) await p.close();
 });
+
+test("a 10 MiB state round-trips or is QUOTA_EXCEEDED with the old record intact, on every backend; __proto__ and constructor work as ids", async () => {
+  const page = await browser.page();
+  const out = await page.evaluate(async () => {
+    const wss = await import("wasm-session-store");
+    await wss.default();
+    const rows = [];
+    for (const backend of ["indexeddb", "localstorage", "sessionstorage", "memory"]) {
+      const store = await wss.SessionStore.open({ backend, name: `big-${backend}`, sweepIntervalMs: null });
+      await store.clear();
+      const ids = [];
+      for (const id of ["__proto__", "constructor"]) {
+        const r = await store.create({ id }, { id });
+        ids.push(r.id === id && (await store.load(id)).state.id === id && Object.getPrototypeOf({}) === Object.prototype && ({}).id === undefined);
+      }
+      const old = await store.create({ keep: "me" });
+      const big = { blob: "y".repeat(10 * 1024 * 1024) };
+      let outcome;
+      try {
+        const v = await store.save(old.id, big);
+        const back = await store.load(old.id);
+        outcome = v === 2 && back.version === 2 && back.state.blob.length === big.blob.length && back.state.blob === big.blob ? "round-trip" : "WRONG";
+      } catch (e) {
+        const back = await store.load(old.id);
+        outcome = e.code === "QUOTA_EXCEEDED" && back.version === 1 && back.state.keep === "me" ? "QUOTA_EXCEEDED, old intact" : `WRONG: ${e.code} ${JSON.stringify(back).slice(0, 80)}`;
+      }
+      rows.push({ backend, outcome, ids });
+      await store.clear();
+      store.close();
+    }
+    return rows;
+  });
+  for (const { backend, outcome, ids } of out) {
+    assert.ok(!outcome.startsWith("WRONG"), `${backend}: ${outcome}`);
+    assert.deepEqual(ids, [true, true], `${backend}: __proto__ / constructor ids`);
+    console.log(`# ${backend}: 10 MiB state: ${outcome}`);
+  }
+  await page.close();
+});
