@@ -91,20 +91,11 @@ test("indexeddb: 2 pages and a worker x 50 CAS increments end at exactly 150", a
   const inPage = (page) => page.evaluate(async ({ name, id }) => {
     const wss = await import("wasm-session-store");
     await wss.default();
+    const { increment } = await import("/t/increments.js");
     const store = await wss.SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: null });
-    let done = 0, conflicts = 0;
-    while (done < 50) {
-      const r = await store.load(id);
-      try {
-        await store.saveIfVersion(id, { n: r.state.n + 1 }, r.version);
-        done++;
-      } catch (e) {
-        if (e.code !== "VERSION_CONFLICT") throw e;
-        conflicts++;
-      }
-    }
+    const result = await increment(store, id, 50);
     store.close();
-    return { done, conflicts };
+    return result;
   }, { name, id });
   const inWorker = pages[1].evaluate(({ name, id }) => new Promise((resolve, reject) => {
     const worker = new Worker("/t/storm-worker.js", { type: "module" });
