@@ -43,19 +43,20 @@ fn memory_store_matches_the_model() {
         )),
         ..Config::default()
     };
-    let (ops, records) = (Cell::new(0), Cell::new(0));
+    let total = Cell::new(model::Stats::default());
     let open = |options| async move { MemoryStore::open(options).expect("valid options") };
     TestRunner::new(config)
         .run(&model::case(40), |case| {
             let stats = block_on(model::run(&open, "model", &case)).map_err(TestCaseError::fail)?;
-            ops.set(ops.get() + stats.ops);
-            records.set(records.get() + stats.records_checked);
+            let mut sum = total.get();
+            sum += stats;
+            total.set(sum);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
     println!(
         "model (MemoryStore): {cases} cases, {} operations, {} records compared",
-        ops.get(),
-        records.get()
+        total.get().ops,
+        total.get().records_checked
     );
 }

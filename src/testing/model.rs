@@ -216,15 +216,22 @@ impl Model {
         }
     }
 
+    /// After a write to live record `id`'s state: the next version, written now, and (with
+    /// sliding) a moved deadline. Returns the version.
+    fn state_written(&mut self, id: &str) -> u64 {
+        let now = self.now;
+        let r = self.records.get_mut(id).unwrap();
+        r.version += 1;
+        r.updated_at = now;
+        self.slide(id);
+        self.records[id].version
+    }
+
     /// A whole-state write (save, or a CAS that passed).
     fn put_state(&mut self, id: &str, state: State) -> u64 {
         if self.is_live(id) {
-            let now = self.now;
-            let r = self.records.get_mut(id).unwrap();
-            r.state = state;
-            r.version += 1;
-            r.updated_at = now;
-            self.slide(id);
+            self.records.get_mut(id).unwrap().state = state;
+            self.state_written(id);
         } else {
             let r = self.new_record(id, state, self.setup.ttl_ms);
             self.records.insert(id.to_owned(), r);
@@ -240,18 +247,34 @@ impl Model {
         Some(self.records[id].clone())
     }
 
+    /// The ids of the live records, sorted.
+    fn live_ids(&self) -> Vec<String> {
+        self.records
+            .keys()
+            .filter(|id| self.is_live(id))
+            .cloned()
+            .collect()
+    }
+
     fn expired_count(&self) -> usize {
         self.records.keys().filter(|id| !self.is_live(id)).count()
     }
 }
 
-/// What one run checked.
+/// What one run checked; runs add up with `+=`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
     /// Operations run against both the store and the model.
     pub ops: usize,
     /// Records compared field by field (loads, and the final read-back of every id).
     pub records_checked: usize,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Stats) {
+        self.ops += other.ops;
+        self.records_checked += other.records_checked;
+    }
 }
 
 fn code<T>(result: &Result<T, StoreError>) -> Option<ErrorCode> {
@@ -462,13 +485,9 @@ where
             Op::Set(i, k, value) => {
                 let result = store.set(&id(*i), KEYS[*k], value.clone()).await;
                 if model.is_live(IDS[*i]) {
-                    let now = model.now;
                     let r = model.records.get_mut(IDS[*i]).unwrap();
                     r.state.insert(KEYS[*k].to_owned(), value.clone());
-                    r.version += 1;
-                    r.updated_at = now;
-                    let want = r.version;
-                    model.slide(IDS[*i]);
+                    let want = model.state_written(IDS[*i]);
                     same("set", result.map_err(|e| e.to_string()), Ok(want)).map_err(at)?;
                 } else {
                     expect_code("set", result, ErrorCode::NotFound).map_err(at)?;
@@ -477,12 +496,9 @@ where
             Op::Remove(i, k) => {
                 let result = store.remove(&id(*i), KEYS[*k]).await;
                 if model.is_live(IDS[*i]) {
-                    let now = model.now;
                     let r = model.records.get_mut(IDS[*i]).unwrap();
                     if r.state.remove(KEYS[*k]).is_some() {
-                        r.version += 1;
-                        r.updated_at = now;
-                        model.slide(IDS[*i]);
+                        model.state_written(IDS[*i]);
                     }
                     let want = model.records[IDS[*i]].version;
                     same("remove", result.map_err(|e| e.to_string()), Ok(want)).map_err(at)?;
@@ -517,13 +533,7 @@ where
                     .map(String::from)
                     .collect();
                 got.sort();
-                let want: Vec<String> = model
-                    .records
-                    .keys()
-                    .filter(|id| model.is_live(id))
-                    .cloned()
-                    .collect();
-                same("ids", got, want).map_err(at)?;
+                same("ids", got, model.live_ids()).map_err(at)?;
             }
             Op::Clear => {
                 store.clear().await.map_err(|e| at(e.to_string()))?;
@@ -536,13 +546,7 @@ where
         }
     }
     // Finally every live record, read back from both (both slide alike).
-    let live: Vec<String> = model
-        .records
-        .keys()
-        .filter(|id| model.is_live(id))
-        .cloned()
-        .collect();
-    for id in live {
+    for id in model.live_ids() {
         let sid = SessionId::new(id.as_str()).unwrap();
         let got = store.load(&sid).await.map_err(|e| e.to_string())?;
         same("final load", got, model.load(&id))?;
@@ -573,10 +577,7 @@ where
     for (n, case) in cases.iter().enumerate() {
         let name = format!("{label}-{seed}-{n}-{}", SessionId::generate().unwrap());
         match run(&open, &name, case).await {
-            Ok(stats) => {
-                total.ops += stats.ops;
-                total.records_checked += stats.records_checked;
-            }
+            Ok(stats) => total += stats,
             Err(e) => panic!(
                 "{label}: case {n} of seed {seed} differs from the model: {e}\n{}",
                 describe(case)

@@ -95,15 +95,15 @@ where
     Fut: std::future::Future<Output = S>,
 {
     use wasm_session_store::testing::model;
-    let (mut cases, mut ops, mut records) = (0, 0, 0);
+    let (mut cases, mut total) = (0, model::Stats::default());
     for seed in model_seeds() {
         let batch = model::seeded_cases(seed, per_seed, 30);
-        let stats = model::replay(&open, label, seed, &batch).await;
+        total += model::replay(&open, label, seed, &batch).await;
         cases += batch.len();
-        ops += stats.ops;
-        records += stats.records_checked;
     }
     wasm_bindgen_test::console_log!(
-        "model ({label}): {cases} cases, {ops} operations, {records} records compared"
+        "model ({label}): {cases} cases, {} operations, {} records compared",
+        total.ops,
+        total.records_checked
     );
 }
