@@ -112,25 +112,27 @@ const MAX_PARSE_DEPTH: usize = 513;
 pub(crate) fn parse(text: &str) -> Option<Value> {
     let mut parser = Parser {
         text,
-        bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
     };
     let value = parser.value()?;
     parser.skip_space();
-    (parser.pos == parser.bytes.len()).then_some(value)
+    (parser.pos == parser.text.len()).then_some(value)
 }
 
 struct Parser<'a> {
     text: &'a str,
-    bytes: &'a [u8],
     pos: usize,
     depth: usize,
 }
 
 impl Parser<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.bytes().get(self.pos).copied()
     }
 
     fn skip_space(&mut self) {
@@ -148,7 +150,7 @@ impl Parser<'_> {
     }
 
     fn literal(&mut self, word: &str, value: Value) -> Option<Value> {
-        let found = self.bytes.get(self.pos..self.pos + word.len()) == Some(word.as_bytes());
+        let found = self.bytes().get(self.pos..self.pos + word.len()) == Some(word.as_bytes());
         self.pos += word.len();
         found.then_some(value)
     }
@@ -228,7 +230,7 @@ impl Parser<'_> {
         let mut out = String::new();
         let mut run = self.pos;
         loop {
-            match *self.bytes.get(self.pos)? {
+            match *self.bytes().get(self.pos)? {
                 b'"' => {
                     out.push_str(self.text.get(run..self.pos)?);
                     self.pos += 1;
@@ -237,7 +239,7 @@ impl Parser<'_> {
                 b'\\' => {
                     out.push_str(self.text.get(run..self.pos)?);
                     self.pos += 1;
-                    let escaped = match *self.bytes.get(self.pos)? {
+                    let escaped = match *self.bytes().get(self.pos)? {
                         b'u' => self.unicode_escape()?,
                         b'"' => '"',
                         b'\\' => '\\',
@@ -266,7 +268,7 @@ impl Parser<'_> {
         if !(0xd800..0xdc00).contains(&first) {
             return char::from_u32(first);
         }
-        if self.bytes.get(self.pos + 1..self.pos + 3)? != b"\\u" {
+        if self.bytes().get(self.pos + 1..self.pos + 3)? != b"\\u" {
             return None;
         }
         self.pos += 2;
@@ -306,7 +308,7 @@ impl Parser<'_> {
         self.pos += usize::from(negative);
         let int_start = self.pos;
         let (int_digits, magnitude) = self.digits();
-        if int_digits == 0 || (int_digits > 1 && self.bytes.get(int_start) == Some(&b'0')) {
+        if int_digits == 0 || (int_digits > 1 && self.bytes().get(int_start) == Some(&b'0')) {
             return None;
         }
         let mut integral = true;
