@@ -282,60 +282,99 @@ for (const backend of BACKENDS) {
   });
 }
 
-test("every method rejects (never throws) on bad argument types, with INVALID_INPUT", async () => {
-  const checks = await page.evaluate(async () => {
-    const checks = [];
-    const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
-    const store = await wss.SessionStore.open({ backend: "memory" });
-    const { id } = await store.create({ n: 1 });
-    const weird = [undefined, null, 42, 1.5, "", "has space", "x".repeat(129), "ü", Symbol("s"), 10n, {}, [], () => {}];
-    const ids = weird.filter((w) => typeof w !== "string" || w === "" || w.length > 128 || /[^A-Za-z0-9_-]/.test(w));
-    const methods = {
-      load: (w) => store.load(w), save: (w) => store.save(w, {}), saveIfVersion: (w) => store.saveIfVersion(w, {}, 1),
-      updateTtl: (w) => store.updateTtl(w, 5), delete: (w) => store.delete(w), changeId: (w) => store.changeId(w),
-      "changeId new": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.changeId(id, w)),
-      get: (w) => store.get(w, "k"), set: (w) => store.set(w, "k", 1), remove: (w) => store.remove(w, "k"),
-      loadMany: (w) => store.loadMany([id, w]), saveMany: (w) => store.saveMany([{ id, state: {} }, { id: w, state: {} }]),
-      "create id": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.create({}, { id: w })),
-    };
-    for (const [m, fn] of Object.entries(methods)) {
-      for (const w of ids) {
-        const out = await call(() => fn(w));
-        check(`${m}(${String(typeof w === "symbol" ? "Symbol" : typeof w === "bigint" ? "BigInt" : JSON.stringify(w) ?? w)})`, out.error?.code === "INVALID_INPUT", out);
+for (const backend of BACKENDS) {
+  test(`${backend}: every method rejects (never throws) on bad arguments, with INVALID_INPUT, and nothing stored changes`, async () => {
+    const checks = await page.evaluate(async (backend) => {
+      const checks = [];
+      const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+      const store = await wss.SessionStore.open({ backend, name: `bad-args-${backend}`, ttlMs: 60_000, sweepIntervalMs: null });
+      await store.clear();
+      const { id } = await store.create({ n: 1, nested: { keep: ["me"] } });
+      await store.create({ other: true }, { id: "other", ttlMs: null });
+      // The whole store, records in full: compared after every bad call below.
+      const snapshot = async () => JSON.stringify(await store.loadMany((await store.ids()).sort()));
+      const before = await snapshot();
+      const events = [];
+      let marker;
+      const markerSeen = new Promise((resolve) => { marker = resolve; });
+      const unsubscribe = store.subscribe((e) => { events.push(`${e.type} ${e.id}`); if (e.type === "deleted") marker(); });
+
+      const weird = [undefined, null, 42, 1.5, "", "has space", "x".repeat(129), "ü", "日本", "tab\t", Symbol("s"), 10n, {}, [], () => {}];
+      const label = (w) => typeof w === "symbol" ? "Symbol" : typeof w === "bigint" ? `${w}n` : typeof w === "function" ? "a function" : JSON.stringify(w) ?? String(w);
+      const methods = {
+        load: (w) => store.load(w), save: (w) => store.save(w, {}), saveIfVersion: (w) => store.saveIfVersion(w, {}, 1),
+        updateTtl: (w) => store.updateTtl(w, 5), delete: (w) => store.delete(w), changeId: (w) => store.changeId(w),
+        "changeId new": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.changeId(id, w)),
+        get: (w) => store.get(w, "k"), set: (w) => store.set(w, "k", 1), remove: (w) => store.remove(w, "k"),
+        loadMany: (w) => store.loadMany([id, w]), saveMany: (w) => store.saveMany([{ id, state: {} }, { id: w, state: {} }]),
+        "create id": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.create({}, { id: w })),
+      };
+      for (const [m, fn] of Object.entries(methods)) {
+        for (const w of weird) {
+          const out = await call(() => fn(w));
+          check(`${m}(${label(w)})`, out.error?.code === "INVALID_INPUT", out);
+        }
       }
-    }
-    const numbers = [null, -1, 0, 1.5, NaN, Infinity, "10", 2 ** 53, 10n, {}];
-    for (const n of numbers) {
-      const label = typeof n === "bigint" ? "10n" : String(n);
-      const ttl = await call(() => store.updateTtl(id, n));
-      check(`updateTtl ${label}`, n === null ? ttl.value === undefined : ttl.error?.code === "INVALID_INPUT", ttl);
-      const create = await call(() => store.create({}, { ttlMs: n }));
-      check(`create ttlMs ${label}`, n === null ? !!create.value : create.error?.code === "INVALID_INPUT", create);
-      const batch = await call(() => store.deleteExpired(n));
-      check(`deleteExpired ${label}`, batch.error?.code === "INVALID_INPUT", batch);
-      if (n !== 0) {
-        const expected = await call(() => store.saveIfVersion(id, {}, n));
-        check(`saveIfVersion expected ${label}`, expected.error?.code === "INVALID_INPUT", expected);
+      // TTLs, versions and batch sizes: negative, zero where it is not allowed, fractions,
+      // NaN, Infinity, strings, past 2^53 - 1, BigInt, objects.
+      for (const n of [-1, 0, 1.5, NaN, Infinity, -Infinity, "10", 2 ** 53, 10n, {}, true]) {
+        const tag = label(n) === "null" ? String(n) : label(n);
+        const cases = {
+          updateTtl: () => store.updateTtl(id, n), "create ttlMs": () => store.create({}, { ttlMs: n }),
+          deleteExpired: () => store.deleteExpired(n),
+        };
+        // An expected version of 0 is valid ("must not exist").
+        if (n !== 0) {
+          cases["saveIfVersion expected"] = () => store.saveIfVersion(id, {}, n);
+          cases["saveMany expected"] = () => store.saveMany([{ id, state: {}, expected: n }]);
+        }
+        for (const [m, fn] of Object.entries(cases)) {
+          const out = await call(fn);
+          check(`${m} ${tag}`, out.error?.code === "INVALID_INPUT", out);
+        }
       }
-    }
-    for (const key of [undefined, null, "", 1, Symbol("k")]) {
-      for (const [m, fn] of [["get", () => store.get(id, key)], ["set", () => store.set(id, key, 1)], ["remove", () => store.remove(id, key)]]) {
+      for (const key of [undefined, null, "", 1, Symbol("k"), {}]) {
+        for (const [m, fn] of [["get", () => store.get(id, key)], ["set", () => store.set(id, key, 1)], ["remove", () => store.remove(id, key)]]) {
+          const out = await call(fn);
+          check(`${m} key ${label(key)}`, out.error?.code === "INVALID_INPUT", out);
+        }
+      }
+      // Options and entries of the wrong shape: unknown keys, wrong types.
+      for (const [name, fn, mentions] of [
+        ["create: unknown option", () => store.create({}, { ttl: 5 }), "ttl"],
+        ["create: options a string", () => store.create({}, "fast")],
+        ["create: options an array", () => store.create({}, [])],
+        ["create: id a number", () => store.create({}, { id: 5 })],
+        ["updateTtl without ttlMs", () => store.updateTtl(id)],
+        ["saveMany: not an array", () => store.saveMany({ id, state: {} })],
+        ["saveMany: an entry with an unknown key", () => store.saveMany([{ id, state: {}, expect: 1 }]), "expect"],
+        ["saveMany: an entry that is a string", () => store.saveMany([id])],
+        ["saveMany: an entry without a state", () => store.saveMany([{ id }])],
+        ["loadMany: not an array", () => store.loadMany(id)],
+        ["subscribe: not a function", () => Promise.resolve().then(() => store.subscribe("listener"))],
+      ]) {
         const out = await call(fn);
-        check(`${m} key ${typeof key === "symbol" ? "Symbol" : JSON.stringify(key)}`, out.error?.code === "INVALID_INPUT", out);
+        check(name, out.error?.code === "INVALID_INPUT" && (!mentions || out.error.message.includes(mentions)), out);
       }
-    }
-    const createOpts = await call(() => store.create({}, { ttl: 5 }));
-    check("create: unknown option", createOpts.error?.code === "INVALID_INPUT" && createOpts.error.message.includes("ttl"), createOpts);
-    const createOptsType = await call(() => store.create({}, "fast"));
-    check("create: options not an object", createOptsType.error?.code === "INVALID_INPUT", createOptsType);
-    const updateTtlMissing = await call(() => store.updateTtl(id));
-    check("updateTtl without ttlMs", updateTtlMissing.error?.code === "INVALID_INPUT", updateTtlMissing);
-    check("the session is untouched", (await store.load(id)).version === 1);
-    store.close();
-    return checks;
+      const after = await snapshot();
+      check("nothing stored changed: every record equal in full", after === before, { before, after });
+      // Events come in order: once this delete's event is in, any a bad call had sent would be.
+      await store.delete("other");
+      await markerSeen;
+      unsubscribe();
+      check("no event was sent for a bad call", events.length === 1 && events[0] === "deleted other", events);
+      // null means "no TTL" where a TTL is taken: valid, so it is checked apart from the rest.
+      check("updateTtl(id, null) is valid", (await call(() => store.updateTtl(id, null))).value === undefined);
+      check("create with ttlMs null is valid", !!(await call(() => store.create({}, { ttlMs: null }))).value);
+      check("a 128-character id is valid", (await call(() => store.create({}, { id: "x".repeat(128) }))).value?.id === "x".repeat(128));
+      await store.clear();
+      store.close();
+      return checks;
+    }, backend);
+    report(checks);
+    console.log(`# ${backend}: ${checks.length} bad-argument checks`);
   });
-  report(checks);
-});
+}
 
 test("open() refuses unknown keys, wrong types and out-of-range numbers", async () => {
   const checks = await page.evaluate(async () => {
@@ -352,6 +391,23 @@ test("open() refuses unknown keys, wrong types and out-of-range numbers", async 
       const plain = typeof options === "object" && !Array.isArray(options);
       const direct = await call(() => wss.SessionStore.open(plain ? { backend: "memory", ...options } : options));
       check(`open(${JSON.stringify(options, (k, v) => (Number.isNaN(v) || v === Infinity ? String(v) : v))})`, direct.error?.code === "INVALID_INPUT" && direct.error.name === "StoreError", direct);
+    }
+    // The same bad options against stores that hold data: nothing stored changes.
+    for (const backend of ["indexeddb", "localstorage", "sessionstorage"]) {
+      const name = `open-bad-${backend}`;
+      const store = await wss.SessionStore.open({ backend, name, sweepIntervalMs: null });
+      await store.clear();
+      await store.create({ keep: "me" }, { id: "kept" });
+      const before = JSON.stringify(await store.load("kept"));
+      let refused = 0;
+      for (const options of bad.filter((o) => typeof o === "object" && !Array.isArray(o))) {
+        const out = await call(() => wss.SessionStore.open({ backend, name, ...options }));
+        if (out.error?.code === "INVALID_INPUT") refused++;
+        else check(`${backend}: open(${JSON.stringify(options)}) over stored data`, false, out);
+      }
+      check(`${backend}: ${refused} refused opens changed nothing stored`, refused > 15 && JSON.stringify(await store.load("kept")) === before && (await store.ids()).length === 1);
+      await store.clear();
+      store.close();
     }
     const good = await call(() => wss.SessionStore.open({ backend: "memory", name: "a.b-c_d", ttlMs: null, sliding: true, maxLifetimeMs: 1000, sweepIntervalMs: null, now: () => 5 }));
     check("every option at once", !!good.value, good);
