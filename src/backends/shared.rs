@@ -16,6 +16,15 @@
 //!   request only once its own localStorage shows that seq, and a new leader first waits for
 //!   the highest seq it has seen. So a new leader never serves from a view older than what
 //!   any requester has already been told.
+//! - Re-sent requests: a tab re-sends what it is still waiting for when a new leader announces
+//!   itself, so a `cas` the old leader applied, but whose answer never arrived (the old leader
+//!   closed first, or the new leader's answer overtook it), comes again. Its expected values
+//!   are gone by then (its own write replaced them), and answering `changed` would turn a
+//!   successful write into a version conflict, and the caller's retry into a second write.
+//!   So a leader applying another tab's `cas` also records its token (tab and request id) in
+//!   `<name>::applied` (the last 32, right after the records; see [`Coordinator::apply`] for
+//!   why after), and a `cas` whose values changed but whose token is there is answered as
+//!   applied. The list is kept in JS (`src/bindings/applied.js`): ~1 KB less wasm.
 //!
 //! Without `navigator.locks` or `BroadcastChannel` (very old browsers) the store uses
 //! localStorage directly: atomic within the tab, not across tabs.
@@ -79,6 +88,15 @@ fn pairs_from_js(value: &JsValue) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/bindings/applied.js")]
+extern "C" {
+    /// With `add`, adds another tab's `request` to the token list (`<name>::applied`, found
+    /// from the seq key `<name>::seq`), keeping the newest 32; without, whether the list
+    /// holds it. False, and nothing written, for the leader's own requests; false when
+    /// localStorage throws (a full quota: the token is then not kept).
+    fn applied_tokens(seq_key: &str, request: &JsValue, add: bool) -> bool;
+}
+
 /// A request waiting for the leader's answer.
 struct Pending {
     id: u64,
@@ -105,6 +123,10 @@ struct Coordinator {
     closed: Cell<bool>,
     /// The channel's message handler, kept alive while the coordinator lives.
     on_message: OnceCell<MessageHandler>,
+    /// Tests: apply other tabs' `cas` requests, but never answer them (a leader that closes
+    /// before its answers arrive).
+    #[cfg(feature = "testing")]
+    mute: Cell<bool>,
 }
 
 type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
@@ -142,6 +164,26 @@ impl Coordinator {
         Ok(seq)
     }
 
+    /// Applies a `cas` whose expected values are all there: the seq first, then the records,
+    /// then, for another tab's request, its token.
+    ///
+    /// The token goes last, so it is only ever recorded for a write that landed: a token for a
+    /// failed write would let a re-sent request pass as applied, a write lost in silence. Its
+    /// own failure (a full quota) is ignored, as the write has landed: the request just loses
+    /// this protection. Another tab sees the writes in order, so it could see the records
+    /// without the token only if it served the re-sent request between the two, and then
+    /// the caller gets a VERSION_CONFLICT it can reload from, not a lost write.
+    fn apply(
+        &self,
+        request: &JsValue,
+        writes: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
+        self.bump_seq()?;
+        self.local.apply_raw(writes)?;
+        applied_tokens(&self.seq_key, request, true);
+        Ok(())
+    }
+
     /// Executes one request on this tab's localStorage (leader only). Synchronous, so no two
     /// requests interleave.
     fn serve(&self, request: &JsValue) -> JsValue {
@@ -168,9 +210,13 @@ impl Coordinator {
                     .iter()
                     .all(|(key, value)| self.local.get_raw(key).ok().as_ref() == Some(value));
                 if unchanged {
-                    self.bump_seq().and_then(|_| self.local.apply_raw(&writes))
+                    self.apply(request, &writes)
                 } else {
-                    set(&body, "changed", true);
+                    // Applied already, by this leader or an earlier one, if its token is there
+                    // (the leader's own requests have no token: they never cross a handover).
+                    if !applied_tokens(&self.seq_key, request, false) {
+                        set(&body, "changed", true);
+                    }
                     Ok(())
                 }
             }
@@ -212,6 +258,11 @@ impl Coordinator {
                     let body = this.serve_when_current(&message).await;
                     if this.closed.get() || !this.leader.get() {
                         return; // the next leader answers the re-sent request
+                    }
+                    #[cfg(feature = "testing")]
+                    if this.mute.get() && get(&message, "op").as_string().as_deref() == Some("cas")
+                    {
+                        return;
                     }
                     let answer = Object::new();
                     set(&answer, "kind", "answer");
@@ -445,6 +496,8 @@ impl SharedStorageBackend {
             lock: OnceCell::new(),
             closed: Cell::new(false),
             on_message: OnceCell::new(),
+            #[cfg(feature = "testing")]
+            mute: Cell::new(false),
         });
         coordinator.see_seq(coordinator.local_seq());
 
@@ -472,6 +525,16 @@ impl SharedStorageBackend {
         )?;
         let _ = coordinator.lock.set(lock);
         Ok(coordinator)
+    }
+
+    /// Tests: while this tab leads, it applies other tabs' writes (`cas` requests) but never
+    /// answers them, as a leader does whose page closes before its answers arrive. Reads are
+    /// still answered.
+    #[cfg(feature = "testing")]
+    pub fn mute_answers(&self) {
+        if let Some(c) = &self.coordinator {
+            c.mute.set(true);
+        }
     }
 
     /// Leaves the election and the channel; if this tab led, another takes over.
