@@ -182,6 +182,49 @@ async fn quota_exceeded_keeps_the_old_record<S: SessionStore>(store: S) {
     );
 }
 
+/// A follower's write that the leader cannot store (a full localStorage) leaves no
+/// applied-write token behind: a token for a write that never landed would let the request,
+/// re-sent to a later leader, pass as applied.
+#[wasm_bindgen_test]
+async fn a_write_refused_for_quota_leaves_no_applied_token() {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    let (opts, _clock) = options("ls_quota_token");
+    let name = opts.get_name().to_owned();
+    let a = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts.clone()).unwrap();
+    let b = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts).unwrap();
+    a.create(state(json!({})), Ttl::Never).await.unwrap(); // the election is settled after this
+    let follower = if a.backend().is_leader() { &b } else { &a };
+    let r = follower
+        .create(state(json!({"small": "yes"})), Ttl::Never)
+        .await
+        .unwrap();
+    let ls = local_storage();
+    let key = format!("{name}::applied");
+    let tokens = || ls.get_item(&key).unwrap().unwrap_or_default();
+    let before = tokens();
+    assert_eq!(
+        before.split(' ').count(),
+        1,
+        "the create's token: {before:?}"
+    );
+    let filler = "zz-quota-filler";
+    let filled = fill(&ls, filler);
+    // Room for one more token, not for a 64 KiB record.
+    ls.set_item(filler, &"x".repeat(filled - 512)).unwrap();
+    let e = follower
+        .save(&r.id, state(json!({"big": "y".repeat(64 << 10)})))
+        .await
+        .unwrap_err();
+    let after = tokens();
+    ls.remove_item(filler).unwrap();
+    assert_eq!(e.code(), ErrorCode::QuotaExceeded, "{e}");
+    assert_eq!(
+        after, before,
+        "the refused write's token was taken out again"
+    );
+    assert_eq!(follower.load(&r.id).await.unwrap(), Some(r));
+}
+
 mod shared {
     use wasm_session_store::{SharedStorageBackend, Store};
     wasm_session_store::conformance_tests!(

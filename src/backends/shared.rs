@@ -22,8 +22,8 @@
 //!   are gone by then (its own write replaced them), and answering `changed` would turn a
 //!   successful write into a version conflict, and the caller's retry into a second write.
 //!   So a leader applying another tab's `cas` also records its token (tab and request id) in
-//!   `<name>::applied` (the last 32, right after the records; see [`Coordinator::apply`] for
-//!   why after), and a `cas` whose values changed but whose token is there is answered as
+//!   `<name>::applied` (the last 32, just before the records; see [`Coordinator::apply`]),
+//!   and a `cas` whose values changed but whose token is there is answered as
 //!   applied. The list is kept in JS (`src/bindings/applied.js`): ~1 KB less wasm.
 //!
 //! Without `navigator.locks` or `BroadcastChannel` (very old browsers) the store uses
@@ -90,12 +90,20 @@ fn pairs_from_js(value: &JsValue) -> Vec<(String, Option<String>)> {
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/bindings/applied.js")]
 extern "C" {
-    /// With `add`, adds another tab's `request` to the token list (`<name>::applied`, found
-    /// from the seq key `<name>::seq`), keeping the newest 32; without, whether the list
-    /// holds it. False, and nothing written, for the leader's own requests; false when
-    /// localStorage throws (a full quota: the token is then not kept).
-    fn applied_tokens(seq_key: &str, request: &JsValue, add: bool) -> bool;
+    /// Another tab's `request` in the token list (`<name>::applied`, found from the seq key
+    /// `<name>::seq`): with [`HAS`], whether the list holds it; with [`ADD`], adds it (keeping
+    /// the newest 32); with [`REMOVE`], takes it out. False, and nothing written, for the
+    /// leader's own requests, and when localStorage throws (a full quota: then the token is
+    /// not kept).
+    fn applied_tokens(seq_key: &str, request: &JsValue, op: u8) -> bool;
 }
+
+/// [`applied_tokens`]: is the request's token there?
+const HAS: u8 = 0;
+/// [`applied_tokens`]: record the request's token.
+const ADD: u8 = 1;
+/// [`applied_tokens`]: take the request's token out again.
+const REMOVE: u8 = 2;
 
 /// A request waiting for the leader's answer.
 struct Pending {
@@ -164,24 +172,27 @@ impl Coordinator {
         Ok(seq)
     }
 
-    /// Applies a `cas` whose expected values are all there: the seq first, then the records,
-    /// then, for another tab's request, its token.
+    /// Applies a `cas` whose expected values are all there: the seq first, then, for another
+    /// tab's request, its token, then the records.
     ///
-    /// The token goes last, so it is only ever recorded for a write that landed: a token for a
-    /// failed write would let a re-sent request pass as applied, a write lost in silence. Its
-    /// own failure (a full quota) is ignored, as the write has landed: the request just loses
-    /// this protection. Another tab sees the writes in order, so it could see the records
-    /// without the token only if it served the re-sent request between the two, and then
-    /// the caller gets a VERSION_CONFLICT it can reload from, not a lost write.
+    /// The token goes first: other tabs see one tab's localStorage writes in order, so a new
+    /// leader that sees the records also sees the token. (Written after, a new leader could
+    /// serve the re-sent request between the two, and answer `changed`: measured, 1 run in
+    /// 45.) One that sees the token but not yet the records finds the expected values still
+    /// there and writes the same records again. If the records fail (a full quota), the token
+    /// is taken out again: a token for a write that never landed would let a re-sent request
+    /// pass as applied, a write lost in silence. If the token itself cannot be written, the
+    /// write goes ahead without this protection.
     fn apply(
         &self,
         request: &JsValue,
         writes: &[(String, Option<String>)],
     ) -> Result<(), StoreError> {
         self.bump_seq()?;
-        self.local.apply_raw(writes)?;
-        applied_tokens(&self.seq_key, request, true);
-        Ok(())
+        applied_tokens(&self.seq_key, request, ADD);
+        self.local.apply_raw(writes).inspect_err(|_| {
+            applied_tokens(&self.seq_key, request, REMOVE);
+        })
     }
 
     /// Executes one request on this tab's localStorage (leader only). Synchronous, so no two
@@ -214,7 +225,7 @@ impl Coordinator {
                 } else {
                     // Applied already, by this leader or an earlier one, if its token is there
                     // (the leader's own requests have no token: they never cross a handover).
-                    if !applied_tokens(&self.seq_key, request, false) {
+                    if !applied_tokens(&self.seq_key, request, HAS) {
                         set(&body, "changed", true);
                     }
                     Ok(())
