@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run soak`: the reliability tests at soak size. The model-based test with 50,000 native
 # cases (WSS_MODEL_CASES) and 20 more seeds of 400 cases per browser backend (WSS_MODEL_SEEDS),
-# then the multi-page fault and storm tests SOAK_ROUNDS times (default 10). Takes ~10 min.
+# then the multi-page fault and storm tests SOAK_ROUNDS times (default 10), each round also
+# running the leader handover storm three at once. Takes ~10 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" CARGO_TERM_COLOR=never
@@ -23,5 +24,13 @@ WASM_BINDGEN_TEST_TIMEOUT=1800 \
 for round in $(seq 1 "${SOAK_ROUNDS:=10}"); do
   echo "=== pages and workers: round $round/$SOAK_ROUNDS"
   node --test tests/js/faults.test.mjs tests/js/cross-tab.test.mjs
+  # The leader handover storm three at a time: load is how its lost-answer bug showed
+  # (RELIABILITY.md, "Bugs found and fixed").
+  pids=()
+  for copy in 1 2 3; do
+    node --test --test-name-pattern="leader page closes" tests/js/cross-tab.test.mjs &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
 done
 echo "=== soak passed"
