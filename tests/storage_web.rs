@@ -182,18 +182,37 @@ async fn quota_exceeded_keeps_the_old_record<S: SessionStore>(store: S) {
     );
 }
 
+type SharedStore = wasm_session_store::Store<wasm_session_store::SharedStorageBackend>;
+
+/// Two stores on one localStorage name, as two tabs open them, once the election has settled:
+/// `(leader, follower, name)`.
+async fn leader_and_follower(label: &str) -> (SharedStore, SharedStore, String) {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    let (opts, _clock) = options(label);
+    let name = opts.get_name().to_owned();
+    let open =
+        |opts| Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts).unwrap();
+    let (a, b) = (open(opts.clone()), open(opts));
+    a.ids().await.unwrap(); // served by a leader: the election has settled
+    let leaders = [a.backend().is_leader(), b.backend().is_leader()];
+    assert_eq!(
+        leaders.iter().filter(|l| **l).count(),
+        1,
+        "exactly one leader: {leaders:?}"
+    );
+    if leaders[0] {
+        (a, b, name)
+    } else {
+        (b, a, name)
+    }
+}
+
 /// A follower's write that the leader cannot store (a full localStorage) leaves no
 /// applied-write token behind: a token for a write that never landed would let the request,
 /// re-sent to a later leader, pass as applied.
 #[wasm_bindgen_test]
 async fn a_write_refused_for_quota_leaves_no_applied_token() {
-    use wasm_session_store::{SharedStorageBackend, Store};
-    let (opts, _clock) = options("ls_quota_token");
-    let name = opts.get_name().to_owned();
-    let a = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts.clone()).unwrap();
-    let b = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts).unwrap();
-    a.create(state(json!({})), Ttl::Never).await.unwrap(); // the election is settled after this
-    let follower = if a.backend().is_leader() { &b } else { &a };
+    let (_leader, follower, name) = leader_and_follower("ls_quota_token").await;
     let r = follower
         .create(state(json!({"small": "yes"})), Ttl::Never)
         .await
@@ -242,41 +261,27 @@ mod shared {
 
 #[wasm_bindgen_test]
 async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
-    use wasm_session_store::{SharedStorageBackend, Store};
-    let (opts, _clock) = options("ls_shared_race");
-    let name = opts.get_name().to_owned();
-    let a = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts.clone()).unwrap();
-    let b = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts).unwrap();
+    let (leader, follower, _) = leader_and_follower("ls_shared_race").await;
     let id = SessionId::new("counter").unwrap();
-    a.create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
+    leader
+        .create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
         .await
         .unwrap();
-    let leaders = [a.backend().is_leader(), b.backend().is_leader()];
-    assert_eq!(
-        leaders.iter().filter(|l| **l).count(),
-        1,
-        "exactly one leader: {leaders:?}"
-    );
     futures::future::join(
-        common::increment(&a, &id, 30),
-        common::increment(&b, &id, 30),
+        common::increment(&leader, &id, 30),
+        common::increment(&follower, &id, 30),
     )
     .await;
-    let r = b.load(&id).await.unwrap().unwrap();
+    let r = follower.load(&id).await.unwrap().unwrap();
     assert_eq!((r.state["n"].clone(), r.version), (json!(60), 61));
     // The leader leaves; the other instance takes over and sees everything.
-    let (stays, leaves) = if a.backend().is_leader() {
-        (b, a)
-    } else {
-        (a, b)
-    };
-    drop(leaves);
-    common::increment(&stays, &id, 5).await;
+    drop(leader);
+    common::increment(&follower, &id, 5).await;
     assert_eq!(
-        stays.load(&id).await.unwrap().unwrap().state["n"],
+        follower.load(&id).await.unwrap().unwrap().state["n"],
         json!(65)
     );
-    assert!(stays.backend().is_leader(), "took over the lead");
+    assert!(follower.backend().is_leader(), "took over the lead");
 }
 
 /// A leader applied another tab's compare-and-swap, then closed before its answer arrived.
@@ -287,21 +292,12 @@ async fn two_shared_local_storage_stores_on_one_name_lose_no_update() {
 /// deterministic.
 #[wasm_bindgen_test]
 async fn a_write_the_old_leader_applied_but_never_answered_succeeds_once() {
-    use wasm_session_store::{SharedStorageBackend, Store};
-    let (opts, _clock) = options("ls_lost_answer");
-    let name = opts.get_name().to_owned();
-    let a = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts.clone()).unwrap();
-    let b = Store::with_backend(SharedStorageBackend::open(&name).unwrap(), opts).unwrap();
+    let (leader, follower, name) = leader_and_follower("ls_lost_answer").await;
     let id = SessionId::new("counter").unwrap();
-    a.create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
+    leader
+        .create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
         .await
         .unwrap();
-    let (leader, follower) = if a.backend().is_leader() {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    assert!(!follower.backend().is_leader());
     leader.backend().mute_answers();
     let seq_key = format!("{name}::seq");
     let seq = || local_storage().get_item(&seq_key).unwrap();
