@@ -291,16 +291,13 @@ for (const backend of BACKENDS) {
       await store.clear();
       const { id } = await store.create({ n: 1, nested: { keep: ["me"] } });
       await store.create({ other: true }, { id: "other", ttlMs: null });
-      // The whole store, records in full: compared after every bad call below.
-      const snapshot = async () => JSON.stringify(await store.loadMany((await store.ids()).sort()));
-      const before = await snapshot();
-      const events = [];
-      let marker;
-      const markerSeen = new Promise((resolve) => { marker = resolve; });
-      const unsubscribe = store.subscribe((e) => { events.push(`${e.type} ${e.id}`); if (e.type === "deleted") marker(); });
+      // The whole store, records in full, and the events: compared after all the bad calls.
+      const { snapshot, recordEvents } = await import("/t/watch.js");
+      const before = await snapshot(store);
+      const recording = recordEvents(store);
 
       const weird = [undefined, null, 42, 1.5, "", "has space", "x".repeat(129), "ü", "日本", "tab\t", Symbol("s"), 10n, {}, [], () => {}];
-      const label = (w) => typeof w === "symbol" ? "Symbol" : typeof w === "bigint" ? `${w}n` : typeof w === "function" ? "a function" : JSON.stringify(w) ?? String(w);
+      const label = (w) => typeof w === "symbol" ? "Symbol" : typeof w === "bigint" ? `${w}n` : typeof w === "function" ? "a function" : typeof w === "number" ? String(w) : JSON.stringify(w) ?? String(w);
       const methods = {
         load: (w) => store.load(w), save: (w) => store.save(w, {}), saveIfVersion: (w) => store.saveIfVersion(w, {}, 1),
         updateTtl: (w) => store.updateTtl(w, 5), delete: (w) => store.delete(w), changeId: (w) => store.changeId(w),
@@ -318,7 +315,6 @@ for (const backend of BACKENDS) {
       // TTLs, versions and batch sizes: negative, zero where it is not allowed, fractions,
       // NaN, Infinity, strings, past 2^53 - 1, BigInt, objects.
       for (const n of [-1, 0, 1.5, NaN, Infinity, -Infinity, "10", 2 ** 53, 10n, {}, true]) {
-        const tag = label(n) === "null" ? String(n) : label(n);
         const cases = {
           updateTtl: () => store.updateTtl(id, n), "create ttlMs": () => store.create({}, { ttlMs: n }),
           deleteExpired: () => store.deleteExpired(n),
@@ -330,7 +326,7 @@ for (const backend of BACKENDS) {
         }
         for (const [m, fn] of Object.entries(cases)) {
           const out = await call(fn);
-          check(`${m} ${tag}`, out.error?.code === "INVALID_INPUT", out);
+          check(`${m} ${label(n)}`, out.error?.code === "INVALID_INPUT", out);
         }
       }
       for (const key of [undefined, null, "", 1, Symbol("k"), {}]) {
@@ -356,12 +352,9 @@ for (const backend of BACKENDS) {
         const out = await call(fn);
         check(name, out.error?.code === "INVALID_INPUT" && (!mentions || out.error.message.includes(mentions)), out);
       }
-      const after = await snapshot();
+      const after = await snapshot(store);
       check("nothing stored changed: every record equal in full", after === before, { before, after });
-      // Events come in order: once this delete's event is in, any a bad call had sent would be.
-      await store.delete("other");
-      await markerSeen;
-      unsubscribe();
+      const events = await recording.settle("other");
       check("no event was sent for a bad call", events.length === 1 && events[0] === "deleted other", events);
       // null means "no TTL" where a TTL is taken: valid, so it is checked apart from the rest.
       check("updateTtl(id, null) is valid", (await call(() => store.updateTtl(id, null))).value === undefined);

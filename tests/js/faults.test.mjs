@@ -178,7 +178,7 @@ test("indexeddb: QUOTA_EXCEEDED when the origin's quota (set through CDP) is use
       // 64 KiB a call.
       const noise = (kib) => Array.from({ length: kib / 32 }, () => Array.from(crypto.getRandomValues(new Uint8Array(16384)), (b) => b.toString(16).padStart(2, "0")).join("")).join("");
       const store = globalThis.quotaStore ??= await wss.SessionStore.open({ backend: "indexeddb", name: "quota", ttlMs: null, sweepIntervalMs: null });
-      const snapshot = async () => JSON.stringify(await store.loadMany((await store.ids()).sort()));
+      const { snapshot, recordEvents } = await import("/t/watch.js");
       const attempt = async (label, fn) => {
         try { await fn(); return `${label}: written`; } catch (e) { return `${label}: ${e.code}`; }
       };
@@ -189,11 +189,8 @@ test("indexeddb: QUOTA_EXCEEDED when the origin's quota (set through CDP) is use
         while (!refused && written < 64) {
           try { await store.create({ i: written, blob: noise(64) }, { id: `s${written}` }); written++; } catch (e) { refused = e; }
         }
-        const before = await snapshot();
-        const events = [];
-        let marker;
-        const markerSeen = new Promise((resolve) => { marker = resolve; });
-        const unsubscribe = store.subscribe((e) => { events.push(`${e.type} ${e.id}`); if (e.type === "deleted") marker(); });
+        const before = await snapshot(store);
+        const recording = recordEvents(store);
         const outcomes = [
           `create: ${refused?.code}`,
           await attempt("save 512 KiB over s0", () => store.save("s0", { blob: noise(512) })),
@@ -202,12 +199,8 @@ test("indexeddb: QUOTA_EXCEEDED when the origin's quota (set through CDP) is use
           await attempt("saveMany s3 small + s4 512 KiB", () => store.saveMany([{ id: "s3", state: { small: 1 } }, { id: "s4", state: { blob: noise(512) } }])),
           await attempt("save 10 MiB over s5", () => store.save("s5", { blob: noise(10 * 1024) })),
         ];
-        const after = await snapshot();
-        // Events come in order, so once this delete's event is in, any event a refused write
-        // had sent would be in too.
-        await store.delete(`s${written - 1}`);
-        await markerSeen;
-        unsubscribe();
+        const after = await snapshot(store);
+        const events = await recording.settle(`s${written - 1}`);
         return { written, outcomes, intact: after === before, events };
       }
       // "room": the quota was raised; the same writes now go through.
