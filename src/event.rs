@@ -86,7 +86,7 @@ impl StoreEvent {
     }
 }
 
-type Callback = Rc<dyn Fn(&StoreEvent)>;
+pub(crate) type Callback = Rc<dyn Fn(&StoreEvent)>;
 
 /// The subscribers of one store instance.
 #[derive(Default)]
@@ -116,9 +116,33 @@ impl Subscribers {
         }
     }
 
+    /// The subscribers now, to be called later with [`emit_to`](Self::emit_to): an event
+    /// goes to those subscribed when it happened, not to later ones.
+    // Used by the JS bindings only.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn snapshot(&self) -> Vec<(u64, Callback)> {
+        self.list.borrow().clone()
+    }
+
+    /// Calls each subscriber of `snapshot` that is still subscribed, in order.
+    // Used by the JS bindings only.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn emit_to(&self, snapshot: &[(u64, Callback)], event: &StoreEvent) {
+        for (key, callback) in snapshot {
+            if self.list.borrow().iter().any(|(k, _)| k == key) {
+                callback(event);
+            }
+        }
+    }
+
     /// Whether anyone listens (so that events need not be built at all).
     pub fn is_empty(&self) -> bool {
         self.list.borrow().is_empty()
+    }
+
+    /// Removes the subscriber of a key from [`Subscription::into_key`]; nothing when it is gone.
+    pub(crate) fn unsubscribe(&self, key: u64) {
+        self.list.borrow_mut().retain(|(k, _)| *k != key);
     }
 
     /// Removes every subscriber.
@@ -139,15 +163,21 @@ impl Subscription {
     pub fn forget(mut self) {
         self.subscribers = Weak::new();
     }
+
+    /// Keeps the subscription until [`Subscribers::unsubscribe`] is called with the key
+    /// returned (or the list is cleared), whatever becomes of any value holding that key.
+    // Used by the JS bindings only.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn into_key(mut self) -> u64 {
+        self.subscribers = Weak::new();
+        self.key
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(subscribers) = self.subscribers.upgrade() {
-            subscribers
-                .list
-                .borrow_mut()
-                .retain(|(key, _)| *key != self.key);
+            subscribers.unsubscribe(self.key);
         }
     }
 }

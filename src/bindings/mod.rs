@@ -28,8 +28,8 @@ use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::rc::Weak;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 /// The clock of the `now` option: a JS function returning ms since the epoch.
 struct JsClock(Function);
@@ -240,6 +240,12 @@ struct Inner {
     subscription: RefCell<Option<Subscription>>,
     sweeper: RefCell<Option<Sweeper>>,
     sweeping: Cell<bool>,
+    /// The store itself, while it has JS listeners and something that can still produce
+    /// events when the page holds no reference to it (the change feed or the sweeper): like a
+    /// `BroadcastChannel` with a listener or a running `setInterval`, an open store that
+    /// someone listens to stays alive until `close()` or its last unsubscribe, whatever the
+    /// garbage collector does with the `SessionStore` object and the unsubscribe functions.
+    pinned: RefCell<Option<Rc<Inner>>>,
 }
 
 /// The background sweep: a timer, and the Web Lock that makes one instance per store name
@@ -328,20 +334,31 @@ impl Inner {
         });
     }
 
-    /// Hands `event` to the JS listeners in a later microtask: asynchronously, in order.
+    /// Hands `event` to the JS listeners subscribed now, asynchronously and in order: after
+    /// the promise of the call that wrote it has settled and the code awaiting it has resumed.
+    ///
+    /// The write's task resolves its promise when it ends, which queues the caller's
+    /// continuation; this task runs right after it in the same run of the task queue, so it
+    /// first waits for one more microtask turn, which comes after that continuation. (Events
+    /// keep their order: every event takes the same path.) A listener subscribed by then (by
+    /// that continuation, say) does not get it: it was not listening when the write happened.
     fn deliver(weak: &Weak<Inner>, event: StoreEvent) {
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let listeners = inner.listeners.snapshot();
+        if listeners.is_empty() || inner.closed.get() {
+            return;
+        }
         let weak = weak.clone();
         spawn_local(async move {
+            let _ = JsFuture::from(Promise::resolve(&JsValue::UNDEFINED)).await;
             if let Some(inner) = weak.upgrade() {
-                inner.notify(&event);
+                if !inner.closed.get() {
+                    inner.listeners.emit_to(&listeners, &event);
+                }
             }
         });
-    }
-
-    fn notify(&self, event: &StoreEvent) {
-        if !self.closed.get() {
-            self.listeners.emit(event);
-        }
     }
 
     fn close(&self) {
@@ -356,6 +373,26 @@ impl Inner {
         self.subscription.borrow_mut().take();
         self.store.unsubscribe_all();
         self.listeners.clear();
+        self.pinned.borrow_mut().take();
+    }
+
+    /// Keeps the store alive while it has listeners and a source of events that needs no
+    /// reference from the page (see [`Inner::pinned`]).
+    fn pin(self: &Rc<Self>) {
+        let has_source = self.feed.borrow().is_some() || self.sweeper.borrow().is_some();
+        if has_source && !self.closed.get() {
+            *self.pinned.borrow_mut() = Some(self.clone());
+        }
+    }
+
+    /// Removes listener `key`; the store is no longer pinned once the last one is gone.
+    fn unsubscribe(&self, key: u64) {
+        self.listeners.unsubscribe(key);
+        if self.listeners.is_empty() {
+            // Dropped after the borrow ends (it may hold the last reference but for `self`).
+            let pinned = self.pinned.borrow_mut().take();
+            drop(pinned);
+        }
     }
 }
 
@@ -609,6 +646,7 @@ impl JsSessionStore {
                 subscription: RefCell::default(),
                 sweeper: RefCell::default(),
                 sweeping: Cell::new(false),
+                pinned: RefCell::default(),
             });
             inner.start();
             Ok(JsSessionStore {
@@ -725,7 +763,12 @@ impl JsSessionStore {
 
     /// Calls `callback` with every change to the store, from this instance (`local: true`)
     /// and from other instances, tabs and workers of the origin (`local: false`); returns the
-    /// function that unsubscribes. Throws CLOSED after `close()`.
+    /// function that unsubscribes. Throws (synchronously) INVALID_INPUT when `callback` is not
+    /// a function, and CLOSED after `close()`.
+    ///
+    /// The listener lives until that function is called or the store is closed: the returned
+    /// function only holds the listener's key, so dropping it (as people do with
+    /// `addEventListener`) unsubscribes nothing, and the store stays alive while listened to.
     pub fn subscribe(&self, callback: JsValue) -> Result<Function, JsValue> {
         if self.inner.closed.get() {
             return Err(to_js_error(&StoreError::Closed));
@@ -741,9 +784,17 @@ impl JsSessionStore {
                 report_error(&thrown);
             }
         });
-        // Calling it again, or after close, does nothing.
-        let subscription = RefCell::new(Some(subscription));
-        let off = Closure::<dyn Fn()>::new(move || drop(subscription.borrow_mut().take()));
+        let key = subscription.into_key();
+        self.inner.pin();
+        // Calling it again, or after close, does nothing. It holds the store weakly: a
+        // forgotten unsubscribe function must neither end the listener (dropping it runs this
+        // closure's destructor, which owns nothing that unsubscribes) nor keep a closed store.
+        let inner = Rc::downgrade(&self.inner);
+        let off = Closure::<dyn Fn()>::new(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.unsubscribe(key);
+            }
+        });
         Ok(off.into_js_value().unchecked_into())
     }
 
