@@ -991,21 +991,131 @@ pub async fn empty_keys_are_invalid_input<O: OpenStore>(open: &O) {
     assert_eq!(load(&t.store, &r.id).await, Some(r));
 }
 
-pub async fn malformed_ids_never_reach_the_store<O: OpenStore>(open: &O) {
-    let t = fixture(open, "bad_ids", |o| o).await;
-    let long = "x".repeat(129);
+/// Every record of `store` in full, sorted by id: for comparing the whole store before and
+/// after calls that must change nothing.
+async fn snapshot<S: SessionStore>(store: &S) -> Vec<SessionRecord> {
+    let ids: Vec<SessionId> = sorted_ids(store).await.iter().map(|s| id(s)).collect();
+    let records = store.load_many(&ids).await.unwrap();
+    assert_eq!(records.len(), ids.len());
+    records
+        .into_iter()
+        .zip(&ids)
+        .map(|(r, i)| r.unwrap_or_else(|| panic!("{i} is listed but does not load")))
+        .collect()
+}
+
+/// In Rust an id reaches a store only as a [`SessionId`], so a malformed one is refused when
+/// the `SessionId` is made, before any store call (the JS API validates the same way at each
+/// call; `api.test.mjs` checks that). What the store itself must do is carry every valid id
+/// unchanged: ids at the limits of the grammar (1 character, 128 characters, each of `-` and
+/// `_`, every character of the alphabet) go through every operation that takes an id, and
+/// come back as they went in from `ids()`, records and `change_id`.
+pub async fn ids_at_the_limits_work_everywhere_and_malformed_ones_are_refused<O: OpenStore>(
+    open: &O,
+) {
+    let t = fixture(open, "id_limits", |o| o).await;
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let longest = alphabet.repeat(crate::MAX_ID_LEN / alphabet.len());
+    assert_eq!(longest.len(), crate::MAX_ID_LEN);
+    let dashes = "-".repeat(crate::MAX_ID_LEN);
+    let limits = ["a", "Z", "9", "-", "_", longest.as_str(), dashes.as_str()];
+    for (n, raw) in limits.iter().enumerate() {
+        let i = id(raw);
+        let n = n as i64;
+        let created = t
+            .store
+            .create_with_id(&i, state(json!({"n": n})), Ttl::StoreDefault)
+            .await
+            .unwrap();
+        assert_eq!(created.id.as_str(), *raw);
+        assert_eq!(load(&t.store, &i).await, Some(created));
+        assert_eq!(t.store.save(&i, state(json!({"n": n}))).await.unwrap(), 2);
+        assert_eq!(
+            t.store
+                .save_if_version(&i, state(json!({"n": n})), 2)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(t.store.set(&i, "k", json!(raw)).await.unwrap(), 4);
+        assert_eq!(t.store.get(&i, "k").await.unwrap(), Some(json!(raw)));
+        assert_eq!(t.store.remove(&i, "k").await.unwrap(), 5);
+        t.store.update_ttl(&i, Some(2 * TTL)).await.unwrap();
+        let results = t
+            .store
+            .save_many(vec![SaveEntry {
+                id: i.clone(),
+                state: state(json!({"n": n, "many": true})),
+                expected: Some(5),
+            }])
+            .await
+            .unwrap();
+        assert_eq!(results, vec![Ok(6)], "{raw}");
+        let many = t.store.load_many(std::slice::from_ref(&i)).await.unwrap();
+        assert_eq!(many.len(), 1);
+        let back = many[0].as_ref().expect("loadMany finds it");
+        assert_eq!(
+            (back.id.as_str(), back.version, back.expires_at),
+            (*raw, 6, Some(T0 + 2 * TTL))
+        );
+    }
+    let mut all: Vec<String> = limits.iter().map(|s| s.to_string()).collect();
+    all.sort();
+    assert_eq!(sorted_ids(&t.store).await, all);
+    // changeId onto and off a 128-character id, from a 1-character one.
+    let moved = id(&"_".repeat(crate::MAX_ID_LEN));
+    let before = load(&t.store, &id("a")).await.unwrap();
+    assert_eq!(
+        t.store.change_id(&id("a"), Some(&moved)).await.unwrap(),
+        moved
+    );
+    assert_eq!(
+        load(&t.store, &moved).await,
+        Some(SessionRecord {
+            id: moved.clone(),
+            ..before.clone()
+        })
+    );
+    assert_eq!(load(&t.store, &id("a")).await, None);
+    assert_eq!(
+        t.store.change_id(&moved, Some(&id("a"))).await.unwrap(),
+        id("a")
+    );
+    assert_eq!(load(&t.store, &id("a")).await, Some(before));
+    assert_eq!(sorted_ids(&t.store).await, all);
+
+    // Malformed ids: refused, naming the id, and the whole store is as it was.
+    let stored = snapshot(&t.store).await;
+    assert_eq!(stored.len(), limits.len());
+    let too_long = format!("{longest}x");
     for bad in [
         "",
         "has space",
         "colon:id",
         "slash/id",
+        "dot.id",
         "ünï",
-        long.as_str(),
+        "日本",
+        "tab\tid",
+        "nul\u{0}",
+        too_long.as_str(),
     ] {
-        assert_code(SessionId::new(bad), ErrorCode::InvalidInput);
+        match SessionId::new(bad) {
+            Ok(accepted) => panic!("{bad:?} was accepted as an id: {accepted}"),
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::InvalidInput, "{bad:?}: {e}");
+                let shown: String = bad.chars().take(40).collect();
+                assert!(e.message().contains(&shown), "{bad:?}: {e}");
+            }
+        }
+    }
+    assert_eq!(snapshot(&t.store).await, stored, "nothing changed");
+
+    for raw in limits {
+        assert!(t.store.delete(&id(raw)).await.unwrap(), "{raw}");
+        assert_eq!(load(&t.store, &id(raw)).await, None, "{raw}");
     }
     assert!(sorted_ids(&t.store).await.is_empty());
-    assert!(SessionId::new("x".repeat(128)).is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1074,14 +1184,20 @@ pub async fn load_many_slides_every_record_it_returns<O: OpenStore>(open: &O) {
         .await
         .unwrap();
     let now = T0 + TTL - 1;
-    for record in got.iter().flatten() {
-        assert_eq!(record.expires_at, Some(now + TTL));
+    assert_eq!(got.len(), 2, "one entry per id asked for");
+    for (record, name) in got.iter().zip(["lms-a", "lms-b"]) {
+        let record = record
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name} is live one ms before its deadline"));
+        assert_eq!(record.id.as_str(), name);
+        assert_eq!(record.expires_at, Some(now + TTL), "{name} slid");
         assert_eq!(record.version, 1, "a read is not a state write");
     }
     t.clock.advance(TTL - 1);
-    assert!(
-        load(&t.store, &id("lms-a")).await.is_some(),
-        "the moved deadline was stored"
+    assert_eq!(
+        sorted_ids(&t.store).await,
+        ["lms-a", "lms-b"],
+        "the moved deadlines were stored (ids() reads without sliding)"
     );
 }
 
@@ -1346,7 +1462,8 @@ macro_rules! __for_each_conformance_case {
             delete_expired_counts_and_honours_the_batch, clear_removes_only_this_stores_sessions,
             stores_with_different_names_are_isolated, get_set_remove_work_on_one_key,
             remove_of_an_absent_key_writes_nothing, key_operations_on_missing_or_expired_are_not_found,
-            empty_keys_are_invalid_input, malformed_ids_never_reach_the_store,
+            empty_keys_are_invalid_input,
+            ids_at_the_limits_work_everywhere_and_malformed_ones_are_refused,
             events_report_every_change_in_write_order,
             replacing_or_touching_an_expired_session_reports_it_expired,
             load_many_returns_each_live_record_in_order, load_many_slides_every_record_it_returns,

@@ -142,6 +142,43 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
     );
 }
 
+/// A record stored under one id whose envelope names another (copied or moved behind the
+/// store's back) is CORRUPT for that id alone. Entries under keys that are not ids at all
+/// (written by something else into the database) are never taken for records: not listed,
+/// not swept, but removed by `clear`.
+#[wasm_bindgen_test]
+async fn a_record_under_the_wrong_id_is_corrupt_alone_and_malformed_keys_are_ignored() {
+    use wasm_session_store::testing::T0;
+    let (opts, clock) = options("idb_wrong_id");
+    let name = opts.get_name().to_owned();
+    let store = IndexedDbStore::open(opts).await.unwrap();
+    let good = store
+        .create(state(json!({"ok": true})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    let (wrong, other) = common::WRONG;
+    let deadline = Some(T0 + 1);
+    let exp = Some((T0 + 1) as f64); // in the deadline index: deleteExpired meets it
+    let text = common::envelope(other, deadline);
+    common::idb_put_raw(&name, wrong, common::idb_value(&text, exp)).await;
+    let too_long = "x".repeat(wasm_session_store::MAX_ID_LEN + 1);
+    for key in ["not an id", "colon:id", too_long.as_str()] {
+        let value = common::idb_value(&common::envelope(key, deadline), exp);
+        common::idb_put_raw(&name, key, value).await;
+    }
+    assert_eq!(common::idb_count_raw(&name).await, 5);
+    common::assert_a_record_under_the_wrong_id_is_corrupt_alone(&store, &clock, &good).await;
+    assert_eq!(
+        common::idb_count_raw(&name).await,
+        4,
+        "the good record and the 3 foreign entries"
+    );
+    assert_eq!(store.delete_expired(None).await.unwrap(), 0);
+    assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
+    store.clear().await.unwrap();
+    assert_eq!(common::idb_count_raw(&name).await, 0, "clear empties it");
+}
+
 #[wasm_bindgen_test]
 async fn a_batched_delete_expired_looks_past_unreadable_records() {
     // Unreadable records first in the deadline index fill the first page of candidates;

@@ -26,15 +26,23 @@ fn bad_options_are_invalid_input() {
 }
 
 /// Model-based: generated sequences of every operation against MemoryStore and the model of
-/// the contract, shrunk to a minimal sequence on failure (kept in proptest-regressions/).
-/// `WSS_MODEL_CASES` asks for more cases (`npm run soak`).
+/// the contract, shrunk to a minimal sequence on failure (kept in tests/memory_native.regressions).
+/// `WSS_MODEL_CASES` asks for more cases (`npm run soak`); a value that is not a positive
+/// number fails the test rather than running the default.
 #[test]
 fn memory_store_matches_the_model() {
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
     use std::cell::Cell;
     use wasm_session_store::testing::{block_on, model};
 
-    let cases = model::case_count(std::env::var("WSS_MODEL_CASES").ok().as_deref(), 3_000);
+    const VAR: &str = "WSS_MODEL_CASES";
+    let value = match std::env::var(VAR) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(value)) => panic!("{VAR}={value:?} is not a number"),
+    };
+    let cases = model::case_count(VAR, value.as_deref(), 3_000);
+    assert!(cases > 0, "{VAR}=0 would check nothing");
     let config = Config {
         cases: cases as u32,
         source_file: Some(file!()),

@@ -9,7 +9,8 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 use wasm_session_store::testing::{options, state};
 use wasm_session_store::{
-    ErrorCode, SessionId, SessionRecord, SessionStore, StorageKind, StorageStore, Ttl,
+    ErrorCode, SaveEntry, SessionId, SessionRecord, SessionStore, State, StorageKind, StorageStore,
+    StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
 };
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -81,36 +82,113 @@ async fn records_sit_at_name_colon_id_and_corrupt_ones_stay_alone() {
     );
 }
 
+fn session_storage() -> web_sys::Storage {
+    web_sys::window()
+        .unwrap()
+        .session_storage()
+        .unwrap()
+        .unwrap()
+}
+
+/// Writes a record whose envelope names [`common::WRONG`]`.1` at `<name>:`[`common::WRONG`]`.0`
+/// of `storage`, behind `store`'s back, then runs the shared checks; `delete` must have taken
+/// the raw entry out.
+async fn wrong_id_is_corrupt_alone<S: SessionStore>(
+    store: S,
+    clock: wasm_session_store::ManualClock,
+    storage: web_sys::Storage,
+) {
+    use wasm_session_store::testing::T0;
+    let good = store
+        .create(state(json!({"ok": true})), Ttl::StoreDefault)
+        .await
+        .unwrap();
+    let (wrong, other) = common::WRONG;
+    let key = format!("{}:{wrong}", store.name());
+    storage
+        .set_item(&key, &common::envelope(other, Some(T0 + 1)))
+        .unwrap();
+    common::assert_a_record_under_the_wrong_id_is_corrupt_alone(&store, &clock, &good).await;
+    assert_eq!(storage.get_item(&key).unwrap(), None, "delete removed it");
+    store.clear().await.unwrap();
+}
+
+/// A record stored under one id whose envelope names another (copied or moved behind the
+/// store's back) is CORRUPT for that id alone: localStorage directly, through the leader
+/// protocol, and sessionStorage.
+#[wasm_bindgen_test]
+async fn a_record_under_the_wrong_id_is_corrupt_alone_in_local_storage() {
+    let (opts, clock) = options("ls_wrong_id");
+    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    wrong_id_is_corrupt_alone(store, clock, local_storage()).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_record_under_the_wrong_id_is_corrupt_alone_through_the_leader_protocol() {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    let (opts, clock) = options("ls_shared_wrong_id");
+    let backend = SharedStorageBackend::open(opts.get_name()).unwrap();
+    let store = Store::with_backend(backend, opts).unwrap();
+    wrong_id_is_corrupt_alone(store, clock, local_storage()).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_record_under_the_wrong_id_is_corrupt_alone_in_session_storage() {
+    let (opts, clock) = options("ss_wrong_id");
+    let store = StorageStore::open(StorageKind::Session, opts).unwrap();
+    wrong_id_is_corrupt_alone(store, clock, session_storage()).await;
+}
+
 #[wasm_bindgen_test]
 async fn clear_leaves_every_foreign_key_alone() {
     let (opts, _clock) = options("ls_foreign");
     let name = opts.get_name().to_owned();
     let ls = local_storage();
+    let too_long = "x".repeat(wasm_session_store::MAX_ID_LEN + 1);
     let foreign = [
         name.clone(),
         format!("{name}x:abc"),
         format!("x{name}:abc"),
         format!("other:{name}:abc"),
         format!("{name}:not an id"),
+        format!("{name}:{too_long}"),
     ];
     for key in &foreign {
         ls.set_item(key, "theirs").unwrap();
     }
+    // Under keys that are not ids, even a well-formed record (naming that key) is foreign.
+    let lookalikes = [format!("{name}:not an id"), format!("{name}:{too_long}")];
+    for key in &lookalikes {
+        let id = &key[name.len() + 1..];
+        ls.set_item(key, &common::envelope(id, None)).unwrap();
+    }
     let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    let mut ids = Vec::new();
     for i in 0..3 {
-        store
+        let r = store
             .create(state(json!({"i": i})), Ttl::StoreDefault)
             .await
             .unwrap();
+        ids.push(String::from(r.id));
     }
+    let mut listed: Vec<String> = store
+        .ids()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids, "ids() lists only the store's records");
     store.clear().await.unwrap();
     assert!(store.ids().await.unwrap().is_empty());
     for key in &foreign {
-        assert_eq!(
-            ls.get_item(key).unwrap().as_deref(),
-            Some("theirs"),
-            "{key}"
-        );
+        let want = match lookalikes.contains(key) {
+            true => common::envelope(&key[name.len() + 1..], None),
+            false => "theirs".to_owned(),
+        };
+        assert_eq!(ls.get_item(key).unwrap(), Some(want), "{key}");
         ls.remove_item(key).unwrap();
     }
 }
@@ -323,6 +401,148 @@ async fn a_write_the_old_leader_applied_but_never_answered_succeeds_once() {
     let r = follower.load(&id).await.unwrap().unwrap();
     assert_eq!((r.state["n"].clone(), r.version), (json!(1), 2));
     assert!(follower.backend().is_leader(), "took over the lead");
+}
+
+/// A localStorage store whose every operation goes through a follower: `leader`, another
+/// instance of the same store name opened first and kept for as long as this lives, leads,
+/// so every read and write crosses the leader protocol (a request over BroadcastChannel, the
+/// leader's answer). Every call checks the roles before and after it.
+struct ThroughFollower {
+    // Dropped first: the leader outlives every request of the follower.
+    follower: SharedStore,
+    leader: SharedStore,
+}
+
+impl ThroughFollower {
+    async fn open(options: StoreOptions) -> Self {
+        use wasm_session_store::{SharedStorageBackend, Store};
+        let open = |options: StoreOptions| {
+            let backend = SharedStorageBackend::open(options.get_name()).expect("localStorage");
+            assert!(
+                backend.is_coordinated(),
+                "Web Locks and BroadcastChannel exist"
+            );
+            Store::with_backend(backend, options).expect("valid options")
+        };
+        let leader = open(options.clone());
+        leader.ids().await.unwrap(); // served once it is elected: it is alone
+        let follower = open(options);
+        follower.ids().await.unwrap(); // served by the leader: the follower has joined
+        let this = ThroughFollower { follower, leader };
+        this.check_roles("open");
+        this
+    }
+
+    fn check_roles(&self, when: &str) {
+        let roles = (
+            self.leader.backend().is_leader(),
+            self.follower.backend().is_leader(),
+        );
+        assert_eq!(roles, (true, false), "{when}: (leader, follower) lead");
+    }
+
+    /// `call`, a call of the follower, with the roles checked before and after.
+    async fn via<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        self.check_roles("before a call");
+        let out = call.await;
+        self.check_roles("after a call");
+        out
+    }
+}
+
+impl SessionStore for ThroughFollower {
+    fn name(&self) -> &str {
+        self.follower.name()
+    }
+    async fn create(&self, state: State, ttl: Ttl) -> Result<SessionRecord, StoreError> {
+        self.via(self.follower.create(state, ttl)).await
+    }
+    async fn create_with_id(
+        &self,
+        id: &SessionId,
+        state: State,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError> {
+        self.via(self.follower.create_with_id(id, state, ttl)).await
+    }
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.via(self.follower.load(id)).await
+    }
+    async fn load_many(&self, ids: &[SessionId]) -> Result<Vec<Option<SessionRecord>>, StoreError> {
+        self.via(self.follower.load_many(ids)).await
+    }
+    async fn save_many(
+        &self,
+        entries: Vec<SaveEntry>,
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        self.via(self.follower.save_many(entries)).await
+    }
+    async fn save(&self, id: &SessionId, state: State) -> Result<u64, StoreError> {
+        self.via(self.follower.save(id, state)).await
+    }
+    async fn save_if_version(
+        &self,
+        id: &SessionId,
+        state: State,
+        expected: u64,
+    ) -> Result<u64, StoreError> {
+        self.via(self.follower.save_if_version(id, state, expected))
+            .await
+    }
+    async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError> {
+        self.via(self.follower.update_ttl(id, ttl_ms)).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.via(self.follower.delete(id)).await
+    }
+    async fn change_id(
+        &self,
+        old_id: &SessionId,
+        new_id: Option<&SessionId>,
+    ) -> Result<SessionId, StoreError> {
+        self.via(self.follower.change_id(old_id, new_id)).await
+    }
+    async fn delete_expired(
+        &self,
+        batch_size: Option<std::num::NonZeroUsize>,
+    ) -> Result<usize, StoreError> {
+        self.via(self.follower.delete_expired(batch_size)).await
+    }
+    async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        self.via(self.follower.ids()).await
+    }
+    async fn get(
+        &self,
+        id: &SessionId,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.via(self.follower.get(id, key)).await
+    }
+    async fn set(
+        &self,
+        id: &SessionId,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<u64, StoreError> {
+        self.via(self.follower.set(id, key, value)).await
+    }
+    async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
+        self.via(self.follower.remove(id, key)).await
+    }
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.via(self.follower.clear()).await
+    }
+    fn subscribe(&self, callback: impl Fn(&StoreEvent) + 'static) -> Subscription {
+        self.follower.subscribe(callback)
+    }
+}
+
+/// The model-based test's seeded sequences, replayed against localStorage through a follower
+/// instance while another instance of the same store leads for the whole case: every
+/// operation is a request to the leader and its answer.
+#[wasm_bindgen_test]
+async fn local_storage_through_a_follower_matches_the_model() {
+    common::replay_model(ThroughFollower::open, "ls-follower", 400).await;
 }
 
 /// The model-based test's seeded sequences, replayed against localStorage (with its leader,

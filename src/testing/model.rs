@@ -419,17 +419,22 @@ where
                     continue;
                 }
                 let got = result.map_err(|e| at(e.to_string()))?;
-                let want: Vec<_> = entries
+                // Each entry's whole outcome: its version, or its conflict with the id, the
+                // expected and the actual version, as saveIfVersion reports it.
+                let want: Vec<Result<u64, StoreError>> = entries
                     .iter()
                     .map(|(i, state, expected)| {
                         let actual = model.live_version(IDS[*i]);
                         match expected {
-                            Some(e) if *e != actual => Err(ErrorCode::VersionConflict),
+                            Some(e) if *e != actual => Err(StoreError::VersionConflict {
+                                id: IDS[*i].to_owned(),
+                                expected: *e,
+                                actual,
+                            }),
                             _ => Ok(model.put_state(IDS[*i], state.clone())),
                         }
                     })
                     .collect();
-                let got: Vec<_> = got.into_iter().map(|r| r.map_err(|e| e.code())).collect();
                 same("saveMany", got, want).map_err(at)?;
             }
             Op::UpdateTtl(i, ttl) => {
@@ -587,8 +592,43 @@ where
     total
 }
 
-/// How many cases a test runs: `default`, or the number in environment variable `var` (read
-/// at run time natively, at build time in wasm), so `npm run soak` can ask for more.
-pub fn case_count(var: Option<&str>, default: usize) -> usize {
-    var.and_then(|v| v.parse().ok()).unwrap_or(default)
+/// How many cases a test runs: `default` when environment variable `name` is unset (`value`
+/// is `None`), else the number it holds (read at run time natively, at build time in wasm),
+/// so `npm run soak` can ask for more.
+///
+/// # Panics
+/// When `value` is not a number (empty, signed, fractional, with spaces...), naming the
+/// variable and the value: a typo must not quietly run the default.
+pub fn case_count(name: &str, value: Option<&str>, default: usize) -> usize {
+    match value {
+        None => default,
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            panic!("{name}={v:?} is not a number of cases (a whole number >= 0); unset it for the default, {default}")
+        }),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::case_count;
+
+    #[test]
+    fn case_count_is_the_default_when_unset_and_the_number_when_set() {
+        assert_eq!(case_count("WSS_X", None, 400), 400);
+        assert_eq!(case_count("WSS_X", Some("0"), 400), 0);
+        assert_eq!(case_count("WSS_X", Some("20000"), 400), 20_000);
+    }
+
+    #[test]
+    fn a_malformed_case_count_fails_loudly_naming_the_variable_and_the_value() {
+        for bad in ["", "ten", "-1", "1.5", " 3", "3 ", "1e3", "0x10"] {
+            let panic =
+                std::panic::catch_unwind(|| case_count("WSS_X", Some(bad), 400)).expect_err(bad);
+            let message = panic.downcast_ref::<String>().expect("a formatted message");
+            assert!(
+                message.contains(&format!("WSS_X={bad:?}")),
+                "{bad:?}: {message}"
+            );
+        }
+    }
 }

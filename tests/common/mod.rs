@@ -5,8 +5,11 @@ use js_sys::{Function, Promise};
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use wasm_session_store::testing::state;
-use wasm_session_store::{ErrorCode, SessionId, SessionStore};
+use wasm_session_store::codec;
+use wasm_session_store::testing::{state, T0};
+use wasm_session_store::{
+    ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, StoreError, Ttl,
+};
 
 /// Runs `body` as an async JS function of `(a, b)` and awaits its result.
 pub async fn js(args: &str, body: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
@@ -40,6 +43,168 @@ pub fn idb_value(rec: &str, exp: Option<f64>) -> JsValue {
         js_sys::Reflect::set(&value, &"exp".into(), &exp.into()).unwrap();
     }
     value.into()
+}
+
+/// How many entries database `db`'s "records" store holds, whatever their keys, read with a
+/// fresh raw connection.
+pub async fn idb_count_raw(db: &str) -> u32 {
+    let body = r#"
+        const conn = await new Promise((ok, no) => { const r = indexedDB.open(a); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+        const n = await new Promise((ok, no) => {
+            const r = conn.transaction("records").objectStore("records").count();
+            r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error);
+        });
+        conn.close();
+        return n;
+    "#;
+    let n = js("a, b", body, &db.into(), &JsValue::UNDEFINED)
+        .await
+        .expect("raw count");
+    n.as_f64().expect("a count") as u32
+}
+
+/// A well-formed record envelope (format version 1, as the codec writes it) whose `id` field
+/// is `id`, whatever it is: for records written behind the store's back under another key.
+pub fn envelope(id: &str, expires_at: Option<u64>) -> String {
+    let placeholder = SessionId::new("placeholder").unwrap();
+    let record = SessionRecord {
+        id: placeholder,
+        state: state(json!({"owner": id})),
+        version: 3,
+        created_at: T0,
+        updated_at: T0,
+        expires_at,
+        ttl_ms: None,
+    };
+    let text = codec::encode(&record).replacen(
+        "\"id\":\"placeholder\"",
+        &format!("\"id\":{}", serde_json::Value::from(id)),
+        1,
+    );
+    assert!(
+        text.contains(&serde_json::Value::from(id).to_string()),
+        "{text}"
+    );
+    text
+}
+
+/// The id a record under the wrong id is stored at, and the id its envelope names.
+pub const WRONG: (&str, &str) = ("wrong", "other");
+
+/// A record stored at id `WRONG.0` whose envelope names `WRONG.1` (moved or copied behind the
+/// store's back: [`envelope`]`(WRONG.1, Some(T0 + 1))`), in a store that also holds `good`,
+/// live: every operation on `WRONG.0` rejects CORRUPT naming it; `good` works, `WRONG.1` is
+/// not found, `ids()` lists only `good`, `delete_expired` skips the record although its
+/// envelope's deadline has passed, and `delete` removes it. Ends with `WRONG.0` empty and the
+/// store holding only `good`; the caller checks the raw storage.
+pub async fn assert_a_record_under_the_wrong_id_is_corrupt_alone<S: SessionStore>(
+    store: &S,
+    clock: &ManualClock,
+    good: &SessionRecord,
+) {
+    let (wrong, other) = (
+        SessionId::new(WRONG.0).unwrap(),
+        SessionId::new(WRONG.1).unwrap(),
+    );
+    let corrupt = |what: &str, e: StoreError| {
+        let m = e.message();
+        assert_eq!(e.code(), ErrorCode::Corrupt, "{what}: {e}");
+        assert!(
+            m.contains("\"wrong\"") && m.contains("another id"),
+            "{what}: {m}"
+        );
+    };
+    let s = || state(json!({"n": 1}));
+    corrupt("load", store.load(&wrong).await.unwrap_err());
+    corrupt(
+        "loadMany",
+        store
+            .load_many(&[good.id.clone(), wrong.clone()])
+            .await
+            .unwrap_err(),
+    );
+    corrupt("save", store.save(&wrong, s()).await.unwrap_err());
+    corrupt(
+        "saveIfVersion",
+        store.save_if_version(&wrong, s(), 3).await.unwrap_err(),
+    );
+    corrupt(
+        "createWithId",
+        store
+            .create_with_id(&wrong, s(), Ttl::StoreDefault)
+            .await
+            .unwrap_err(),
+    );
+    corrupt("get", store.get(&wrong, "owner").await.unwrap_err());
+    corrupt("set", store.set(&wrong, "k", json!(1)).await.unwrap_err());
+    corrupt("remove", store.remove(&wrong, "owner").await.unwrap_err());
+    corrupt(
+        "updateTtl",
+        store.update_ttl(&wrong, None).await.unwrap_err(),
+    );
+    corrupt(
+        "changeId from it",
+        store.change_id(&wrong, Some(&other)).await.unwrap_err(),
+    );
+    corrupt(
+        "changeId onto it",
+        store.change_id(&good.id, Some(&wrong)).await.unwrap_err(),
+    );
+    let results = store
+        .save_many(vec![
+            SaveEntry {
+                id: wrong.clone(),
+                state: s(),
+                expected: None,
+            },
+            SaveEntry {
+                id: other.clone(),
+                state: s(),
+                expected: Some(1),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    corrupt("saveMany", results[0].clone().unwrap_err());
+    assert_eq!(
+        results[1].as_ref().map_err(|e| e.code()),
+        Err(ErrorCode::VersionConflict),
+        "{} names no record: version 0",
+        WRONG.1
+    );
+    assert_eq!(store.load(&other).await.unwrap(), None);
+    assert_eq!(store.load(&good.id).await.unwrap().as_ref(), Some(good));
+    assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
+    clock.advance(1); // past the envelope's deadline, not the good record's
+    assert_eq!(
+        store.delete_expired(None).await.unwrap(),
+        0,
+        "the unreadable record is skipped"
+    );
+    corrupt(
+        "load after deleteExpired",
+        store.load(&wrong).await.unwrap_err(),
+    );
+    assert_eq!(
+        store.save(&good.id, s()).await.unwrap(),
+        good.version + 1,
+        "the good record is writable"
+    );
+    assert!(store.delete(&wrong).await.unwrap(), "delete removes it");
+    assert_eq!(store.load(&wrong).await.unwrap(), None);
+    assert!(!store.delete(&wrong).await.unwrap(), "already gone");
+    assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
+    assert_eq!(
+        store
+            .create_with_id(&wrong, s(), Ttl::StoreDefault)
+            .await
+            .unwrap()
+            .version,
+        1,
+        "the id is usable again"
+    );
+    assert!(store.delete(&wrong).await.unwrap());
 }
 
 /// Read, increment `n`, compare-and-swap, retry on conflict: `rounds` times. Returns how many
@@ -80,9 +245,13 @@ pub async fn assert_newer_format<S: SessionStore>(store: &S, v: u64) {
 pub const MODEL_SEED: u64 = 20_261_122;
 
 /// The seeds a replay runs: [`MODEL_SEED`], plus as many more as `WSS_MODEL_SEEDS` (read at
-/// build time) asks for.
+/// build time) asks for; a value that is not a number fails the replay.
 pub fn model_seeds() -> impl Iterator<Item = u64> {
-    let extra = wasm_session_store::testing::model::case_count(option_env!("WSS_MODEL_SEEDS"), 0);
+    let extra = wasm_session_store::testing::model::case_count(
+        "WSS_MODEL_SEEDS",
+        option_env!("WSS_MODEL_SEEDS"),
+        0,
+    );
     (0..=extra as u64).map(|n| MODEL_SEED + n)
 }
 
@@ -95,6 +264,7 @@ where
     Fut: std::future::Future<Output = S>,
 {
     use wasm_session_store::testing::model;
+    let started = js_sys::Date::now();
     let (mut cases, mut total) = (0, model::Stats::default());
     for seed in model_seeds() {
         let batch = model::seeded_cases(seed, per_seed, 30);
@@ -102,8 +272,9 @@ where
         cases += batch.len();
     }
     wasm_bindgen_test::console_log!(
-        "model ({label}): {cases} cases, {} operations, {} records compared",
+        "model ({label}): {cases} cases, {} operations, {} records compared, in {:.1} s",
         total.ops,
-        total.records_checked
+        total.records_checked,
+        (js_sys::Date::now() - started) / 1000.0
     );
 }
