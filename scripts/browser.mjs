@@ -1,21 +1,25 @@
-// Headless Debian Chromium through playwright-core, plus the static server: what the JS-level
-// tests, the demo check and the benchmarks need to load the built package in a real browser.
+// Headless Debian Chromium through playwright-core, plus the static server: for what only
+// Chromium's DevTools protocol can do (the IndexedDB quota override, the demo's installability
+// check, the benchmarks' timings) and the tests built on it (tests/js/chromium/). The tests that
+// run in every engine use scripts/engines.mjs (W3C WebDriver) instead.
 // Pages: www/ (the demo) at /, pkg/ at /pkg/, tests/pages/ (blank test page, test worker) at /t/.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM_ARGS } from "./engines.mjs";
 import { serve } from "./serve.mjs";
+
+export { CHROMIUM_ARGS };
 
 const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
-export const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-
-/** Launches Chromium with a fresh profile and serves www/ + pkg/ (and `mounts`). */
+/**
+ * Launches Chromium with a fresh profile and serves www/ + pkg/ (and `mounts`). Every page of
+ * the context, however it was opened, collects its uncaught errors in `page.errors`, and
+ * `close()` fails if any page had one (a test that expects one empties `page.errors`).
+ */
 export async function launch({ mounts } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "wss-chromium-"));
   const server = await serve({ mounts: { "/t/": join(repo, "tests", "pages"), ...mounts } });
@@ -24,14 +28,22 @@ export async function launch({ mounts } = {}) {
     args: CHROMIUM_ARGS,
     headless: true,
   });
+  const pages = [];
+  const watch = (page) => {
+    if (page.errors) return;
+    page.errors = [];
+    page.on("pageerror", (e) => page.errors.push(e));
+    pages.push(page);
+  };
+  context.pages().forEach(watch);
+  context.on("page", watch);
   return {
     url: server.url,
     context,
-    /** A new page on `path`, with uncaught page errors collected in page.errors. */
+    /** A new page on `path`. */
     async page(path = "t/test.html") {
       const page = await context.newPage();
-      page.errors = [];
-      page.on("pageerror", (e) => page.errors.push(e));
+      watch(page);
       await page.goto(server.url + path);
       return page;
     },
@@ -39,6 +51,8 @@ export async function launch({ mounts } = {}) {
       await context.close();
       await server.close();
       rmSync(profile, { recursive: true, force: true });
+      const errors = pages.flatMap((p) => p.errors.map((e) => `${p.url()}: ${e.stack ?? e}`));
+      if (errors.length) throw new Error(`uncaught errors in pages:\n${errors.join("\n")}`);
     },
   };
 }

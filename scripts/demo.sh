@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   "") bash scripts/setup.sh --no-browser ;;
-  --check) bash scripts/setup.sh ;;
+  --check) bash scripts/setup.sh --chromium ;;
   *) echo "usage: npm run demo [-- --check]" >&2; exit 2 ;;
 esac
 bash scripts/build.sh

@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# Every test: set-up, formatting, lints (native and wasm32), the conformance suite natively and
-# in headless Chromium, the release build with its size, and the JS-level browser tests.
+# Every test: set-up, formatting, lints (native and wasm32), the native tests, then in each of
+# Chromium, Firefox and WebKit (headless) the Rust browser suites (wasm-bindgen-test) and the
+# engine-neutral JS tests against the built pkg/, then the Chromium-only tests that need the
+# DevTools protocol. A failure in any engine fails the run; every engine runs regardless, and
+# the summary at the end gives each engine's counts.
+#   WSS_ENGINES="firefox webkit" npm test    only those engines (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" CARGO_TERM_COLOR=never
 t0=$SECONDS
 # pkg/ (wasm + JS glue) must stay within 80 KB gzipped: 80,000 bytes, the stricter reading.
 SIZE_BUDGET=80000
+# Every JS test gets a bound (a hang fails instead of stalling CI); page waits have their own.
+JS_TEST_TIMEOUT_MS=300000
+ENGINES=(${WSS_ENGINES:-chromium firefox webkit})
 step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
+logs=$(mktemp -d)
+summary=()
+failed=()
 
 step "set-up (installs only what is missing)"
 bash scripts/setup.sh
+
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 11)) { console.error(`node ${process.version}: the tests need node >= 20.11 (node --test --test-timeout)`); process.exit(1); }'
 
 step "rustfmt"
 cargo fmt --check
@@ -25,13 +37,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features testing --quiet
 step "native tests (conformance suite against MemoryStore, unit tests, doc examples)"
 cargo test --features testing
 
-step "browser tests: wasm-bindgen-test in headless Chromium"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-CHROMEDRIVER="$(command -v chromedriver)" \
-WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/webdriver.json" \
-WASM_BINDGEN_TEST_TIMEOUT=120 \
-  cargo test --features testing --target wasm32-unknown-unknown --tests
-
 step "release build of pkg/, and its size budget (wasm + JS glue, gzip -9)"
 bash scripts/build.sh
 node scripts/size.mjs --budget "$SIZE_BUDGET"
@@ -39,7 +44,72 @@ node scripts/size.mjs --budget "$SIZE_BUDGET"
 step "TypeScript: the shipped declarations against the typed usage file and the README example"
 npm run --silent typecheck
 
-step "JS-level tests against pkg/ in headless Chromium"
-node --test tests/js/
+# WebKitGTK's MiniBrowser needs a display: a private Xvfb for this run, stopped on exit.
+xvfb_pid=""
+stop_xvfb() { [ -z "$xvfb_pid" ] || kill "$xvfb_pid" 2>/dev/null || true; rm -rf "$logs"; }
+trap stop_xvfb EXIT
+if [[ " ${ENGINES[*]} " == *" webkit "* ]]; then
+  display=99
+  while [ -e "/tmp/.X11-unix/X$display" ] || [ -e "/tmp/.X$display-lock" ]; do display=$((display + 1)); done
+  Xvfb ":$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  xvfb_pid=$!
+  for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
+  [ -e "/tmp/.X11-unix/X$display" ] || { echo "Xvfb :$display did not start" >&2; exit 1; }
+  export DISPLAY=":$display"
+fi
 
-step "all passed"
+# The JS tests that run in every engine; the Chromium-only ones (CDP) are in tests/js/chromium/.
+js_tests=(tests/js/*.test.mjs)
+
+# What wasm-bindgen-test-runner needs to drive each engine (../shared/TOOLCHAIN.md).
+rust_env() {
+  case "$1" in
+    chromium) echo "CHROMEDRIVER=$(command -v chromedriver)" ;;
+    firefox) echo "GECKODRIVER=$(command -v geckodriver)" ;;
+    webkit) echo "SAFARIDRIVER=/usr/bin/WebKitWebDriver" ;;
+  esac
+}
+
+# "12 passed" from cargo's "test result:" lines, or node's "# pass" / "ℹ pass" lines.
+count() { { grep -Eo "$2" "$1" || true; } | grep -Eo '[0-9]+' | awk '{ n += $1 } END { print n + 0 }'; }
+
+for engine in "${ENGINES[@]}"; do
+  version=$(node scripts/engines.mjs --version "$engine" 2>&1) || { failed+=("$engine: does not start: $version"); continue; }
+  step "$engine ($version): Rust browser suites (wasm-bindgen-test)"
+  rust_log="$logs/$engine-rust.log"
+  if env $(rust_env "$engine") \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+      WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver/$engine.json" \
+      WASM_BINDGEN_TEST_TIMEOUT=300 \
+      cargo test --features testing --target wasm32-unknown-unknown --tests 2>&1 | tee "$rust_log"; then :
+  else failed+=("$engine: Rust browser suites"); fi
+  rust_pass=$(count "$rust_log" '[0-9]+ passed;')
+  rust_fail=$(count "$rust_log" '[0-9]+ failed;')
+
+  step "$engine ($version): JS-level tests against pkg/"
+  js_log="$logs/$engine-js.log"
+  if WSS_ENGINE=$engine node --test --test-reporter=spec --test-timeout="$JS_TEST_TIMEOUT_MS" --test-concurrency=1 \
+      "${js_tests[@]}" 2>&1 | tee "$js_log"; then :
+  else failed+=("$engine: JS-level tests"); fi
+  js_pass=$(count "$js_log" '^ℹ pass [0-9]+')
+  js_fail=$(count "$js_log" '^ℹ fail [0-9]+')
+  summary+=("$(printf '%-9s %-28s Rust %4s passed %3s failed   JS %4s passed %3s failed' \
+    "$engine" "$version" "$rust_pass" "$rust_fail" "$js_pass" "$js_fail")")
+done
+
+if [[ " ${ENGINES[*]} " == *" chromium "* ]]; then
+  step "Chromium only (these need the DevTools protocol: quota override, service-worker offline, the demo, the bundler app, the benchmarks)"
+  cdp_log="$logs/chromium-cdp.log"
+  if node --test --test-reporter=spec --test-timeout="$JS_TEST_TIMEOUT_MS" --test-concurrency=1 tests/js/chromium/*.test.mjs 2>&1 | tee "$cdp_log"; then :
+  else failed+=("chromium: Chromium-only tests"); fi
+  summary+=("$(printf '%-9s %-28s %24s   JS %4s passed %3s failed' chromium "(DevTools protocol only)" "" \
+    "$(count "$cdp_log" '^ℹ pass [0-9]+')" "$(count "$cdp_log" '^ℹ fail [0-9]+')")")
+fi
+
+step "summary ($((SECONDS - t0)) s)"
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all passed"

@@ -1,49 +1,24 @@
-// The JS contract, method by method and error by error, through the built package in Chromium,
-// on every backend: called exactly as a user would (`import init, { SessionStore }`).
-// Each page-side check returns [name, ok, detail]; the node side reports every failed one.
-import { test, before, after } from "node:test";
+// The JS contract, method by method and error by error, through the built package, on every
+// backend and in each engine (WSS_ENGINE): called exactly as a user would
+// (`import init, { SessionStore }`). Each page-side check returns [name, ok, detail]; the node
+// side reports every failed one. Page-side helpers: tests/pages/checks.js (`same` compares
+// structurally), tests/pages/watch.js (the whole store and the events of a block of calls).
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "../../scripts/browser.mjs";
+import { report, useBrowser } from "./helpers.mjs";
 
 const BACKENDS = ["indexeddb", "localstorage", "sessionstorage", "memory"];
 
-let browser, page;
+const it = useBrowser();
+let page;
 before(async () => {
-  browser = await launch();
-  page = await browser.page();
+  page = await (await it.ready()).page();
   await page.evaluate(async () => {
-    const wss = await import("wasm-session-store");
-    await wss.default();
-    globalThis.wss = wss;
-    // Helpers for the page-side checks.
-    globalThis.outcome = (promise) => {
-      if (!(promise instanceof Promise)) return Promise.resolve({ threw: "not a promise" });
-      return promise.then(
-        (value) => ({ value }),
-        (e) => ({
-          error: {
-            name: e?.name, code: e?.code, message: e?.message, isError: e instanceof Error,
-            expected: e?.expected, actual: e?.actual,
-          },
-        }),
-      );
-    };
-    // Deep equality of JSON values; object key order is not part of the contract.
-    const canon = (v) => Array.isArray(v) ? v.map(canon)
-      : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
-    globalThis.same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
-    globalThis.call = (fn) => {
-      try { return outcome(fn()); } catch (e) { return Promise.resolve({ threw: String(e) }); }
-    };
+    const checks = await import("/t/checks.js");
+    globalThis.wss = await checks.wss();
+    Object.assign(globalThis, { outcome: checks.outcome, same: checks.same, call: checks.call });
   });
 });
-after(() => browser?.close());
-
-function report(checks) {
-  const failed = checks.filter(([, ok]) => !ok);
-  assert.deepEqual(failed, [], `failed checks:\n${failed.map((c) => JSON.stringify(c)).join("\n")}`);
-  assert.ok(checks.length > 0);
-}
 
 for (const backend of BACKENDS) {
   test(`${backend}: every method, on live, missing and expired sessions`, async () => {
@@ -301,13 +276,16 @@ for (const backend of BACKENDS) {
       const methods = {
         load: (w) => store.load(w), save: (w) => store.save(w, {}), saveIfVersion: (w) => store.saveIfVersion(w, {}, 1),
         updateTtl: (w) => store.updateTtl(w, 5), delete: (w) => store.delete(w), changeId: (w) => store.changeId(w),
-        "changeId new": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.changeId(id, w)),
+        "changeId new": (w) => store.changeId(id, w),
         get: (w) => store.get(w, "k"), set: (w) => store.set(w, "k", 1), remove: (w) => store.remove(w, "k"),
         loadMany: (w) => store.loadMany([id, w]), saveMany: (w) => store.saveMany([{ id, state: {} }, { id: w, state: {} }]),
-        "create id": (w) => (w === undefined ? Promise.reject({ code: "INVALID_INPUT" }) : store.create({}, { id: w })),
+        "create id": (w) => store.create({}, { id: w }),
       };
+      // An absent new id (changeId) or id option (create) is valid: a generated id.
+      const absentIsValid = new Set(["changeId new", "create id"]);
       for (const [m, fn] of Object.entries(methods)) {
         for (const w of weird) {
+          if (w === undefined && absentIsValid.has(m)) continue;
           const out = await call(() => fn(w));
           check(`${m}(${label(w)})`, out.error?.code === "INVALID_INPUT", out);
         }
@@ -347,13 +325,20 @@ for (const backend of BACKENDS) {
         ["saveMany: an entry that is a string", () => store.saveMany([id])],
         ["saveMany: an entry without a state", () => store.saveMany([{ id }])],
         ["loadMany: not an array", () => store.loadMany(id)],
-        ["subscribe: not a function", () => Promise.resolve().then(() => store.subscribe("listener"))],
       ]) {
         const out = await call(fn);
         check(name, out.error?.code === "INVALID_INPUT" && (!mentions || out.error.message.includes(mentions)), out);
       }
+      // subscribe is the one synchronous method: it throws, and subscribes nothing.
+      for (const listener of ["listener", undefined, null, {}, 42]) {
+        let thrown;
+        try { store.subscribe(listener); } catch (e) { thrown = e; }
+        check(`subscribe(${label(listener)}): throws INVALID_INPUT synchronously`,
+          thrown instanceof Error && thrown.name === "StoreError" && thrown.code === "INVALID_INPUT" && thrown.message.includes("function"),
+          String(thrown));
+      }
       const after = await snapshot(store);
-      check("nothing stored changed: every record equal in full", after === before, { before, after });
+      check("nothing stored changed: every record equal in full", same(after, before), { before, after });
       const events = await recording.settle("other");
       check("no event was sent for a bad call", events.length === 1 && events[0] === "deleted other", events);
       // null means "no TTL" where a TTL is taken: valid, so it is checked apart from the rest.
@@ -391,14 +376,14 @@ test("open() refuses unknown keys, wrong types and out-of-range numbers", async 
       const store = await wss.SessionStore.open({ backend, name, sweepIntervalMs: null });
       await store.clear();
       await store.create({ keep: "me" }, { id: "kept" });
-      const before = JSON.stringify(await store.load("kept"));
+      const before = await store.load("kept");
       let refused = 0;
       for (const options of bad.filter((o) => typeof o === "object" && !Array.isArray(o))) {
         const out = await call(() => wss.SessionStore.open({ backend, name, ...options }));
         if (out.error?.code === "INVALID_INPUT") refused++;
         else check(`${backend}: open(${JSON.stringify(options)}) over stored data`, false, out);
       }
-      check(`${backend}: ${refused} refused opens changed nothing stored`, refused > 15 && JSON.stringify(await store.load("kept")) === before && (await store.ids()).length === 1);
+      check(`${backend}: ${refused} refused opens changed nothing stored`, refused > 15 && same(await store.load("kept"), before) && (await store.ids()).length === 1);
       await store.clear();
       store.close();
     }
@@ -444,38 +429,63 @@ test("close(): idempotent, returns undefined, then every method rejects CLOSED f
   report(checks);
 });
 
-test("CORRUPT for records damaged behind the store's back, on every persistent backend", async () => {
+test("CORRUPT for records damaged behind the store's back (garbage, a newer format, another record's data under this id), on every persistent backend", async () => {
   const checks = await page.evaluate(async () => {
     const checks = [];
     const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
-    const damage = {
-      localstorage: async (name, id) => localStorage.setItem(`${name}:${id}`, "{not json"),
-      sessionstorage: async (name, id) => sessionStorage.setItem(`${name}:${id}`, '{"v":99}'),
-      indexeddb: (name, id) => new Promise((ok, fail) => {
-        const open = indexedDB.open(name);
-        open.onsuccess = () => {
-          const tx = open.result.transaction("records", "readwrite");
-          tx.objectStore("records").put({ exp: null, rec: "garbage" }, id);
-          tx.oncomplete = () => { open.result.close(); ok(); };
-          tx.onerror = () => fail(tx.error);
-        };
-        open.onerror = () => fail(open.error);
-      }),
+    // Raw access to where each backend keeps a record, behind the store's back.
+    const idb = (name, mode, fn) => new Promise((ok, fail) => {
+      const open = indexedDB.open(name);
+      open.onsuccess = () => {
+        const tx = open.result.transaction("records", mode);
+        const request = fn(tx.objectStore("records"));
+        tx.oncomplete = () => { open.result.close(); ok(request.result); };
+        tx.onerror = () => fail(tx.error);
+      };
+      open.onerror = () => fail(open.error);
+    });
+    const raw = {
+      localstorage: {
+        get: async (name, id) => localStorage.getItem(`${name}:${id}`),
+        put: async (name, id, value) => localStorage.setItem(`${name}:${id}`, value),
+        garbage: "{not json", newer: '{"v":99}',
+      },
+      sessionstorage: {
+        get: async (name, id) => sessionStorage.getItem(`${name}:${id}`),
+        put: async (name, id, value) => sessionStorage.setItem(`${name}:${id}`, value),
+        garbage: "\u0000", newer: '{"v":99,"x":1}',
+      },
+      indexeddb: {
+        get: (name, id) => idb(name, "readonly", (records) => records.get(id)),
+        put: (name, id, value) => idb(name, "readwrite", (records) => records.put(value, id)),
+        garbage: { exp: null, rec: "garbage" }, newer: { exp: null, rec: '{"v":99}' },
+      },
     };
-    for (const [backend, write] of Object.entries(damage)) {
+    for (const [backend, { get, put, garbage, newer }] of Object.entries(raw)) {
       const name = `corrupt-${backend}`;
-      const store = await wss.SessionStore.open({ backend, name });
+      const store = await wss.SessionStore.open({ backend, name, sweepIntervalMs: null });
       await store.clear();
       const good = await store.create({ fine: true });
-      const bad = await store.create({ doomed: true });
-      await write(name, bad.id);
-      for (const [m, fn] of [["load", () => store.load(bad.id)], ["save", () => store.save(bad.id, {})], ["get", () => store.get(bad.id, "k")], ["saveIfVersion", () => store.saveIfVersion(bad.id, {}, 1)]]) {
-        const out = await call(fn);
-        check(`${backend}: ${m} on the damaged record: CORRUPT naming it`, out.error?.code === "CORRUPT" && out.error.message.includes(bad.id), out);
+      const damaged = [];
+      for (const [kind, value] of [["garbage", garbage], ["a newer format", newer], ["another record's data", await get(name, good.id)]]) {
+        const bad = await store.create({ doomed: kind });
+        await put(name, bad.id, value);
+        damaged.push(bad.id);
+        for (const [m, fn] of [["load", () => store.load(bad.id)], ["save", () => store.save(bad.id, {})], ["get", () => store.get(bad.id, "k")], ["saveIfVersion", () => store.saveIfVersion(bad.id, {}, 1)], ["loadMany", () => store.loadMany([good.id, bad.id])]]) {
+          const out = await call(fn);
+          check(`${backend}, ${kind}: ${m}: CORRUPT naming the id`, out.error?.code === "CORRUPT" && out.error.message.includes(bad.id), out);
+        }
+        if (kind === "a newer format") {
+          const out = await call(() => store.load(bad.id));
+          check(`${backend}: a newer format says so`, /newer format/.test(out.error?.message), out);
+        }
       }
-      check(`${backend}: others fine`, (await store.load(good.id))?.state.fine === true);
-      check(`${backend}: ids lists only readable records`, JSON.stringify(await store.ids()) === JSON.stringify([good.id]));
-      check(`${backend}: delete removes it (true)`, (await store.delete(bad.id)) === true && (await store.load(bad.id)) === null);
+      check(`${backend}: the record whose data was copied is untouched`, (await store.load(good.id))?.state.fine === true);
+      check(`${backend}: ids lists only readable records`, same(await store.ids(), [good.id]));
+      check(`${backend}: deleteExpired skips them`, (await store.deleteExpired()) === 0);
+      for (const id of damaged) {
+        check(`${backend}: delete removes a damaged record (true)`, (await store.delete(id)) === true && (await store.load(id)) === null);
+      }
       await store.clear();
       store.close();
     }

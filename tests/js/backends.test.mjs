@@ -1,30 +1,20 @@
-// Every backend through the built package in Chromium: round trip, persistence across a
-// reload, "auto" selection and fallback, and a dedicated worker.
-import { test, before, after } from "node:test";
+// Every backend through the built package: round trip, persistence across a reload, "auto"
+// selection and fallback, and a dedicated worker. In each engine (WSS_ENGINE).
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "../../scripts/browser.mjs";
+import { useBrowser, ENGINE } from "./helpers.mjs";
 
-let browser;
-before(async () => { browser = await launch(); });
-after(() => browser?.close());
-
-/** Runs `fn(arg)` in the page with the package initialised as `globalThis.wss`. */
-async function run(page, fn, arg) {
-  await page.evaluate(async () => {
-    if (!globalThis.wss) {
-      globalThis.wss = await import("wasm-session-store");
-      await globalThis.wss.default();
-    }
-  });
-  return page.evaluate(fn, arg);
-}
+const it = useBrowser();
 
 for (const backend of ["indexeddb", "localstorage", "sessionstorage", "memory"]) {
   test(`${backend}: round trip, then ${backend === "memory" ? "gone" : "still there"} after a reload`, async () => {
-    const page = await browser.page();
+    const page = await it.browser.page();
     const name = `reload-${backend}`;
-    const first = await run(page, async ({ backend, name }) => {
-      const store = await wss.SessionStore.open({ backend, name });
+    const first = await page.evaluate(async ({ backend, name }) => {
+      const { wss } = await import("/t/checks.js");
+      const { SessionStore } = await wss();
+      const store = await SessionStore.open({ backend, name });
+      await store.clear();
       const r = await store.create({ user: "ada", nested: { list: [1, "two", null, { "ü": true }] } });
       const v = await store.set(r.id, "cart", ["apple"]);
       const loaded = await store.load(r.id);
@@ -37,9 +27,12 @@ for (const backend of ["indexeddb", "localstorage", "sessionstorage", "memory"])
     assert.deepEqual(first.loaded.state, { user: "ada", nested: { list: [1, "two", null, { "ü": true }] }, cart: ["apple"] });
 
     await page.reload();
-    const again = await run(page, async ({ backend, name, id }) => {
-      const store = await wss.SessionStore.open({ backend, name });
-      return store.load(id);
+    const again = await page.evaluate(async ({ backend, name, id }) => {
+      const { wss } = await import("/t/checks.js");
+      const store = await (await wss()).SessionStore.open({ backend, name });
+      const record = await store.load(id);
+      store.close();
+      return record;
     }, { backend, name, id: first.id });
     if (backend === "memory") assert.equal(again, null);
     else assert.deepEqual(again, first.loaded);
@@ -48,9 +41,11 @@ for (const backend of ["indexeddb", "localstorage", "sessionstorage", "memory"])
 }
 
 test("auto picks IndexedDB in a window, with no fallback reason", async () => {
-  const page = await browser.page();
-  const out = await run(page, async () => {
-    const store = await wss.SessionStore.open();
+  const page = await it.browser.page();
+  const out = await page.evaluate(async () => {
+    const { wss } = await import("/t/checks.js");
+    const store = await (await wss()).SessionStore.open();
+    store.close();
     return [store.backend, store.fallbackReason, store.name];
   });
   assert.deepEqual(out, ["indexeddb", null, "sessions"]);
@@ -58,30 +53,26 @@ test("auto picks IndexedDB in a window, with no fallback reason", async () => {
 });
 
 test("auto falls back to localStorage, then memory, and says why", async () => {
-  const page = await browser.context.newPage();
-  await page.addInitScript(() => {
-    Object.defineProperty(globalThis, "indexedDB", {
-      get() { throw new DOMException("IndexedDB is disabled by policy", "SecurityError"); },
-    });
-    if (location.search === "?nols") {
-      Object.defineProperty(globalThis, "localStorage", {
-        get() { throw new DOMException("storage is disabled", "SecurityError"); },
-      });
-    }
-  });
-  await page.goto(browser.url + "t/test.html");
-  const ls = await run(page, async () => {
-    const store = await wss.SessionStore.open({ name: "fallback" });
-    const explicit = await wss.SessionStore.open({ backend: "indexeddb" }).catch((e) => e.code);
+  // The page's harness makes `indexedDB` (then `localStorage` too) throw SecurityError, as a
+  // policy or a private mode does.
+  const page = await it.browser.page("t/test.html?without=indexedDB");
+  const ls = await page.evaluate(async () => {
+    const { wss } = await import("/t/checks.js");
+    const { SessionStore } = await wss();
+    const store = await SessionStore.open({ name: "fallback" });
+    const explicit = await SessionStore.open({ backend: "indexeddb" }).catch((e) => e.code);
+    store.close();
     return [store.backend, store.fallbackReason, explicit];
   });
   assert.equal(ls[0], "localstorage");
   assert.match(ls[1], /IndexedDB.*SecurityError.*disabled by policy/);
   assert.equal(ls[2], "UNAVAILABLE");
 
-  await page.goto(browser.url + "t/test.html?nols");
-  const mem = await run(page, async () => {
-    const store = await wss.SessionStore.open({ name: "fallback" });
+  await page.goto("t/test.html?without=indexedDB,localStorage");
+  const mem = await page.evaluate(async () => {
+    const { wss } = await import("/t/checks.js");
+    const { SessionStore } = await wss();
+    const store = await SessionStore.open({ name: "fallback" });
     const r = await store.create({ a: 1 });
     return [store.backend, store.fallbackReason, (await store.load(r.id)).state];
   });
@@ -92,11 +83,11 @@ test("auto falls back to localStorage, then memory, and says why", async () => {
 });
 
 test("a dedicated worker uses IndexedDB; the Storage backends are UNAVAILABLE there", async () => {
-  const page = await browser.page();
+  const page = await it.browser.page();
   const out = await page.evaluate(() => new Promise((resolve, reject) => {
     const worker = new Worker("/t/test-worker.js", { type: "module" });
-    worker.onmessage = (e) => resolve(e.data);
-    worker.onerror = (e) => reject(new Error(e.message));
+    worker.onmessage = (e) => { worker.terminate(); resolve(e.data); };
+    worker.onerror = (e) => reject(new Error(`worker: ${e.message}`));
     worker.postMessage({ name: "in-worker" });
   }));
   assert.equal(out.autoBackend, "indexeddb");
@@ -107,10 +98,31 @@ test("a dedicated worker uses IndexedDB; the Storage backends are UNAVAILABLE th
   assert.equal(out.session.code, "UNAVAILABLE");
   assert.equal(out.memory, "memory");
   // The window sees what the worker wrote: same origin, same database.
-  const seen = await run(page, async (id) => {
-    const store = await wss.SessionStore.open({ name: "in-worker" });
-    return store.load(id);
+  const seen = await page.evaluate(async (id) => {
+    const { wss } = await import("/t/checks.js");
+    const store = await (await wss()).SessionStore.open({ name: "in-worker" });
+    const record = await store.load(id);
+    store.close();
+    return record;
   }, out.loaded.id);
   assert.deepEqual(seen, out.loaded);
+  await page.close();
+});
+
+test("navigator.storage.persist() answers as the README's Engines table says (the store never calls it)", async () => {
+  const page = await it.browser.page();
+  const out = await page.evaluate(async () => {
+    if (!navigator.storage) return "no navigator.storage";
+    // Firefox asks the user, and the promise waits for an answer nobody gives here.
+    const pending = new Promise((resolve) => setTimeout(() => resolve("pending: asks the user"), 2000));
+    const persisted = await navigator.storage.persisted();
+    return `persisted ${persisted}, persist() ${await Promise.race([navigator.storage.persist(), pending])}`;
+  });
+  const expected = {
+    chromium: "persisted false, persist() false",
+    firefox: "persisted false, persist() pending: asks the user",
+    webkit: "no navigator.storage",
+  };
+  assert.equal(out, expected[ENGINE]);
   await page.close();
 });

@@ -1,10 +1,11 @@
-// README.md's JavaScript examples, run as written in Chromium against the built package: every
-// ```js block, each in a fresh page. A line `console.log(x); // expected` asserts that x equals
-// the JSON after `//` (object key order aside), and every such line must run.
-import { test, before, after } from "node:test";
+// README.md's JavaScript examples, run as written against the built package in each engine
+// (WSS_ENGINE): every ```js block, each in a fresh page. A line `console.log(x); // expected`
+// asserts that x equals the JSON after `//`, compared structurally (key order aside; undefined,
+// NaN and -0 are not JSON and never equal it), and every such line must run.
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { launch } from "../../scripts/browser.mjs";
+import { useBrowser } from "./helpers.mjs";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 const PRELUDE = 'import init, { SessionStore } from "wasm-session-store";\nawait init();\n';
@@ -37,9 +38,7 @@ function instrument({ start, body }) {
   return { code: prelude + code, expectations };
 }
 
-let browser;
-before(async () => { browser = await launch(); });
-after(() => browser?.close());
+const it = useBrowser();
 
 test("README.md has JavaScript examples with checked output", () => {
   const all = blocks().map(instrument);
@@ -50,23 +49,21 @@ test("README.md has JavaScript examples with checked output", () => {
 for (const block of blocks()) {
   test(`README.md js example at line ${block.start}`, async () => {
     const { code, expectations } = instrument(block);
-    const page = await browser.page();
+    const page = await it.browser.page();
     const results = await page.evaluate(async (code) => {
-      const canon = (v) => Array.isArray(v) ? v.map(canon)
-        : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
-      const show = (v) => (v === undefined ? "undefined" : JSON.stringify(canon(v)));
+      const { same } = await import("/t/checks.js");
       const results = [];
       globalThis.__expect = (actual, expected, line) => {
-        let want;
-        try { want = show(JSON.parse(expected)); } catch { want = expected; }
-        results.push({ line, actual: show(actual), expected: want });
+        let want, parsed = false;
+        try { want = JSON.parse(expected); parsed = true; } catch { want = expected; }
+        results.push({ line, ok: parsed ? same(actual, want) : actual === want, actual, expected });
       };
       const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
       await import(url);
       return results;
     }, code);
     await page.close();
-    for (const r of results) assert.equal(r.actual, r.expected, `README.md line ${r.line}`);
+    for (const r of results) assert.ok(r.ok, `README.md line ${r.line}: got ${JSON.stringify(r.actual)} (${typeof r.actual}), expected ${r.expected}`);
     assert.equal(results.length, expectations, "every console.log expectation ran");
   });
 }

@@ -1,14 +1,12 @@
-// The built package in Chromium, called as a user would: import, init, open, create, load.
-import { test, before, after } from "node:test";
+// The built package in a browser (each engine: WSS_ENGINE), called as a user would: import,
+// init, open, create, load.
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "../../scripts/browser.mjs";
+import { useBrowser } from "./helpers.mjs";
 
-let browser, page;
-before(async () => {
-  browser = await launch();
-  page = await browser.page();
-});
-after(() => browser?.close());
+const it = useBrowser();
+let page;
+before(async () => { page = await (await it.ready()).page(); });
 
 test("a memory store creates and loads a session, and expiry follows the injected clock", async () => {
   const out = await page.evaluate(async () => {

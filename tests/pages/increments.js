@@ -1,16 +1,39 @@
 // Compare-and-swap increments of `state.n` on one session: load, +1, saveIfVersion, retry on
-// conflict. Shared by the test pages and tests/pages/storm-worker.js.
-export async function increment(store, id, rounds) {
-  let done = 0, conflicts = 0;
-  while (done < rounds) {
+// conflict. Shared by the test pages and tests/pages/storm-worker.js. `progress` (optional) is
+// kept up to date as it goes, for a test that acts in the middle of a storm; with `lock`, each
+// increment runs under that test-side Web Lock, so the callers take strict turns (the pattern
+// that loses updates with plain localStorage: the next tab reads right after another wrote).
+export async function increment(store, id, rounds, { progress = { done: 0, conflicts: 0 }, lock } = {}) {
+  const once = async () => {
     const r = await store.load(id);
     try {
       await store.saveIfVersion(id, { n: r.state.n + 1 }, r.version);
-      done++;
+      progress.done++;
+      return true;
     } catch (e) {
       if (e.code !== "VERSION_CONFLICT") throw e;
-      conflicts++;
+      progress.conflicts++;
+      return false;
     }
+  };
+  const start = progress.done;
+  while (progress.done - start < rounds) {
+    if (lock) await navigator.locks.request(lock, once);
+    else await once();
   }
-  return { done, conflicts };
+  return { done: progress.done - start, conflicts: progress.conflicts };
+}
+
+/**
+ * Whether this page (or worker) holds the Web Lock `name`: the lock manager names each
+ * holder's client, and a probe lock of our own tells which client we are.
+ */
+export async function holdsLock(name) {
+  const probe = `probe-${crypto.randomUUID()}`;
+  return navigator.locks.request(probe, async () => {
+    const { held } = await navigator.locks.query();
+    const me = held.find((l) => l.name === probe)?.clientId;
+    if (!me) throw new Error("navigator.locks.query() names no clientId here");
+    return held.some((l) => l.name === name && l.clientId === me);
+  });
 }

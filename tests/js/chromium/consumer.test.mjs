@@ -11,10 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS } from "../../scripts/browser.mjs";
-import { serve } from "../../scripts/serve.mjs";
+import { CHROMIUM_ARGS } from "../../../scripts/browser.mjs";
+import { serve } from "../../../scripts/serve.mjs";
 
-const repo = fileURLToPath(new URL("../..", import.meta.url));
+const repo = fileURLToPath(new URL("../../..", import.meta.url));
 /** The line README.md tells Vite users to add for the dev server. */
 const DEV_CONFIG = 'export default { optimizeDeps: { exclude: ["wasm-session-store"] } };\n';
 

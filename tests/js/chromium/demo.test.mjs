@@ -2,8 +2,8 @@
 // `npm run demo -- --check`. Leaves a screenshot of the main view in test-results/demo.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "../../scripts/browser.mjs";
-import { checkDemo, SCREENSHOT } from "../../scripts/demo-check.mjs";
+import { launch } from "../../../scripts/browser.mjs";
+import { checkDemo, SCREENSHOT } from "../../../scripts/demo-check.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
