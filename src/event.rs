@@ -86,7 +86,7 @@ impl StoreEvent {
     }
 }
 
-pub(crate) type Callback = Rc<dyn Fn(&StoreEvent)>;
+type Callback = Rc<dyn Fn(&StoreEvent)>;
 
 /// The subscribers of one store instance.
 #[derive(Default)]
@@ -110,29 +110,30 @@ impl Subscribers {
     /// Calls every subscriber with `event`, in subscription order. A callback may subscribe
     /// or unsubscribe: the list is read before the calls.
     pub fn emit(&self, event: &StoreEvent) {
-        let callbacks: Vec<Callback> = self.list.borrow().iter().map(|(_, c)| c.clone()).collect();
+        self.emit_upto(u64::MAX, event);
+    }
+
+    /// [`emit`](Self::emit) to the subscribers whose key is at most `last`: with `last` from
+    /// [`last_key`](Self::last_key) when the event happened, an event delivered later goes to
+    /// those subscribed then (and still subscribed), not to later ones.
+    pub(crate) fn emit_upto(&self, last: u64, event: &StoreEvent) {
+        let callbacks: Vec<Callback> = self
+            .list
+            .borrow()
+            .iter()
+            .filter(|(key, _)| *key <= last)
+            .map(|(_, c)| c.clone())
+            .collect();
         for callback in callbacks {
             callback(event);
         }
     }
 
-    /// The subscribers now, to be called later with [`emit_to`](Self::emit_to): an event
-    /// goes to those subscribed when it happened, not to later ones.
+    /// The key of the latest subscriber (keys only grow).
     // Used by the JS bindings only.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn snapshot(&self) -> Vec<(u64, Callback)> {
-        self.list.borrow().clone()
-    }
-
-    /// Calls each subscriber of `snapshot` that is still subscribed, in order.
-    // Used by the JS bindings only.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn emit_to(&self, snapshot: &[(u64, Callback)], event: &StoreEvent) {
-        for (key, callback) in snapshot {
-            if self.list.borrow().iter().any(|(k, _)| k == key) {
-                callback(event);
-            }
-        }
+    pub(crate) fn last_key(&self) -> u64 {
+        self.next.get()
     }
 
     /// Whether anyone listens (so that events need not be built at all).

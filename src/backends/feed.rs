@@ -62,12 +62,8 @@ impl ChangeFeed {
         let Ok(target) = js_sys::global().dyn_into::<EventTarget>() else {
             return feed;
         };
-        // WebKit (WebKitGTK 2.50.6, Safari's engine) dispatches `storage` events to a window of
-        // another web process only once that window has touched its localStorage: a window
-        // that only listens hears nothing. Touching it (its length) connects it.
-        if let Ok(storage) = super::web::global_property("localStorage") {
-            let _ = storage.unchecked_into::<web_sys::Storage>().length();
-        }
+        // (WebKit delivers `storage` events only to windows that touched their localStorage:
+        // StorageBackend::open does, for the store this feed belongs to.)
         let mut prefix = String::from(name);
         prefix.push(':');
         let handler = StorageHandler::new(move |e: StorageEvent| {

@@ -115,6 +115,11 @@ impl StorageBackend {
                 reason: reason.into(),
             }
         })?;
+        // WebKit (WebKitGTK 2.50.6, Safari's engine) dispatches `storage` events to a window of
+        // another web process only once that window has touched its storage: a window that
+        // only listens hears nothing (the change feed's fallback without BroadcastChannel).
+        // Touching it (its length) connects it.
+        let _ = storage.length();
         let mut prefix = String::from(name);
         prefix.push(':');
         Ok(StorageBackend {
