@@ -111,7 +111,8 @@ async fn load<S: SessionStore>(store: &S, id: &SessionId) -> Option<SessionRecor
     store.load(id).await.unwrap()
 }
 
-async fn sorted_ids<S: SessionStore>(store: &S) -> Vec<String> {
+/// The store's live ids, sorted.
+pub async fn sorted_ids<S: SessionStore>(store: &S) -> Vec<String> {
     let mut ids: Vec<String> = store
         .ids()
         .await

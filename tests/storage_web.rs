@@ -171,16 +171,12 @@ async fn clear_leaves_every_foreign_key_alone() {
             .unwrap();
         ids.push(String::from(r.id));
     }
-    let mut listed: Vec<String> = store
-        .ids()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(String::from)
-        .collect();
-    listed.sort();
     ids.sort();
-    assert_eq!(listed, ids, "ids() lists only the store's records");
+    assert_eq!(
+        wasm_session_store::testing::sorted_ids(&store).await,
+        ids,
+        "ids() lists only the store's records"
+    );
     store.clear().await.unwrap();
     assert!(store.ids().await.unwrap().is_empty());
     for key in &foreign {

@@ -8,7 +8,10 @@ import { useBrowser } from "./helpers.mjs";
 
 const it = useBrowser();
 
-/** `n` pages, each with the store open as `store` and `increment` / `holdsLock` loaded. */
+/**
+ * `n` pages, each with the store open as `store` and `increment` / `holdsLock` loaded, and a
+ * fresh counter session at `n: 0`: `{ pages, id }`.
+ */
 async function openPages(n, backend, name) {
   const pages = [];
   for (let i = 0; i < n; i++) {
@@ -21,7 +24,11 @@ async function openPages(n, backend, name) {
     }, { backend, name });
     pages.push(page);
   }
-  return pages;
+  const id = await pages[n - 1].evaluate(async () => {
+    await store.clear();
+    return (await store.create({ n: 0 }, { id: "counter" })).id;
+  });
+  return { pages, id };
 }
 
 /** Starts `rounds` increments in the page; the result is awaited later with `stormResult`. */
@@ -33,11 +40,7 @@ const progressOf = (page) => page.evaluate(() => ({ ...progress }));
 
 for (const [backend, lock] of [["localstorage", undefined], ["localstorage", "test-turns"], ["indexeddb", undefined], ["indexeddb", "test-turns"]]) {
   test(`${backend}: 3 pages x 100 CAS increments end at exactly 300${lock ? ", taking turns under a Web Lock" : ""}`, async () => {
-    const pages = await openPages(3, backend, `storm-${backend}-${!!lock}`);
-    const id = await pages[0].evaluate(async () => {
-      await store.clear();
-      return (await store.create({ n: 0 }, { id: "counter" })).id;
-    });
+    const { pages, id } = await openPages(3, backend, `storm-${backend}-${!!lock}`);
     for (const p of pages) await startStorm(p, id, 100, lock);
     const results = [];
     for (const p of pages) results.push(await stormResult(p));
@@ -53,11 +56,7 @@ for (const [backend, lock] of [["localstorage", undefined], ["localstorage", "te
 
 test("localstorage: the leader page finishes its 100 and closes while the 2 others are mid-storm; 3 x 100 = exactly 300", async () => {
   const name = "storm-handover";
-  const pages = await openPages(3, "localstorage", name);
-  const id = await pages[1].evaluate(async () => {
-    await store.clear();
-    return (await store.create({ n: 0 }, { id: "counter" })).id;
-  });
+  const { pages, id } = await openPages(3, "localstorage", name);
   // The first page opened its store first: it holds the leader lock (asserted, not assumed).
   const leaderLock = `wasm-session-store:${name}:leader`;
   const leads = [];
@@ -95,11 +94,7 @@ test("localstorage: under full contention (no turns) the leader closes after its
   // The contention under which the handover once lost an answer (RELIABILITY.md, "Bugs found
   // and fixed"): every page sends as fast as it can, so requests are in flight at the close.
   const name = "storm-handover-contended";
-  const pages = await openPages(3, "localstorage", name);
-  const id = await pages[1].evaluate(async () => {
-    await store.clear();
-    return (await store.create({ n: 0 }, { id: "counter" })).id;
-  });
+  const { pages, id } = await openPages(3, "localstorage", name);
   const leaderLock = `wasm-session-store:${name}:leader`;
   assert.equal(await pages[0].evaluate((lock) => holdsLock(lock), leaderLock), true, "page 0 leads");
   const [leader, ...others] = pages;
