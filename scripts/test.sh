@@ -45,30 +45,12 @@ step "TypeScript: the shipped declarations against the typed usage file and the 
 npm run --silent typecheck
 
 # WebKitGTK's MiniBrowser needs a display: a private Xvfb for this run, stopped on exit.
-xvfb_pid=""
-stop_xvfb() { [ -z "$xvfb_pid" ] || kill "$xvfb_pid" 2>/dev/null || true; rm -rf "$logs"; }
-trap stop_xvfb EXIT
-if [[ " ${ENGINES[*]} " == *" webkit "* ]]; then
-  display=99
-  while [ -e "/tmp/.X11-unix/X$display" ] || [ -e "/tmp/.X$display-lock" ]; do display=$((display + 1)); done
-  Xvfb ":$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-  xvfb_pid=$!
-  for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
-  [ -e "/tmp/.X11-unix/X$display" ] || { echo "Xvfb :$display did not start" >&2; exit 1; }
-  export DISPLAY=":$display"
-fi
+source scripts/engines.sh
+trap 'stop_xvfb; rm -rf "$logs"' EXIT
+if [[ " ${ENGINES[*]} " == *" webkit "* ]]; then start_xvfb; fi
 
 # The JS tests that run in every engine; the Chromium-only ones (CDP) are in tests/js/chromium/.
 js_tests=(tests/js/*.test.mjs)
-
-# What wasm-bindgen-test-runner needs to drive each engine (../shared/TOOLCHAIN.md).
-rust_env() {
-  case "$1" in
-    chromium) echo "CHROMEDRIVER=$(command -v chromedriver)" ;;
-    firefox) echo "GECKODRIVER=$(command -v geckodriver)" ;;
-    webkit) echo "SAFARIDRIVER=/usr/bin/WebKitWebDriver" ;;
-  esac
-}
 
 # "12 passed" from cargo's "test result:" lines, or node's "# pass" / "ℹ pass" lines.
 count() { { grep -Eo "$2" "$1" || true; } | grep -Eo '[0-9]+' | awk '{ n += $1 } END { print n + 0 }'; }
@@ -77,10 +59,7 @@ for engine in "${ENGINES[@]}"; do
   version=$(node scripts/engines.mjs --version "$engine" 2>&1) || { failed+=("$engine: does not start: $version"); continue; }
   step "$engine ($version): Rust browser suites (wasm-bindgen-test)"
   rust_log="$logs/$engine-rust.log"
-  if env $(rust_env "$engine") \
-      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-      WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver/$engine.json" \
-      WASM_BINDGEN_TEST_TIMEOUT=300 \
+  if env $(rust_test_env "$engine") WASM_BINDGEN_TEST_TIMEOUT=300 \
       cargo test --features testing --target wasm32-unknown-unknown --tests 2>&1 | tee "$rust_log"; then :
   else failed+=("$engine: Rust browser suites"); fi
   rust_pass=$(count "$rust_log" '[0-9]+ passed;')
