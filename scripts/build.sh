@@ -26,6 +26,8 @@ npx --no-install wasm-opt -Oz --skip-pass=inlining-optimizing --converge --low-m
   pkg/wasm_session_store_bg.wasm -o pkg/wasm_session_store_bg.wasm
 # The JS of `#[wasm_bindgen(module = ...)]` into the glue: one JS file, no pkg/snippets/.
 node scripts/inline-snippets.mjs pkg/wasm_session_store.js
+# free() and [Symbol.dispose] (`using`) close the store first.
+node scripts/close-on-free.mjs pkg/wasm_session_store.js
 # Short import/export names instead of wasm-bindgen's hashed ones, in the wasm and the glue:
 # ~4.3 KB gzipped.
 node scripts/shorten-imports.mjs pkg/wasm_session_store_bg.wasm pkg/wasm_session_store.js \

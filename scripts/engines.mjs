@@ -21,6 +21,9 @@ import { serve } from "./serve.mjs";
 
 const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const cargoBin = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "bin");
+/** `name` on PATH, else in cargo's bin directory (where scripts/setup.sh installs it). */
+const onPath = (name) =>
+  (process.env.PATH ?? "").split(":").map((dir) => join(dir, name)).find((file) => existsSync(file)) ?? join(cargoBin, name);
 
 /** The engines `npm test` runs, in order. */
 export const ENGINES = ["chromium", "firefox", "webkit"];
@@ -49,7 +52,7 @@ const SETUP = {
   firefox: () => ({
     // --allow-system-access: the chrome context, where a test asks every content process to
     // collect garbage (Firefox has no gc() for pages).
-    driver: [process.env.GECKODRIVER ?? join(cargoBin, "geckodriver"), (port) => ["--port", String(port), "--allow-system-access"]],
+    driver: [process.env.GECKODRIVER ?? onPath("geckodriver"), (port) => ["--port", String(port), "--allow-system-access"]],
     capabilities: {
       browserName: "firefox",
       "moz:firefoxOptions": {
@@ -162,7 +165,14 @@ export class Page {
     const started = Date.now();
     let [token, result] = await this.#command((d) => d.executeAsyncScript(
       `const [source, argument, ms, harness, done] = arguments;
-       if (!globalThis.__harness) (0, eval)(harness);
+       if (!globalThis.__harness) {
+         // A page that does not load harness.js itself: add it as a script of the page, so
+         // that it runs in the page's realm (Firefox runs WebDriver scripts in a sandbox whose
+         // objects are not the page's plain objects).
+         const script = document.createElement("script");
+         script.textContent = harness;
+         document.head.append(script);
+       }
        const token = __harness.start(source, argument);
        __harness.wait(token, ms, (result) => done([token, result, __harness.uncaught()]));`,
       fn.toString(), JSON.stringify(tag(arg)), SLICE_MS, harnessSource,
@@ -203,9 +213,9 @@ export class Page {
     }
   }
 
-  /** Loads `path` (relative to the server's root) in this window. */
+  /** Loads `path` (relative to the server's root, or a whole http URL) in this window. */
   async goto(path) {
-    await this.#command((d) => d.get(this.browser.url + path));
+    await this.#command((d) => d.get(/^https?:/.test(path) ? path : this.browser.url + path));
   }
 
   async reload() {
@@ -298,7 +308,7 @@ export class Browser {
     return `${names[caps.getBrowserName()] ?? caps.getBrowserName()} ${caps.getBrowserVersion()}`;
   }
 
-  /** A new window on `path` (default the blank test page). */
+  /** A new window on `path` (default the blank test page; or a whole http URL). */
   async page(path = "t/test.html") {
     const handle = await this.command(undefined, async (d) => {
       // The session's first window stays empty: closing the last window would end the session.

@@ -184,7 +184,7 @@ export class SessionStore {
   subscribe(listener: (event: SessionEvent) => void): () => void;
   /** Closes the store: later calls reject with CLOSED; stops the sweeper and subscriptions. Idempotent. */
   close(): void;
-  /** Releases the wasm memory behind this object; it cannot be used afterwards. Call `close()` first. */
+  /** Closes the store and releases the wasm memory behind this object; it cannot be used afterwards (`using` calls it). */
   free(): void;
   [Symbol.dispose](): void;
 }

@@ -156,6 +156,49 @@ for (const backend of ["memory", "sessionstorage", "indexeddb", "localstorage"])
   }
 }
 
+test("free() and [Symbol.dispose] (`using`) close a store that was subscribed to: its sweeper lock is released, its listener hears nothing more", async () => {
+  const page = await it.browser.page();
+  const out = await page.evaluate(async () => {
+    const { wss } = await import("/t/checks.js");
+    const { holdsLock } = await import("/t/increments.js");
+    const { SessionStore } = await wss();
+    const until = async (fn) => {
+      for (let i = 0; i < 200; i++) {
+        if (await fn()) return true;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return false;
+    };
+    const results = {};
+    // WebKitGTK 2.50 has no Symbol.dispose: there the glue defines no [Symbol.dispose].
+    for (const how of typeof Symbol.dispose === "symbol" ? ["free", "dispose"] : ["free"]) {
+      const name = `freed-${how}`;
+      const lock = `wasm-session-store:indexeddb:${name}:sweeper`;
+      const store = await SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: 60_000 });
+      const heard = [];
+      store.subscribe((e) => heard.push(e.id));
+      const heldBefore = await until(() => holdsLock(lock));
+      if (how === "free") store.free();
+      else store[Symbol.dispose]();
+      const released = await until(async () => !(await holdsLock(lock)));
+      // Another instance writes, and hears its own write: the freed one's listener does not.
+      const other = await SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: null });
+      const otherHeard = [];
+      other.subscribe((e) => otherHeard.push(e.id));
+      await other.create({}, { id: "after-free" });
+      await until(() => otherHeard.includes("after-free"));
+      await other.clear();
+      other.close();
+      results[how] = { heldBefore, released, heard };
+    }
+    return results;
+  });
+  for (const [how, result] of Object.entries(out)) {
+    assert.deepEqual(result, { heldBefore: true, released: true, heard: [] }, how);
+  }
+  await page.close();
+});
+
 /** Events of `type` a page has heard, as "id local"; clears its list when `clear`. */
 const heardOfType = (page, type, clear = false) => page.evaluate(({ type, clear }) => {
   const picked = events.filter((e) => e.type === type).map((e) => `${e.id} ${e.local}`);

@@ -1,5 +1,7 @@
 // The demo PWA (www/), driven as a person would in two tabs, then offline: the same steps as
 // `npm run demo -- --check`. Leaves a screenshot of the main view in test-results/demo.png.
+// Chromium only: installability is checked through the DevTools protocol (the store itself runs
+// in every engine's tests, in tests/js/).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../../../scripts/browser.mjs";

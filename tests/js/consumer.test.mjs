@@ -1,8 +1,8 @@
 // The package as a user's app gets it: `npm pack`, installed from the tarball into a fresh
 // node_modules next to Vite, then the app in tests/consumer/ built with `vite build` (plain
 // defaults, no config file) and served, and run under the `vite` dev server with the one line
-// of config the README gives. In Chromium: open, create, reload, load the same session, and a
-// module worker of the app opening the same store.
+// of config the README gives. In each engine (WSS_ENGINE), each in a fresh browser: open,
+// create, reload, load the same session, and a module worker of the app opening the same store.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -10,15 +10,14 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS } from "../../../scripts/browser.mjs";
-import { serve } from "../../../scripts/serve.mjs";
+import { launch } from "../../scripts/engines.mjs";
+import { serve } from "../../scripts/serve.mjs";
 
-const repo = fileURLToPath(new URL("../../..", import.meta.url));
+const repo = fileURLToPath(new URL("../..", import.meta.url));
 /** The line README.md tells Vite users to add for the dev server. */
 const DEV_CONFIG = 'export default { optimizeDeps: { exclude: ["wasm-session-store"] } };\n';
 
-let work, app, packed, browser;
+let work, app, packed;
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "wss-consumer-"));
@@ -35,11 +34,9 @@ before(async () => {
   execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], {
     cwd: app, stdio: ["ignore", "ignore", "inherit"],
   });
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS });
 });
 
-after(async () => {
-  await browser?.close();
+after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -57,28 +54,26 @@ test("npm pack ships exactly the wasm, the JS, the .d.ts files, README and licen
   assert.equal(installed.sideEffects, false);
 });
 
-/** In a fresh browser context: create on `url`, reload, load it back, then from a worker. */
+/** In a fresh browser (a profile of its own): create on `url`, reload, load it back, then from a worker. */
 async function createReloadLoad(url) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
+  const browser = await launch();
   try {
-    await page.goto(url);
-    await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+    const page = await browser.page(url);
+    const ready = () => page.waitFor(() => document.getElementById("status")?.textContent === "ready", undefined, { timeout: 30_000 });
+    await ready();
     const created = await page.evaluate(() => window.app.create({ user: "ada", cart: ["apple"] }));
     await page.reload();
-    await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+    await ready();
     const loaded = await page.evaluate((id) => window.app.load(id), created.id);
     const fromWorker = await page.evaluate((id) => window.app.loadInWorker(id), created.id);
-    return { created, loaded, fromWorker, errors };
+    await page.close();
+    return { created, loaded, fromWorker };
   } finally {
-    await context.close();
+    await browser.close();
   }
 }
 
-function assertRoundTrip({ created, loaded, fromWorker, errors }) {
-  assert.deepEqual(errors, []);
+function assertRoundTrip({ created, loaded, fromWorker }) {
   assert.equal(created.version, 1);
   assert.equal(loaded.backend, "indexeddb");
   assert.deepEqual(loaded.record, created, "the reloaded page loads the same session");
