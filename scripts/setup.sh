@@ -83,20 +83,15 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ -n "$gecko_pid" ]; then
-  if ! wait "$gecko_pid"; then
-    cat "$gecko_log" >&2
-    say "installing geckodriver failed"
+# Waits for a background install; on failure shows its log and stops.
+finish() { # pid log what
+  [ -n "$1" ] || return 0
+  if ! wait "$1"; then
+    cat "$2" >&2
+    say "$3 failed"
     exit 1
   fi
-  say "geckodriver $GECKODRIVER_VERSION installed"
-fi
-
-if [ -n "$apt_pid" ]; then
-  if ! wait "$apt_pid"; then
-    cat "$apt_log" >&2
-    say "apt-get install failed"
-    exit 1
-  fi
-  say "apt packages installed"
-fi
+  say "$3: done"
+}
+finish "$gecko_pid" "$gecko_log" "geckodriver $GECKODRIVER_VERSION"
+finish "$apt_pid" "$apt_log" "apt-get install"

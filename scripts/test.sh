@@ -49,8 +49,9 @@ source scripts/engines.sh
 trap 'stop_xvfb; rm -rf "$logs"' EXIT
 if [[ " ${ENGINES[*]} " == *" webkit "* ]]; then start_xvfb; fi
 
-# The JS tests that run in every engine; the Chromium-only ones (CDP) are in tests/js/chromium/.
-js_tests=(tests/js/*.test.mjs)
+# The JS tests that run in every engine (tests/js/*.test.mjs, in one process sharing one
+# browser: tests/js/run-all.mjs); the Chromium-only ones (CDP) are in tests/js/chromium/.
+js_tests=(tests/js/run-all.mjs)
 
 # "12 passed" from cargo's "test result:" lines, or node's "# pass" / "ℹ pass" lines.
 count() { { grep -Eo "$2" "$1" || true; } | grep -Eo '[0-9]+' | awk '{ n += $1 } END { print n + 0 }'; }

@@ -1,0 +1,17 @@
+// `npm test`'s entry for the engine-neutral JS tests: every tests/js/*.test.mjs in one process,
+// so that they share one browser of the engine (helpers.mjs `useBrowser`), instead of a launch
+// per file. Each file still runs alone too: `WSS_ENGINE=firefox node --test tests/js/api.test.mjs`.
+import { readdirSync } from "node:fs";
+import "./api.test.mjs";
+import "./backends.test.mjs";
+import "./consumer.test.mjs";
+import "./cross-tab.test.mjs";
+import "./events.test.mjs";
+import "./faults.test.mjs";
+import "./readme.test.mjs";
+import "./smoke.test.mjs";
+
+const IMPORTED = ["api", "backends", "consumer", "cross-tab", "events", "faults", "readme", "smoke"];
+const files = readdirSync(new URL(".", import.meta.url)).filter((f) => f.endsWith(".test.mjs"));
+const missing = files.filter((f) => !IMPORTED.includes(f.replace(/\.test\.mjs$/, "")));
+if (missing.length) throw new Error(`tests/js/run-all.mjs does not import ${missing.join(", ")}: add them`);
