@@ -385,7 +385,8 @@ test("without BroadcastChannel: localStorage stores hear other tabs through stor
     const { id } = await store.create({ n: 1 }, { id: "sc-1" });
     await store.save(id, { n: 2 });
     await store.updateTtl(id, 5000); // the version does not change: not announced this way
-    await store.delete(id);
+    await store.changeId(id, "sc-2"); // one key removed, another written
+    await store.delete("sc-2");
     await store.create({}, { id: "sc-end" });
   });
   await lsB.waitFor(() => events.some((e) => e.id === "sc-end"));
@@ -393,9 +394,11 @@ test("without BroadcastChannel: localStorage stores hear other tabs through stor
   assert.deepEqual(remote, [
     { type: "created", id: "sc-1", version: 1, local: false },
     { type: "saved", id: "sc-1", version: 2, local: false },
+    { type: "created", id: "sc-2", version: 2, local: false },
     { type: "deleted", id: "sc-1", version: 2, local: false },
+    { type: "deleted", id: "sc-2", version: 2, local: false },
     { type: "created", id: "sc-end", version: 1, local: false },
-  ], "created, saved and deleted, derived from the keys that changed");
+  ], "created, saved and deleted, derived from the keys that changed (a rename: the new id created, then the old one deleted)");
 
   const [idbA, idbB] = [await openPage({ ...options, backend: "indexeddb" }, path), await openPage({ ...options, backend: "indexeddb" }, path)];
   await idbA.evaluate(async () => { await store.clear(); await store.create({}, { id: "from-a" }); });
