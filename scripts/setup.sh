@@ -73,8 +73,11 @@ if [ "$have" != "$wbv" ]; then
   say "installing wasm-bindgen-cli $wbv (found: ${have:-none}; builds from source, ~2 min)"
   # Not --locked: its lockfile pins a webpki-roots the registry here lacks. Without TLS (its
   # test runner only talks to WebDriver on localhost) and without optimisation: 109 s to build
-  # instead of 290 s (measured on a 2-core machine), and its output is byte-identical; it takes
-  # ~2 s more per test binary it prepares.
+  # instead of 290 s (measured on a 2-core machine), and its output is byte-identical. The price:
+  # the unoptimised test runner makes an engine's Rust suites slower (Chromium's 54 s -> 102 s
+  # warm), roughly what it saves against a release build without TLS (220 s) on a cold CI run.
+  # For fast warm runs, install a release build once (same command without --debug); this
+  # script keeps any installed CLI of the right version.
   cargo install --force --debug --no-default-features wasm-bindgen-cli --version "$wbv"
 fi
 
