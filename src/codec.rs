@@ -10,8 +10,8 @@
 use crate::error::{push_u64, StoreError};
 use crate::id::SessionId;
 use crate::json;
-use crate::record::SessionRecord;
-use serde_json::Value;
+use crate::json::MAX_STATE_DEPTH;
+use crate::record::{SessionRecord, State};
 
 /// The format version this release writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -37,7 +37,7 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
     out.push_str("\"id\":");
     json::write_str(record.id.as_str(), &mut out);
     out.push_str(",\"state\":");
-    json::write_object(&record.state, &mut out);
+    out.push_str(record.state.as_json());
     let fields = [
         ("version", Some(record.version)),
         ("createdAt", Some(record.created_at)),
@@ -60,47 +60,53 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
 
 /// Decodes a record stored under `id`.
 ///
-/// Parsed as a [`Value`] (with `JSON.parse` in wasm, see `json`) and checked field by field
-/// rather than through a derived `Deserialize`: derived impls format their type errors with
-/// `core::fmt` (floats included), which costs about 35 KB of wasm.
+/// The envelope is walked with the checking scanner of `json`; the state is checked there
+/// and kept as the text it is (see [`State`](crate::State)), never parsed into values.
 ///
 /// # Errors
 /// [`Corrupt`](StoreError::Corrupt) when `text` is not a record of a known format version, or
 /// is a record of another id.
 pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
     let corrupt = |reason: &'static str| StoreError::corrupt(id.as_str(), reason);
-    let Some(Value::Object(mut envelope)) = json::parse(text) else {
+    // The envelope and the state's 512 levels inside it.
+    let Some(members) = json::members(text, 1 + MAX_STATE_DEPTH) else {
         return Err(corrupt("not a session record"));
     };
-    match envelope.get("v").and_then(Value::as_u64) {
+    let field = |name: &str| {
+        members
+            .iter()
+            .rev()
+            .find(|m| json::key_is(json::at(text, &m.key), name))
+            .map(|m| json::at(text, &m.value))
+    };
+    let number = |value: Option<&str>| value.and_then(json::uint);
+    let optional = |value: Option<&str>| match value {
+        Some("null") => Some(None),
+        other => number(other).map(Some),
+    };
+    match number(field("v")) {
         Some(FORMAT_VERSION) => {}
         Some(v) if v > FORMAT_VERSION => return Err(newer_format(id, v)),
         _ => return Err(corrupt("no known format version")),
     }
-    if envelope.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+    if field("id").and_then(json::unescape).as_deref() != Some(id.as_str()) {
         return Err(corrupt("the record inside belongs to another id"));
     }
-    let number = |key: &str| envelope.get(key).and_then(Value::as_u64);
-    let optional = |key: &str| match envelope.get(key) {
-        Some(Value::Null) => Some(None),
-        Some(value) => value.as_u64().map(Some),
-        None => None,
-    };
     let (Some(version), Some(created_at), Some(updated_at), Some(expires_at), Some(ttl_ms)) = (
-        number("version").filter(|&v| v > 0),
-        number("createdAt"),
-        number("updatedAt"),
-        optional("expiresAt"),
-        optional("ttlMs"),
+        number(field("version")).filter(|&v| v > 0),
+        number(field("createdAt")),
+        number(field("updatedAt")),
+        optional(field("expiresAt")),
+        optional(field("ttlMs")),
     ) else {
         return Err(corrupt("a field is missing or malformed"));
     };
-    let Some(Value::Object(state)) = envelope.remove("state") else {
+    let Some(state) = field("state").filter(|s| s.starts_with('{')) else {
         return Err(corrupt("the state is not an object"));
     };
     Ok(SessionRecord {
         id: id.clone(),
-        state,
+        state: State::from_checked(state.to_owned()),
         version,
         created_at,
         updated_at,
@@ -128,7 +134,7 @@ mod tests {
         let state = json!({"user": "ü💡", "n": 0.1, "big": 9007199254740991u64, "nested": {"a": [1, null, true]}});
         SessionRecord {
             id: SessionId::new("abc").unwrap(),
-            state: state.as_object().unwrap().clone(),
+            state: State::from(state.as_object().unwrap().clone()),
             version: 3,
             created_at: 10,
             updated_at: 20,
@@ -144,20 +150,41 @@ mod tests {
         assert_eq!(decode(&record().id, &text).unwrap(), record());
     }
 
+    /// A record exactly as the release before the text-kept state wrote it (keys sorted, as
+    /// its serde_json map kept them): the format did not change, and it reads the same.
+    #[test]
+    fn records_of_the_previous_release_read_the_same() {
+        let text = r#"{"v":1,"id":"abc","state":{"big":9007199254740991,"n":0.1,"nested":{"a":[1,null,true]},"user":"ü💡"},"version":3,"createdAt":10,"updatedAt":20,"expiresAt":30,"ttlMs":null}"#;
+        assert_eq!(decode(&record().id, text).unwrap(), record());
+        assert_eq!(encode(&record()), text);
+    }
+
     #[test]
     fn floats_are_bit_exact() {
         let mut r = record();
         for x in [0.1, 1e-300, 5e-324, 1.7976931348623157e308, 123456.789e-7] {
-            r.state.insert("x".into(), json!(x));
+            r.state.insert("x", &json!(x)).unwrap();
             let back = decode(&r.id, &encode(&r)).unwrap();
-            assert_eq!(back.state["x"].as_f64().unwrap().to_bits(), f64::to_bits(x));
+            let got = back.state.get("x").unwrap().as_f64().unwrap();
+            assert_eq!(got.to_bits(), f64::to_bits(x));
         }
     }
 
     #[test]
     fn garbage_newer_versions_and_foreign_ids_are_corrupt() {
         let id = record().id;
-        for text in ["", "{", "null", "{\"v\":1}", "[1]"] {
+        for text in [
+            "",
+            "{",
+            "null",
+            "{\"v\":1}",
+            "[1]",
+            // A state that is not JSON, or not an object, inside a well-formed envelope.
+            r#"{"v":1,"id":"abc","state":{"a":},"version":1,"createdAt":1,"updatedAt":1,"expiresAt":null,"ttlMs":null}"#,
+            r#"{"v":1,"id":"abc","state":[],"version":1,"createdAt":1,"updatedAt":1,"expiresAt":null,"ttlMs":null}"#,
+            r#"{"v":1,"id":"abc","state":{},"version":1.0,"createdAt":1,"updatedAt":1,"expiresAt":null,"ttlMs":null}"#,
+            r#"{"v":1,"id":"abc","state":{},"version":1,"createdAt":-1,"updatedAt":1,"expiresAt":null,"ttlMs":null}"#,
+        ] {
             assert_eq!(decode(&id, text).unwrap_err().code(), ErrorCode::Corrupt);
         }
         let newer = encode(&record()).replacen("\"v\":1", "\"v\":2", 1);

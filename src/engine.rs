@@ -7,9 +7,9 @@
 use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
+use crate::json::{self, MAX_STATE_DEPTH};
 use crate::record::{SaveEntry, SessionRecord, State, Ttl};
 use crate::store::{check_positive, SessionStore, StoreOptions, MAX_SAFE_INTEGER};
-use serde_json::Value;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 
@@ -591,18 +591,24 @@ impl<B: Backend> SessionStore for Store<B> {
         self.backend.live_ids(now).await
     }
 
-    async fn get(&self, id: &SessionId, key: &str) -> Result<Option<Value>, StoreError> {
+    async fn get_json(&self, id: &SessionId, key: &str) -> Result<Option<String>, StoreError> {
         check_key(key)?;
         match self.read_one(id).await? {
-            Some(mut record) => Ok(record.state.remove(key)),
+            Some(record) => Ok(record.state.get_json(key).map(str::to_owned)),
             None => Err(not_found(id)),
         }
     }
 
-    async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError> {
+    async fn set_json(&self, id: &SessionId, key: &str, value: &str) -> Result<u64, StoreError> {
         check_key(key)?;
+        if !json::is_value(value, MAX_STATE_DEPTH - 1) {
+            return Err(StoreError::invalid(
+                "a state value must be JSON text, nesting at most 511 levels",
+            ));
+        }
+        let value = value.trim_ascii();
         self.modify_live(id, EventKind::Saved, |record, now| {
-            record.state.insert(key.to_owned(), value.clone());
+            record.state.insert_checked(key, value);
             Ok((true, self.write_state(record, now)?))
         })
         .await
@@ -611,7 +617,7 @@ impl<B: Backend> SessionStore for Store<B> {
     async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
         check_key(key)?;
         self.modify_live(id, EventKind::Saved, |record, now| {
-            if record.state.remove(key).is_none() {
+            if !record.state.remove(key) {
                 return Ok((false, record.version));
             }
             Ok((true, self.write_state(record, now)?))

@@ -12,7 +12,7 @@
 //! let store = MemoryStore::open(StoreOptions::new().ttl_ms(Some(60_000)).clock(clock.clone())).unwrap();
 //!
 //! let mut state = wasm_session_store::State::new();
-//! state.insert("cart".into(), serde_json::json!(["apple"]));
+//! state.insert("cart", &serde_json::json!(["apple"])).unwrap();
 //! let record = store.create(state.clone(), Ttl::StoreDefault).await.unwrap();
 //! assert_eq!((record.version, record.expires_at), (1, Some(61_000)));
 //!

@@ -1,9 +1,257 @@
 //! [`SessionRecord`] and the types its fields are made of.
 
+use crate::error::StoreError;
 use crate::id::SessionId;
+use crate::json::{self, Member, MAX_STATE_DEPTH};
 
-/// A session's state: string keys to JSON values.
-pub type State = serde_json::Map<String, serde_json::Value>;
+/// A session's state: a JSON object (string keys to JSON values), kept as its JSON text.
+///
+/// The store never needs the values themselves, only the object's top-level keys (for
+/// [`get`](crate::SessionStore::get), [`set`](crate::SessionStore::set) and
+/// [`remove`](crate::SessionStore::remove)), so a state is stored, loaded and handed to JS as the
+/// text it was written as, checked but never taken apart.
+///
+/// Build one from text ([`from_json`](Self::from_json)), from `serde_json` values
+/// (`State::from(map)`, or `collect()` over `(String, Value)` pairs), or key by key
+/// ([`insert`](Self::insert), [`insert_json`](Self::insert_json)). Keys keep the order they
+/// were written in; a key that appears twice means its last value, as in `JSON.parse`. Two
+/// states are equal (`==`) when they hold the same keys with equal values, in any order.
+///
+/// ```
+/// use wasm_session_store::State;
+/// let mut state = State::from_json(r#"{"user":"ada"}"#).unwrap();
+/// state.insert("cart", &serde_json::json!(["apple"])).unwrap();
+/// assert_eq!(state.as_json(), r#"{"user":"ada","cart":["apple"]}"#);
+/// assert_eq!(state.get_json("cart"), Some(r#"["apple"]"#));
+/// assert!(state.remove("user"));
+/// assert_eq!(state.as_json(), r#"{"cart":["apple"]}"#);
+/// ```
+#[derive(Clone)]
+pub struct State {
+    json: String,
+}
+
+impl State {
+    /// The empty state, `{}`.
+    pub fn new() -> Self {
+        Self::from_checked("{}".into())
+    }
+
+    /// A state from the JSON text of an object.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::StoreError::InvalidInput) when `text` is not a JSON object
+    /// (RFC 8259, nesting at most 512 levels, no lone surrogate escapes, numbers within the
+    /// f64 range).
+    pub fn from_json(text: impl Into<String>) -> Result<Self, StoreError> {
+        let json = text.into();
+        if json::members(&json, MAX_STATE_DEPTH).is_none() {
+            return Err(StoreError::invalid(
+                "state must be the JSON text of an object, nesting at most 512 levels",
+            ));
+        }
+        Ok(Self::from_checked(json))
+    }
+
+    /// A state from text known to be a JSON object within the limits of
+    /// [`from_json`](Self::from_json).
+    pub(crate) fn from_checked(json: String) -> Self {
+        State { json }
+    }
+
+    /// The state's JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+
+    /// The state's JSON text, owned.
+    pub fn into_json(self) -> String {
+        self.json
+    }
+
+    fn members(&self) -> Vec<Member> {
+        json::members(&self.json, MAX_STATE_DEPTH).unwrap_or_default()
+    }
+
+    fn key_of(&self, member: &Member) -> &str {
+        json::at(&self.json, &member.key)
+    }
+
+    /// The JSON text of `key`'s value; `None` when the key is absent.
+    pub fn get_json(&self, key: &str) -> Option<&str> {
+        let found = self
+            .members()
+            .into_iter()
+            .rev()
+            .find(|m| json::key_is(self.key_of(m), key))?;
+        Some(json::at(&self.json, &found.value))
+    }
+
+    /// `key`'s value; `None` when the key is absent (or nests deeper than the 128 levels
+    /// `serde_json` reads).
+    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(self.get_json(key)?).ok()
+    }
+
+    /// Whether `key` is in the state.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get_json(key).is_some()
+    }
+
+    /// The keys, in order (a repeated key once, where it first appears).
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for member in self.members() {
+            let key = json::unescape(self.key_of(&member)).unwrap_or_default();
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// How many keys the state has.
+    pub fn len(&self) -> usize {
+        self.keys().len()
+    }
+
+    /// Whether the state has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.members().is_empty()
+    }
+
+    /// Sets `key` to the JSON value `value` (its text), in place when the key is there, else
+    /// as the last key.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::StoreError::InvalidInput) when `value` is not JSON nesting at
+    /// most 511 levels; the state is unchanged.
+    pub fn insert_json(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        if !json::is_value(value, MAX_STATE_DEPTH - 1) {
+            return Err(StoreError::invalid(
+                "a state value must be JSON text, nesting at most 511 levels",
+            ));
+        }
+        self.insert_checked(key, value.trim_ascii());
+        Ok(())
+    }
+
+    /// Sets `key` to `value`, as [`insert_json`](Self::insert_json).
+    ///
+    /// # Errors
+    /// As [`insert_json`](Self::insert_json).
+    pub fn insert(&mut self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.insert_json(key, &value_text(value))
+    }
+
+    /// [`insert_json`](Self::insert_json) of a value known to be checked JSON.
+    pub(crate) fn insert_checked(&mut self, key: &str, value: &str) {
+        let members = self.members();
+        let last = members
+            .iter()
+            .rposition(|m| json::key_is(self.key_of(m), key));
+        let mut out = String::with_capacity(self.json.len() + key.len() + value.len() + 4);
+        out.push('{');
+        for (i, member) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(self.key_of(member));
+            out.push(':');
+            out.push_str(if Some(i) == last {
+                value
+            } else {
+                json::at(&self.json, &member.value)
+            });
+        }
+        if last.is_none() {
+            if !members.is_empty() {
+                out.push(',');
+            }
+            json::write_str(key, &mut out);
+            out.push(':');
+            out.push_str(value);
+        }
+        out.push('}');
+        self.json = out;
+    }
+
+    /// Removes `key`; whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let members = self.members();
+        let kept: Vec<&Member> = members
+            .iter()
+            .filter(|m| !json::key_is(self.key_of(m), key))
+            .collect();
+        if kept.len() == members.len() {
+            return false;
+        }
+        let mut out = String::with_capacity(self.json.len());
+        out.push('{');
+        for (i, member) in kept.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(self.key_of(member));
+            out.push(':');
+            out.push_str(json::at(&self.json, &member.value));
+        }
+        out.push('}');
+        self.json = out;
+        true
+    }
+
+    /// The state as a `serde_json` map (empty if it nests deeper than the 128 levels
+    /// `serde_json` reads: compare [`as_json`](Self::as_json) texts then).
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+}
+
+/// A `serde_json` value's text (which writing a `Value` cannot fail to give).
+fn value_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+impl PartialEq for State {
+    /// The same text, or the same keys with equal values (compared as `serde_json` values).
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json || self.to_map() == other.to_map()
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.json)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.json)
+    }
+}
+
+impl From<serde_json::Map<String, serde_json::Value>> for State {
+    /// The map's members in its order (values nesting deeper than 511 levels make a state
+    /// the store reads back as CORRUPT).
+    fn from(map: serde_json::Map<String, serde_json::Value>) -> Self {
+        Self::from_checked(value_text(&serde_json::Value::Object(map)))
+    }
+}
+
+impl FromIterator<(String, serde_json::Value)> for State {
+    /// As `State::from` a map of the pairs (a repeated key keeps its last value).
+    fn from_iter<I: IntoIterator<Item = (String, serde_json::Value)>>(pairs: I) -> Self {
+        Self::from(pairs.into_iter().collect::<serde_json::Map<_, _>>())
+    }
+}
 
 /// One session as stored.
 ///
@@ -56,4 +304,67 @@ pub enum Ttl {
     Never,
     /// This many milliseconds (a positive safe integer).
     Millis(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_found_set_and_removed_in_the_text() {
+        let mut s = State::from_json(r#" { "a" : 1 , "b\u0022" : [2] , "a" : 3 } "#).unwrap();
+        // A repeated key means its last value, as in JSON.parse.
+        assert_eq!(s.get_json("a"), Some("3"));
+        assert_eq!(s.get("b\""), Some(json!([2])));
+        assert_eq!(s.keys(), ["a", "b\""]);
+        assert_eq!(s.len(), 2);
+        s.insert_json("a", " {\"x\": null} ").unwrap();
+        assert_eq!(s.as_json(), r#"{"a":1,"b\u0022":[2],"a":{"x": null}}"#);
+        assert_eq!(s.get("a"), Some(json!({"x": null})));
+        s.insert("new\n", &json!("v")).unwrap();
+        assert_eq!(s.get_json("new\n"), Some("\"v\""));
+        assert!(s.remove("a"));
+        assert!(!s.remove("a"));
+        assert_eq!(s.as_json(), r#"{"b\u0022":[2],"new\n":"v"}"#);
+        assert!(s.remove("b\"") && s.remove("new\n"));
+        assert!(s.is_empty());
+        assert_eq!(s.as_json(), "{}");
+    }
+
+    #[test]
+    fn bad_text_is_refused_and_changes_nothing() {
+        for text in [
+            "[]",
+            "1",
+            "{",
+            "{\"a\":1,}",
+            "{\"a\":NaN}",
+            "{\"a\":1e400}",
+            "",
+        ] {
+            let err = State::from_json(text).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{text}");
+        }
+        // The state object and 511 levels inside it, as the JS checker allows.
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(512), "]".repeat(512));
+        assert!(State::from_json(deep).is_err());
+        let deepest = format!("{{\"a\":{}{}}}", "[".repeat(511), "]".repeat(511));
+        assert!(State::from_json(deepest).is_ok());
+        let mut s = State::from_json("{\"k\":1}").unwrap();
+        assert!(s.insert_json("j", "undefined").is_err());
+        assert!(s.insert_json("j", "1 2").is_err());
+        assert_eq!(s.as_json(), "{\"k\":1}");
+    }
+
+    #[test]
+    fn equality_is_by_content() {
+        let a = State::from_json(r#"{"a":1,"b":[true]}"#).unwrap();
+        let b = State::from_json(r#"{ "b": [ true ], "a": 1 }"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, State::from_json(r#"{"a":2,"b":[true]}"#).unwrap());
+        assert_eq!(State::from(a.to_map()), a);
+        let pairs: State = [("a".to_owned(), json!(1))].into_iter().collect();
+        assert_eq!(pairs.as_json(), r#"{"a":1}"#);
+    }
 }

@@ -287,19 +287,38 @@ pub trait SessionStore {
     /// The ids of live sessions, in no particular order (unreadable records are left out).
     async fn ids(&self) -> Result<Vec<SessionId>, StoreError>;
 
-    /// One value of the state; `None` when the key is absent.
+    /// The JSON text of one value of the state; `None` when the key is absent.
     ///
     /// # Errors
     /// [`NotFound`](StoreError::NotFound) when the session is missing or expired;
     /// [`InvalidInput`](StoreError::InvalidInput) for an empty key.
-    async fn get(&self, id: &SessionId, key: &str) -> Result<Option<Value>, StoreError>;
+    async fn get_json(&self, id: &SessionId, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets one key of the state to the JSON value `value` (its text); the new version.
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when the session is missing or expired;
+    /// [`InvalidInput`](StoreError::InvalidInput) for an empty key, or a `value` that is not
+    /// JSON nesting at most 511 levels.
+    async fn set_json(&self, id: &SessionId, key: &str, value: &str) -> Result<u64, StoreError>;
+
+    /// One value of the state; `None` when the key is absent.
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json).
+    async fn get(&self, id: &SessionId, key: &str) -> Result<Option<Value>, StoreError> {
+        let text = self.get_json(id, key).await?;
+        Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
+    }
 
     /// Sets one key of the state; the new version.
     ///
     /// # Errors
-    /// [`NotFound`](StoreError::NotFound) when the session is missing or expired;
-    /// [`InvalidInput`](StoreError::InvalidInput) for an empty key.
-    async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError>;
+    /// As [`set_json`](Self::set_json).
+    async fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<u64, StoreError> {
+        let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".into());
+        self.set_json(id, key, &text).await
+    }
 
     /// Removes one key of the state; the new version, or the current one (nothing written,
     /// not even a sliding deadline) when the key was absent.

@@ -77,7 +77,7 @@ async fn concurrent_increments_from_two_connections_lose_nothing() {
     )
     .await;
     let r = b.load(&id).await.unwrap().unwrap();
-    assert_eq!(r.state["n"], json!(50));
+    assert_eq!(r.state.get("n").unwrap(), json!(50));
     assert_eq!(r.version, 51);
 }
 

@@ -2,12 +2,11 @@
 
 use crate::error::{push_u64, StoreError};
 use crate::id::SessionId;
-use crate::json::js::{from_js, text_to_js};
+use crate::json::js::{text_from_js, text_to_js};
 use crate::record::{SessionRecord, State};
 use crate::store::MAX_SAFE_INTEGER;
 use js_sys::JsString;
 use js_sys::Reflect;
-use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// A StoreError as a JS `Error` with `name = "StoreError"`, `code`, and `expected`/`actual` on
@@ -31,11 +30,14 @@ pub(crate) fn to_js_error(err: &StoreError) -> JsValue {
 
 /// A session state from JS: a plain object of JSON values.
 pub(crate) fn state_from_js(value: &JsValue) -> Result<State, StoreError> {
-    match from_js(value, "state")? {
-        Value::Object(map) => Ok(map),
-        _ => Err(StoreError::invalid(
+    let text = text_from_js(value, "state")?;
+    if text.starts_with('{') {
+        // json_text.js wrote it: a JSON object within the state's limits.
+        Ok(State::from_checked(text))
+    } else {
+        Err(StoreError::invalid(
             "state must be a plain object of JSON values, like { user: \"ada\" }",
-        )),
+        ))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::engine::Store;
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
-use crate::json::js::{from_js, js_reason, to_js};
+use crate::json::js::{js_reason, text_from_js, text_to_js};
 use crate::record::{SaveEntry, State, Ttl};
 use crate::store::{SessionStore as _, StoreOptions};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
@@ -573,8 +573,8 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
         Call::Get(id, key) => {
             let id = id_from_js(&id, "id")?;
             let key = key_from_js(&key)?;
-            match store.get(&id, &key).await? {
-                Some(value) => to_js(&value),
+            match store.get_json(&id, &key).await? {
+                Some(value) => text_to_js(&value),
                 None => JsValue::UNDEFINED,
             }
         }
@@ -586,8 +586,8 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
                     "value is undefined: use remove(id, key) to delete a key",
                 ));
             }
-            let value = from_js(&value, "value")?;
-            version_to_js(store.set(&id, &key, value).await?)
+            let value = text_from_js(&value, "value")?;
+            version_to_js(store.set_json(&id, &key, &value).await?)
         }
         Call::Remove(id, key) => {
             let id = id_from_js(&id, "id")?;

@@ -481,7 +481,7 @@ where
                 let result = store.get(&id(*i), KEYS[*k]).await;
                 if model.is_live(IDS[*i]) {
                     model.slide(IDS[*i]);
-                    let want = model.records[IDS[*i]].state.get(KEYS[*k]).cloned();
+                    let want = model.records[IDS[*i]].state.get(KEYS[*k]);
                     same("get", result.map_err(|e| e.to_string()), Ok(want)).map_err(at)?;
                 } else {
                     expect_code("get", result, ErrorCode::NotFound).map_err(at)?;
@@ -491,7 +491,7 @@ where
                 let result = store.set(&id(*i), KEYS[*k], value.clone()).await;
                 if model.is_live(IDS[*i]) {
                     let r = model.records.get_mut(IDS[*i]).unwrap();
-                    r.state.insert(KEYS[*k].to_owned(), value.clone());
+                    r.state.insert(KEYS[*k], value).unwrap();
                     let want = model.state_written(IDS[*i]);
                     same("set", result.map_err(|e| e.to_string()), Ok(want)).map_err(at)?;
                 } else {
@@ -502,7 +502,7 @@ where
                 let result = store.remove(&id(*i), KEYS[*k]).await;
                 if model.is_live(IDS[*i]) {
                     let r = model.records.get_mut(IDS[*i]).unwrap();
-                    if r.state.remove(KEYS[*k]).is_some() {
+                    if r.state.remove(KEYS[*k]) {
                         model.state_written(IDS[*i]);
                     }
                     let want = model.records[IDS[*i]].version;

@@ -214,7 +214,7 @@ pub async fn increment<S: SessionStore>(store: &S, id: &SessionId, rounds: u32) 
     for _ in 0..rounds {
         loop {
             let r = store.load(id).await.unwrap().unwrap();
-            let n = r.state["n"].as_u64().unwrap();
+            let n = r.state.get("n").unwrap().as_u64().unwrap();
             match store
                 .save_if_version(id, state(json!({"n": n + 1})), r.version)
                 .await
