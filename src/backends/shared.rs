@@ -5,13 +5,15 @@
 //! (measured: 240 of 300 increments survived). Here one tab per store name, elected with a
 //! Web Lock, is the leader, and only its localStorage is ever written:
 //!
-//! - Every tab, the leader included, reaches the records through the leader: `read` returns
+//! - Every other tab reaches the records through the leader (the leader runs its own
+//!   operations directly on its localStorage, as serving them would): `read` returns
 //!   raw values, `cas` applies writes only if the raw values read are still there (else it
 //!   answers `changed` and the caller reads and decides again), `scan` lists the store's
 //!   records, `clear` removes them. Other tabs send these over a BroadcastChannel; the leader
 //!   serves them one at a time, synchronously, on its own localStorage, which no other
 //!   renderer writes, so what it reads is current.
-//! - Handover: every leader write bumps `<name>::seq`, and every answer carries it. Each tab
+//! - Handover: leader writes bump `<name>::seq` (its own direct ones once, before anything
+//!   is told to another tab), and every answer carries it. Each tab
 //!   tracks the highest seq it has seen and sends it with each request; a leader serves a
 //!   request only once its own localStorage shows that seq, and a new leader first waits for
 //!   the highest seq it has seen. So a new leader never serves from a view older than what
@@ -129,6 +131,9 @@ struct Coordinator {
     /// The leader election; held while this tab leads.
     lock: OnceCell<WebLock>,
     closed: Cell<bool>,
+    /// This tab ran operations of its own directly on its localStorage, as leader, since the
+    /// seq was last bumped (see [`SharedStorageBackend::direct`]).
+    dirty: Cell<bool>,
     /// The channel's message handler, kept alive while the coordinator lives.
     on_message: OnceCell<MessageHandler>,
     /// Tests: apply other tabs' `cas` requests, but never answer them (a leader that closes
@@ -195,9 +200,25 @@ impl Coordinator {
         })
     }
 
+    /// Whether this tab may run its own operations directly on its localStorage: it leads,
+    /// and its localStorage shows every write it has been told of.
+    fn leads_currently(&self) -> bool {
+        self.leader.get() && !self.closed.get() && self.local_seq() >= self.max_seq.get()
+    }
+
+    /// Bumps the seq once for the leader's own direct writes since the last bump, before
+    /// anything is told to another tab (or the lead is handed over), so that whoever learns
+    /// the seq from now on also sees those writes.
+    fn flush(&self) {
+        if self.dirty.replace(false) && self.bump_seq().is_err() {
+            self.dirty.set(true);
+        }
+    }
+
     /// Executes one request on this tab's localStorage (leader only). Synchronous, so no two
     /// requests interleave.
     fn serve(&self, request: &JsValue) -> JsValue {
+        self.flush();
         let body = Object::new();
         let op = get(request, "op").as_string().unwrap_or_default();
         let result = match op.as_str() {
@@ -431,6 +452,9 @@ impl Coordinator {
         if self.closed.replace(true) {
             return;
         }
+        if self.leader.get() {
+            self.flush();
+        }
         self.release();
         self.channel.set_onmessage(None);
         self.channel.close();
@@ -506,6 +530,7 @@ impl SharedStorageBackend {
             pending: RefCell::new(Vec::new()),
             lock: OnceCell::new(),
             closed: Cell::new(false),
+            dirty: Cell::new(false),
             on_message: OnceCell::new(),
             #[cfg(feature = "testing")]
             mute: Cell::new(false),
@@ -562,9 +587,31 @@ impl Drop for SharedStorageBackend {
     }
 }
 
+impl SharedStorageBackend {
+    /// The coordinator to send an operation through; `None` when it runs directly on this
+    /// tab's localStorage: uncoordinated, or this tab leads with a current view.
+    ///
+    /// The leader's own operations need no requests: it is the only writer, and it serves
+    /// requests synchronously, so running its own read-check-writes synchronously on its
+    /// localStorage is what serving them would do, without building, serving and reading
+    /// back request objects: per save, 1 localStorage write and 5 reads instead of 2 and 10,
+    /// and no request objects (the benchmark's save went from 0.21x to 0.44x raw
+    /// `setItem`, load from 88 to 30 µs in Chromium). Their seq bump is deferred to
+    /// [`Coordinator::flush`]: nothing can have learned of these writes through an answer
+    /// before it runs.
+    fn direct(&self) -> Option<&Rc<Coordinator>> {
+        let c = self.coordinator.as_ref()?;
+        if c.leads_currently() {
+            c.dirty.set(true);
+            return None;
+        }
+        Some(c)
+    }
+}
+
 impl Backend for SharedStorageBackend {
     async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
-        let Some(c) = &self.coordinator else {
+        let Some(c) = self.direct() else {
             return self.local.read(ids).await;
         };
         let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
@@ -581,7 +628,7 @@ impl Backend for SharedStorageBackend {
         ids: &[&SessionId],
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
-        let Some(c) = &self.coordinator else {
+        let Some(c) = self.direct() else {
             return self.local.transact(ids, decide).await;
         };
         let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
@@ -604,7 +651,7 @@ impl Backend for SharedStorageBackend {
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-        let Some(c) = &self.coordinator else {
+        let Some(c) = self.direct() else {
             return self.local.live_ids(now_ms).await;
         };
         Ok(live_among(self.local.readable(c.scan().await?), now_ms))
@@ -615,7 +662,7 @@ impl Backend for SharedStorageBackend {
         now_ms: u64,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let Some(c) = &self.coordinator else {
+        let Some(c) = self.direct() else {
             return self.local.delete_expired(now_ms, limit).await;
         };
         loop {
@@ -628,7 +675,7 @@ impl Backend for SharedStorageBackend {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        let Some(c) = &self.coordinator else {
+        let Some(c) = self.direct() else {
             return self.local.clear().await;
         };
         let request = Object::new();
