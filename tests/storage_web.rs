@@ -318,6 +318,55 @@ async fn a_write_refused_for_quota_leaves_no_applied_token() {
     assert_eq!(follower.load(&r.id).await.unwrap(), Some(r));
 }
 
+/// The leader runs its own writes directly on its localStorage, without bumping the seq for
+/// each; the seq is bumped once before another tab is told anything (an answer), and when the
+/// leader leaves with such writes unannounced. A follower's answer carries a seq whose
+/// localStorage view includes every direct write, so a later leader waits for them.
+#[wasm_bindgen_test]
+async fn the_leaders_own_writes_bump_the_seq_once_before_another_tab_hears_of_them() {
+    let (leader, follower, name) = leader_and_follower("ls_direct").await;
+    let ls = local_storage();
+    let seq_key = format!("{name}::seq");
+    let seq = || -> u64 {
+        let text = ls.get_item(&seq_key).unwrap().unwrap_or_default();
+        text.parse().unwrap_or(0)
+    };
+    let id = SessionId::new("direct").unwrap();
+    let start = seq();
+    leader
+        .create_with_id(&id, state(json!({"n": 0})), Ttl::Never)
+        .await
+        .unwrap();
+    for n in 1..=5 {
+        leader.save(&id, state(json!({ "n": n }))).await.unwrap();
+    }
+    assert_eq!(seq(), start, "own writes ran directly, without a bump each");
+    assert_eq!(
+        ls.get_item(&format!("{name}::applied")).unwrap(),
+        None,
+        "and left no applied-write token"
+    );
+    // The follower's read is answered: the seq is bumped first, once.
+    let r = follower.load(&id).await.unwrap().unwrap();
+    assert_eq!((r.state.get("n").unwrap(), r.version), (json!(5), 6));
+    assert_eq!(seq(), start + 1, "one bump covers the six direct writes");
+    follower.load(&id).await.unwrap();
+    assert_eq!(seq(), start + 1, "nothing new to announce: no bump");
+    // A direct write the follower never heard of, then the leader leaves: it bumps on the way
+    // out, and the follower, leading now, serves from a view that has that write.
+    leader.save(&id, state(json!({"n": 6}))).await.unwrap();
+    assert_eq!(seq(), start + 1);
+    drop(leader);
+    assert_eq!(
+        seq(),
+        start + 2,
+        "the leader announced its last write as it left"
+    );
+    let r = follower.load(&id).await.unwrap().unwrap();
+    assert_eq!((r.state.get("n").unwrap(), r.version), (json!(6), 7));
+    assert!(follower.backend().is_leader(), "took over the lead");
+}
+
 mod shared {
     use wasm_session_store::{SharedStorageBackend, Store};
     wasm_session_store::conformance_tests!(
