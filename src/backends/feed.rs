@@ -2,13 +2,26 @@
 
 use crate::event::{EventKind, StoreEvent};
 use crate::id::SessionId;
-use js_sys::{Object, Reflect};
+use js_sys::{Object, Promise, Reflect};
+use std::cell::RefCell;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, EventTarget, MessageEvent, StorageEvent};
 
 type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
 type StorageHandler = Closure<dyn FnMut(StorageEvent)>;
+
+#[wasm_bindgen(module = "/src/backends/presence.js")]
+extern "C" {
+    /// Joins the feed's presence (Web Locks); resolves once every other instance posts.
+    fn feed_join(channel: &BroadcastChannel, name: &str) -> Promise;
+    /// Whether this instance is alone: its writes need no post.
+    fn feed_alone(presence: &JsValue) -> bool;
+    /// Lets the presence locks go.
+    fn feed_leave(presence: &JsValue, channel: &BroadcastChannel);
+}
 
 /// The events of one store, shared by every instance of it in this origin: what one
 /// instance [`publish`](Self::publish)es, the others receive, with `local: false`.
@@ -20,18 +33,24 @@ type StorageHandler = Closure<dyn FnMut(StorageEvent)>;
 /// ([`with_storage_fallback`](Self::with_storage_fallback)), which say less: created, saved,
 /// deleted and cleared, derived from the keys that changed. Messages carry ids and versions,
 /// never state.
+///
+/// An instance that [`join`](Self::join)s and finds itself alone in its origin posts nothing
+/// until another instance of the feed joins (`src/backends/presence.js`, on Web Locks): a
+/// write's post costs about as much as a raw localStorage write.
 pub struct ChangeFeed {
     channel: Option<(BroadcastChannel, MessageHandler)>,
     storage: Option<(EventTarget, StorageHandler)>,
+    name: String,
+    presence: RefCell<Option<JsValue>>,
 }
 
 impl ChangeFeed {
     /// Joins the feed `feed`; `on_remote` receives the other instances' events.
     pub fn open(feed: &str, on_remote: impl Fn(StoreEvent) + 'static) -> ChangeFeed {
-        let mut channel_name = String::from("wasm-session-store:");
-        channel_name.push_str(feed);
-        channel_name.push_str(":events");
-        let channel = BroadcastChannel::new(&channel_name).ok().map(|channel| {
+        let mut name = String::from("wasm-session-store:");
+        name.push_str(feed);
+        name.push_str(":events");
+        let channel = BroadcastChannel::new(&name).ok().map(|channel| {
             let handler = MessageHandler::new(move |message: MessageEvent| {
                 if let Some(event) = from_message(&message.data()) {
                     on_remote(event);
@@ -43,6 +62,32 @@ impl ChangeFeed {
         ChangeFeed {
             channel,
             storage: None,
+            name,
+            presence: RefCell::new(None),
+        }
+    }
+
+    /// Announces this instance to the others of the feed and waits until each of them posts
+    /// its writes (at most a second, for a frozen tab): a write that completes after this
+    /// resolves reaches this instance. Learns whether this instance is alone, in which case
+    /// [`publish`](Self::publish) posts nothing until another instance joins. Without
+    /// Web Locks every instance posts.
+    pub async fn join(&self) {
+        if let Some(joining) = self.start_join() {
+            self.joined(JsFuture::from(joining).await);
+        }
+    }
+
+    /// [`join`](Self::join) in two halves, for a caller that cannot hold the feed across the
+    /// wait: the promise of the presence, then what it resolved to.
+    pub(crate) fn start_join(&self) -> Option<Promise> {
+        let (channel, _) = self.channel.as_ref()?;
+        Some(feed_join(channel, &self.name))
+    }
+
+    pub(crate) fn joined(&self, presence: Result<JsValue, JsValue>) {
+        if let (Ok(presence), Some(_)) = (presence, &self.channel) {
+            *self.presence.borrow_mut() = Some(presence);
         }
     }
 
@@ -90,12 +135,18 @@ impl ChangeFeed {
         let Some((channel, _)) = &self.channel else {
             return;
         };
+        if self.presence.borrow().as_ref().is_some_and(feed_alone) {
+            return;
+        }
         let _ = channel.post_message(&event_object(event, false));
     }
 
     /// Stops sending and receiving; idempotent.
     pub fn close(&mut self) {
         if let Some((channel, _)) = self.channel.take() {
+            if let Some(presence) = self.presence.borrow_mut().take() {
+                feed_leave(&presence, &channel);
+            }
             channel.set_onmessage(None);
             channel.close();
         }

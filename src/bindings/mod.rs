@@ -635,6 +635,18 @@ impl JsSessionStore {
                 pinned: RefCell::default(),
             });
             inner.start();
+            // Resolves once every other instance of the feed posts its writes.
+            let joining = inner
+                .feed
+                .borrow()
+                .as_ref()
+                .and_then(ChangeFeed::start_join);
+            if let Some(joining) = joining {
+                let presence = JsFuture::from(joining).await;
+                if let Some(feed) = &*inner.feed.borrow() {
+                    feed.joined(presence);
+                }
+            }
             Ok(JsSessionStore {
                 inner,
                 fallback_reason,

@@ -64,6 +64,65 @@ for (const backend of ["indexeddb", "localstorage"]) {
   });
 }
 
+// A store alone in its origin posts nothing on its change feed (a post costs about as much as
+// a raw localStorage write); once another instance opens, every write that completes after
+// that open resolved is posted. Played in one page and across pages, on both shared backends;
+// the posts are counted on BroadcastChannel.prototype.postMessage.
+for (const backend of ["indexeddb", "localstorage"]) {
+  test(`${backend}: a store alone posts no events; one that opens later hears every write made after its open resolved`, async () => {
+    const options = { backend, name: `alone-${backend}`, sweepIntervalMs: null };
+    const a = await it.browser.page();
+    const countPosts = () => {
+      globalThis.posts = [];
+      const post = BroadcastChannel.prototype.postMessage;
+      BroadcastChannel.prototype.postMessage = function (message) {
+        if (this.name.endsWith(":events")) posts.push(typeof message === "string" ? message : message.type);
+        return post.call(this, message);
+      };
+    };
+    await a.evaluate(countPosts);
+    const alone = await a.evaluate(async (options) => {
+      const { wss } = await import("/t/checks.js");
+      const { SessionStore } = await wss();
+      globalThis.store = await SessionStore.open(options);
+      await store.clear();
+      const r = await store.create({ n: 0 }, { id: "alone-1" });
+      for (let n = 1; n <= 5; n++) await store.save(r.id, { n });
+      const posted = posts.length;
+      // A second instance in this page: the first starts posting before the second's open resolves.
+      globalThis.second = await SessionStore.open(options);
+      globalThis.heard = [];
+      second.subscribe((e) => heard.push(`${e.type} ${e.version}`));
+      await store.save(r.id, { n: 6 });
+      return { posted, hello: posts.filter((p) => p !== "saved") };
+    }, options);
+    assert.equal(alone.posted, 0, "alone: 7 writes, no post");
+    assert.deepEqual(alone.hello, ["wasm-session-store:hello"], "the second instance said hello once");
+    await a.waitFor(() => heard.length >= 1);
+    assert.deepEqual(await a.evaluate(() => heard), ["saved 7"], "the write right after the second open resolved was heard");
+    // Another page: it hears the first write made after its open resolved, and its own writes
+    // are posted too (nobody is alone any more).
+    const b = await it.browser.page();
+    await b.evaluate(countPosts);
+    await b.evaluate(async (options) => {
+      const { wss } = await import("/t/checks.js");
+      const { SessionStore } = await wss();
+      globalThis.store = await SessionStore.open(options);
+      globalThis.heard = [];
+      store.subscribe((e) => heard.push(`${e.type} ${e.version}${e.local ? " local" : ""}`));
+    }, options);
+    await a.evaluate(() => store.save("alone-1", { n: 8 }));
+    await b.waitFor(() => heard.length >= 1);
+    await b.evaluate(() => store.save("alone-1", { n: 9 }));
+    await a.waitFor(() => heard.length >= 3);
+    assert.deepEqual(await b.evaluate(() => heard), ["saved 8", "saved 9 local"]);
+    assert.deepEqual(await a.evaluate(() => heard), ["saved 7", "saved 8", "saved 9"]);
+    assert.deepEqual(await b.evaluate(() => posts), ["saved"], "nobody was alone when B opened: no hello, and its write is posted");
+    await a.evaluate(() => { second.close(); store.close(); });
+    await closeAll([a, b]);
+  });
+}
+
 test("subscribe: after the write's promise settles, in order, only to listeners subscribed at the write; unsubscribes; a throwing listener spoils nothing; throws synchronously", async () => {
   const page = await openPage({ backend: "memory", sweepIntervalMs: null });
   const out = await page.evaluate(async () => {
