@@ -1,5 +1,5 @@
-//! What the browser backends share: the global scope (window or worker alike), IndexedDB
-//! requests as futures, and browser exceptions as [`StoreError`]s.
+//! What the browser backends share: the global scope (window or worker alike), promises,
+//! Web Locks, and browser exceptions as [`StoreError`]s.
 
 use crate::error::StoreError;
 use js_sys::{Function, Object, Promise, Reflect};
@@ -8,7 +8,7 @@ use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, DomException, Event, IdbRequest, IdbTransaction};
+use web_sys::{AbortController, DomException};
 
 /// `globalThis[name]`, in a window, a dedicated worker or a service worker; `Err` with the
 /// browser's reason when reading it throws (e.g. storage blocked by policy).
@@ -71,26 +71,21 @@ pub(crate) fn storage_error(err: &JsValue) -> StoreError {
     }
 }
 
-/// A promise together with the functions that settle it, for handing to event handlers.
+/// A promise together with the function that resolves it, for handing to event handlers.
 pub(crate) struct Deferred {
     pub(crate) promise: Promise,
     pub(crate) resolve: Function,
-    pub(crate) reject: Function,
 }
 
 impl Deferred {
     pub(crate) fn new() -> Self {
-        let mut functions = None;
-        let promise = Promise::new(&mut |resolve, reject| functions = Some((resolve, reject)));
-        // The Promise constructor runs its executor synchronously, so both are set here.
-        let Some((resolve, reject)) = functions else {
+        let mut resolve = None;
+        let promise = Promise::new(&mut |done, _| resolve = Some(done));
+        // The Promise constructor runs its executor synchronously, so it is set here.
+        let Some(resolve) = resolve else {
             unreachable!()
         };
-        Deferred {
-            promise,
-            resolve,
-            reject,
-        }
+        Deferred { promise, resolve }
     }
 }
 
@@ -105,110 +100,6 @@ pub(crate) async fn sleep(ms: u32) {
         let _ = resolve.call0(&JsValue::UNDEFINED);
     });
     let _ = JsFuture::from(done.promise).await;
-}
-
-/// Waits until every one of `reqs` (IndexedDB requests of one transaction) succeeds; `Err`
-/// with the error of the first that fails. Their results are then in `req.result()`.
-///
-/// One pair of handlers and one promise serve the whole batch, so a thousand reads cost one
-/// wake-up, not a thousand. Safe inside a transaction: the continuation runs as a microtask of
-/// the last success event, while the transaction is still active.
-pub(crate) async fn requests(reqs: &[IdbRequest]) -> Result<(), JsValue> {
-    if reqs.is_empty() {
-        return Ok(());
-    }
-    let settle = Deferred::new();
-    let pending = Rc::new(Cell::new(reqs.len()));
-    let resolve = settle.resolve.clone();
-    let on_success = Closure::<dyn FnMut()>::new(move || {
-        pending.set(pending.get() - 1);
-        if pending.get() == 0 {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-    });
-    let reject = settle.reject.clone();
-    let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        let error = event
-            .target()
-            .and_then(|t| t.dyn_into::<IdbRequest>().ok())
-            .and_then(|req| req.error().ok().flatten())
-            .map(JsValue::from);
-        let _ = reject.call1(&JsValue::UNDEFINED, &error.unwrap_or(JsValue::UNDEFINED));
-    });
-    for req in reqs {
-        req.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
-        req.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    }
-    let _unset = Unset(|| {
-        for req in reqs {
-            req.set_onsuccess(None);
-            req.set_onerror(None);
-        }
-    });
-    JsFuture::from(settle.promise.clone()).await.map(drop)
-}
-
-/// Waits for a transaction to commit; `Err` with its error when it aborts.
-pub(crate) struct Done {
-    tx: IdbTransaction,
-    settle: Deferred,
-    _on_complete: Closure<dyn FnMut()>,
-    _on_abort: Closure<dyn FnMut(Event)>,
-}
-
-impl Done {
-    /// Starts listening; call right after creating the transaction.
-    pub(crate) fn new(tx: &IdbTransaction) -> Self {
-        let settle = Deferred::new();
-        let resolve = settle.resolve.clone();
-        let on_complete = Closure::<dyn FnMut()>::new(move || {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        });
-        let (abort_tx, reject) = (tx.clone(), settle.reject.clone());
-        let on_abort = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-            let error = abort_tx.error().map(JsValue::from).unwrap_or_else(|| {
-                DomException::new_with_message_and_name("the transaction was aborted", "AbortError")
-                    .map(JsValue::from)
-                    .unwrap_or(JsValue::UNDEFINED)
-            });
-            let _ = reject.call1(&JsValue::UNDEFINED, &error);
-        });
-        tx.set_oncomplete(Some(on_complete.as_ref().unchecked_ref()));
-        tx.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
-        Done {
-            tx: tx.clone(),
-            settle,
-            _on_complete: on_complete,
-            _on_abort: on_abort,
-        }
-    }
-
-    /// Resolves when the transaction completes.
-    pub(crate) async fn wait(self) -> Result<(), JsValue> {
-        JsFuture::from(self.settle.promise.clone()).await.map(drop)
-    }
-
-    /// Aborts the transaction (nothing it wrote is kept) and waits for it to end.
-    pub(crate) async fn abort(self) {
-        let _ = self.tx.abort();
-        let _ = self.wait().await;
-    }
-}
-
-impl Drop for Done {
-    fn drop(&mut self) {
-        self.tx.set_oncomplete(None);
-        self.tx.set_onabort(None);
-    }
-}
-
-/// Runs a closure when dropped.
-struct Unset<F: FnMut()>(F);
-
-impl<F: FnMut()> Drop for Unset<F> {
-    fn drop(&mut self) {
-        (self.0)();
-    }
 }
 
 /// A Web Lock (`navigator.locks`) requested at creation and held until [`release`] or drop:
