@@ -106,7 +106,7 @@ export async function runBench(config = FULL, { say = console.log } = {}) {
       }
     }
     const coldResults = Object.fromEntries(Object.entries(cold).map(([c, ms]) => [c, { runsMs: ms.map((x) => +x.toFixed(2)), medianMs: +median(ms).toFixed(2) }]));
-    return {
+    const out = {
       date: new Date().toISOString().slice(0, 10),
       browser: product,
       machine: `${platform()} ${release()}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`,
@@ -114,8 +114,9 @@ export async function runBench(config = FULL, { say = console.log } = {}) {
       results,
       coldStart: coldResults,
       sizes: await sizes(),
-      targets: targets(results, coldResults),
     };
+    out.targets = targets(out);
+    return out;
   } finally {
     await browser.close();
   }
@@ -133,7 +134,7 @@ async function sizes() {
   };
 }
 
-function targets(results, cold) {
+function targets({ results, coldStart: cold, sizes }) {
   const get = (workload, contender) =>
     results.find((r) => r.family === "indexeddb" && r.workload === workload && r.contender === contender);
   const t = [];
@@ -146,43 +147,71 @@ function targets(results, cold) {
     t.push({ what, value: v, goal, met: v !== null && met(v) });
   };
   const ratio = (w) => () => get(w, "wss").ratioVsRaw;
-  add("load (hot): wss throughput vs raw IndexedDB", "load (hot)", ratio("load (hot)"), ">= 0.8", (v) => v >= 0.8);
-  add("save: wss throughput vs raw IndexedDB", "save", ratio("save"), ">= 0.8", (v) => v >= 0.8);
+  // The targets of issue 16 ("lean boundary").
+  const size = sizes["wasm-session-store"];
+  t.push({ what: "pkg/ gzip -9 (wasm + JS glue), bytes", value: size, goal: "<= 40,000", met: size <= 40_000 });
+  for (const [workload, goal] of [["load (hot)", 0.85], ["save", 0.9], ["create", 0.9], ["saveIfVersion", 0.9], ["set one key", 0.9]]) {
+    add(`${workload}: wss throughput vs raw IndexedDB`, workload, ratio(workload), `>= ${goal}`, (v) => v >= goal);
+  }
   add("saveMany of 1,000: wss vs raw single-transaction bulk put", "saveMany", ratio("saveMany"), ">= 0.8", (v) => v >= 0.8);
   add("saveMany of 1,000: wss vs localForage setItem loop", "saveMany",
     () => get("saveMany", "localForage").medianMs / get("saveMany", "wss").medianMs, ">= 10", (v) => v >= 10);
+  add("loadMany of 1,000: wss vs raw getAll-style read", "loadMany", ratio("loadMany"), ">= 0.8", (v) => v >= 0.8);
   add("deleteExpired over 10,000: wss time / raw index-range delete time", "deleteExpired",
-    () => get("deleteExpired", "wss").medianMs / get("deleteExpired", "raw").medianMs, "<= 1.5", (v) => v <= 1.5);
+    () => get("deleteExpired", "wss").medianMs / get("deleteExpired", "raw").medianMs, "<= 1.2", (v) => v <= 1.2);
+  // Web Storage: the worst operation of each backend against raw setItem/getItem + JSON.
+  const ops = ["create", "load (hot)", "save", "saveIfVersion", "set one key", "mixed 80/20 load/save", "saveMany", "loadMany"];
+  for (const [contender, label] of [["wss", "localStorage"], ["wss-session", "sessionStorage"]]) {
+    const rows = results.filter((r) => r.family === "storage" && r.contender === contender && ops.includes(r.workload));
+    if (rows.length === 0) continue;
+    const worst = rows.reduce((a, b) => ((b.ratioVsRaw ?? Infinity) < (a.ratioVsRaw ?? Infinity) ? b : a));
+    const v = worst.ratioVsRaw === null ? null : +worst.ratioVsRaw.toFixed(2);
+    t.push({ what: `${label}: every operation vs raw setItem/getItem + JSON (worst: ${worst.workload})`, value: v, goal: ">= 0.35", met: v !== null && v >= 0.35 });
+  }
   const cs = cold.wss.medianMs / cold["idb-keyval"].medianMs;
   const csValue = Number.isFinite(cs) ? +cs.toFixed(2) : null;
-  t.push({ what: "cold start: wss time / idb-keyval first get time", value: csValue, goal: "<= 2", met: csValue !== null && cs <= 2 });
+  t.push({ what: "cold start: wss time / idb-keyval first get time", value: csValue, goal: "<= 1.3", met: csValue !== null && cs <= 1.3 });
   return t;
 }
 
-/** What profiling found about the missed targets (2026-11-22, Chromium 156; see the note of issue 7). */
+/** What profiling found (2026-11-27, Chromium 156; see the notes of issues 7 and 16). */
 const WHY = [
-  "### Why the single-operation and batch targets are missed",
+  "Size (`npm test` enforces pkg/ <= its budget; the target of issue 16 is 40,000 B gzipped) is in",
+  "\"Package size\" below. The memory backend's floor is not in these tables: measured by hand it is",
+  "~8-12 µs per load and ~13-25 µs per save of a 1 KB state (targets: 5 and 15).",
   "",
-  "Not the transactions: wasm-session-store makes exactly the IndexedDB requests raw does (one transaction,",
-  "one get and one put per save; counted by wrapping the IndexedDB prototypes), and storing the record as",
-  "`{ exp, rec: <JSON text> }` costs the same as raw's object (a hand-written JS replica of that layout ran",
-  "at raw speed). The difference is main-thread time per operation around those calls:",
+  "### What changed the ratios (issue 16, so far)",
   "",
-  "- converting the state. This was the largest part and is fixed: a state now crosses the JS/wasm boundary",
-  "  as one string each way (a JS checker writes the argument's JSON text with the same strict rules, about",
-  "  12-15 µs for a 1 KB state; a small Rust parser reads it and every stored record), where before every",
-  "  property was read from wasm one call at a time. On the memory backend a save went from 53-103 to",
-  "  43-57 µs and a load from 18-28 to 19-24; on IndexedDB the hot load went from 0.55x to 0.63x raw and",
-  "  loadMany from 0.34x to 0.51x;",
-  "- what is left, in a CPU profile of 1,000 saves (µs per save, raw -> wss): the browser's own",
-  "  `transaction()`, `get()` and `put()` take more self time when we call them (40/25/60 -> 72/44/139;",
-  "  not explained: same arguments, same value shape), the change-feed `BroadcastChannel` post takes ~30,",
-  "  and wasm-bindgen-futures' scheduling (two microtask hops per await) the rest;",
-  "- for saveMany, the batch also reads every record (to keep versions and creation times), which a",
-  "  put-only bulk write does not; the 1,000 reads alone take about half the raw bulk put's time.",
+  "- A state is kept as its JSON text: checked once, never parsed into values in wasm, nor written",
+  "  out again (no serde_json Map, no BTreeMap). IndexedDB load 0.63x -> 0.87x, loadMany 0.51x -> 0.90x.",
+  "- IndexedDB through a small JS helper (`src/backends/idb.js`): each step of a transaction is one call",
+  "  and one promise, where Rust made a closure per request and per transaction event (a JS function, a",
+  "  table slot and a FinalizationRegistry entry each), and transactions `commit()` explicitly. Writes went",
+  "  from 0.73-0.89x to 0.99-1.02x raw: the browser's `transaction()`/`get()`/`put()` self time that was",
+  "  ~2x raw's when called from wasm (\"not explained\" in the previous profile) is gone with the closures.",
+  "- localStorage: the leader tab runs its own operations directly (1 write and 5 reads per save instead",
+  "  of 2 and 10, and no request objects); a store alone in its origin posts no change-feed message",
+  "  (~25-30 µs each). localStorage writes 0.09-0.14x -> 0.35-0.57x raw.",
   "",
-  "deleteExpired went from one cursor step per record to bulk `getAll` pages over the deadline index",
-  "(2.4 s to 0.6 s here), and meets its target.",
+  "### Why the targets still missed are missed",
+  "",
+  "- create (0.79x): a new id per create (16 random bytes from `crypto.getRandomValues`, base64url) and",
+  "  a read of that id to refuse a live duplicate; raw puts under a counter key.",
+  "- saveMany (0.56x of a put-only bulk write): the batch reads every record first (versions and",
+  "  creation times are kept, conflicts checked per entry); the 1,000 reads are about half of raw's time.",
+  "  A blind-write path would need a store without versions.",
+  "- deleteExpired (1.55x): each expired candidate's record text is read and decoded in wasm (to report",
+  "  its version in the `expired` event and to skip unreadable records); raw deletes by key range unread.",
+  "- Web Storage load (0.31x; raw getItem + JSON.parse is ~13 µs): ~30 µs per call of fixed cost: the",
+  "  promise and wasm-bindgen-futures task per call, the record copied into wasm and its JSON text back",
+  "  out, and `JSON.parse`. The rest of the Web Storage operations are >= 0.35x.",
+  "- Cold start (2.23x here; 1.7x on the previous run's machine, whose idb-keyval took 30 ms instead of",
+  "  55): fetch, compile and instantiate of 171 KB of wasm dominate; the size is the lever.",
+  "",
+  "Both the remaining size and the fixed per-call cost come from one root: every operation is a Rust",
+  "`async` state machine driven through wasm-bindgen-futures (`execute` alone is 19 KB of wasm, the",
+  "futures and closure glue ~25 KB more). What would meet both: an engine that decides synchronously",
+  "(records in, writes and result out) with the JS glue doing the I/O and the promises.",
 ];
 
 /** BENCHMARKS.md from a results object. */
@@ -253,8 +282,13 @@ export function markdown(r) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (flag) => { const i = process.argv.indexOf(flag); return i > 0 ? process.argv[i + 1] : undefined; };
   if (process.argv.includes("--render")) {
-    // Rewrites BENCHMARKS.md from bench/results.json, without running anything.
-    writeFileSync(join(repo, "BENCHMARKS.md"), markdown(JSON.parse(readFileSync(join(repo, "bench", "results.json"), "utf8"))));
+    // Rewrites BENCHMARKS.md (and the targets in bench/results.json) from bench/results.json,
+    // without running anything.
+    const path = join(repo, "bench", "results.json");
+    const results = JSON.parse(readFileSync(path, "utf8"));
+    results.targets = targets(results);
+    writeFileSync(path, JSON.stringify(results, null, 2) + "\n");
+    writeFileSync(join(repo, "BENCHMARKS.md"), markdown(results));
     process.exit(0);
   }
   const smoke = process.argv.includes("--smoke");

@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" CARGO_TERM_COLOR=never
 t0=$SECONDS
-# pkg/ (wasm + JS glue) must stay within 80 KB gzipped: 80,000 bytes, the stricter reading.
-SIZE_BUDGET=80000
+# pkg/ (wasm + JS glue, gzip -9) may not grow: the budget is lowered as the data path shrinks
+# (73,352 B when it was set; issue 16 aims at 40,000). Bytes are deterministic with the
+# pinned toolchain (rust-toolchain.toml, Cargo.lock, package-lock.json).
+SIZE_BUDGET=74000
 # Every JS test gets a bound (a hang fails instead of stalling CI); page waits have their own.
 JS_TEST_TIMEOUT_MS=300000
 ENGINES=(${WSS_ENGINES:-chromium firefox webkit})
