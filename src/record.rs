@@ -150,54 +150,36 @@ impl State {
         let last = members
             .iter()
             .rposition(|m| json::key_is(self.key_of(m), key));
-        let mut out = String::with_capacity(self.json.len() + key.len() + value.len() + 4);
-        out.push('{');
-        for (i, member) in members.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(self.key_of(member));
-            out.push(':');
-            out.push_str(if Some(i) == last {
-                value
-            } else {
-                json::at(&self.json, &member.value)
-            });
-        }
+        let mut quoted = String::new();
         if last.is_none() {
-            if !members.is_empty() {
-                out.push(',');
-            }
-            json::write_str(key, &mut out);
-            out.push(':');
-            out.push_str(value);
+            json::write_str(key, &mut quoted);
         }
-        out.push('}');
-        self.json = out;
+        let pairs = members.iter().enumerate().map(|(i, member)| {
+            let own = json::at(&self.json, &member.value);
+            (
+                self.key_of(member),
+                if Some(i) == last { value } else { own },
+            )
+        });
+        let added = last.is_none().then_some((quoted.as_str(), value));
+        self.json = object_text(
+            pairs.chain(added),
+            self.json.len() + quoted.len() + value.len(),
+        );
     }
 
     /// Removes `key`; whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
         let members = self.members();
-        let kept: Vec<&Member> = members
-            .iter()
-            .filter(|m| !json::key_is(self.key_of(m), key))
-            .collect();
-        if kept.len() == members.len() {
+        let is_key = |m: &&Member| json::key_is(self.key_of(m), key);
+        if !members.iter().any(|m| is_key(&m)) {
             return false;
         }
-        let mut out = String::with_capacity(self.json.len());
-        out.push('{');
-        for (i, member) in kept.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(self.key_of(member));
-            out.push(':');
-            out.push_str(json::at(&self.json, &member.value));
-        }
-        out.push('}');
-        self.json = out;
+        let kept = members
+            .iter()
+            .filter(|m| !is_key(m))
+            .map(|m| (self.key_of(m), json::at(&self.json, &m.value)));
+        self.json = object_text(kept, self.json.len());
         true
     }
 
@@ -206,6 +188,22 @@ impl State {
     pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::from_str(&self.json).unwrap_or_default()
     }
+}
+
+/// `{"k":v,...}` of (key literal, value text) pairs.
+fn object_text<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity + 2);
+    out.push('{');
+    for (i, (key, value)) in pairs.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
 }
 
 /// A `serde_json` value's text (which writing a `Value` cannot fail to give).
