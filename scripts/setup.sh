@@ -25,6 +25,16 @@ case "${1:-}" in
   *) echo "usage: scripts/setup.sh [--no-browser | --chromium]" >&2; exit 2 ;;
 esac
 
+# The pinned compiler (rust-toolchain.toml: the size budget's bytes depend on it), with the
+# wasm target and the lint tools. rustup installs a pinned toolchain on first use only where
+# auto-install is on, so it is asked for here.
+toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^$toolchain-"; then
+  say "installing Rust $toolchain (rust-toolchain.toml)"
+  rustup toolchain install "$toolchain" --profile minimal --component rustfmt,clippy \
+    --target wasm32-unknown-unknown
+fi
+
 apt_packages=()
 if [ "$browsers" != none ]; then
   command -v chromium >/dev/null || apt_packages+=(chromium)

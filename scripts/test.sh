@@ -35,6 +35,7 @@ cargo clippy --all-targets --features testing --target wasm32-unknown-unknown --
 
 step "docs build without broken links"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features testing --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features testing --quiet --target wasm32-unknown-unknown
 
 step "native tests (conformance suite against MemoryStore, unit tests, doc examples)"
 cargo test --features testing

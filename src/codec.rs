@@ -61,7 +61,7 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
 /// Decodes a record stored under `id`.
 ///
 /// The envelope is walked with the checking scanner of `json`; the state is checked there
-/// and kept as the text it is (see [`State`](crate::State)), never parsed into values.
+/// and kept as the text it is (see [`State`]), never parsed into values.
 ///
 /// # Errors
 /// [`Corrupt`](StoreError::Corrupt) when `text` is not a record of a known format version, or

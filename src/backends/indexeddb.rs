@@ -1,7 +1,7 @@
 //! [`IndexedDbBackend`]: one IndexedDB database per store name, one object store keyed by id,
 //! an index on the deadline so expiry walks only expired records.
 //!
-//! Each value is `{ exp, rec }`: `rec` is the record in the versioned [codec](crate::codec)
+//! Each value is `{ exp, rec }`: `rec` is the record in the versioned [codec]
 //! format, `exp` its deadline (absent for records that never expire, so the index skips them).
 //! Every read-check-write is one readwrite transaction, so no two tabs can both win a CAS.
 

@@ -24,7 +24,7 @@
 //!   are gone by then (its own write replaced them), and answering `changed` would turn a
 //!   successful write into a version conflict, and the caller's retry into a second write.
 //!   So a leader applying another tab's `cas` also records its token (tab and request id) in
-//!   `<name>::applied` (the last 32, just before the records; see [`Coordinator::apply`]),
+//!   `<name>::applied` (the last 32, just before the records; see `Coordinator::apply`),
 //!   and a `cas` whose values changed but whose token is there is answered as
 //!   applied. The list is kept in JS (`src/bindings/applied.js`): ~1 KB less wasm.
 //!

@@ -1,6 +1,6 @@
 //! [`StorageBackend`]: records in `localStorage` or `sessionStorage`, one key per record.
 //!
-//! Each record sits at exactly `<name>:<id>`, in the versioned [codec](crate::codec) format;
+//! Each record sits at exactly `<name>:<id>`, in the versioned [codec] format;
 //! anything of the store's own sits under `<name>::`. Names and ids cannot contain `:`, so no
 //! two stores share a key, and keys of other code are never read, changed or removed.
 
