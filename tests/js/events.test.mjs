@@ -76,7 +76,8 @@ for (const backend of ["indexeddb", "localstorage"]) {
       globalThis.posts = [];
       const post = BroadcastChannel.prototype.postMessage;
       BroadcastChannel.prototype.postMessage = function (message) {
-        if (this.name.endsWith(":events")) posts.push(typeof message === "string" ? message : message.type);
+        if (!this.name.endsWith(":events")) return post.call(this, message);
+        posts.push(typeof message === "string" ? message : Array.isArray(message) ? message.map((m) => m.type).join(",") : message.type);
         return post.call(this, message);
       };
     };
@@ -122,6 +123,34 @@ for (const backend of ["indexeddb", "localstorage"]) {
     await closeAll([a, b]);
   });
 }
+
+// The events of one turn go out as one post (a batch of writes, a sweep's batch): here the
+// 40 created events of one saveMany are posted once, and heard by the other page one by one,
+// in order.
+test("indexeddb: the events of one turn are one post, heard one by one in order", async () => {
+  const options = { backend: "indexeddb", name: "batched-posts", sweepIntervalMs: null };
+  const a = await openPage(options);
+  const b = await openPage(options);
+  const posts = await a.evaluate(async () => {
+    await store.clear();
+    await store.create({}, { id: "gone" });
+    globalThis.posts = [];
+    const post = BroadcastChannel.prototype.postMessage;
+    BroadcastChannel.prototype.postMessage = function (message) {
+      if (this.name.endsWith(":events")) posts.push(Array.isArray(message) ? message.length : 1);
+      return post.call(this, message);
+    };
+    const entries = Array.from({ length: 40 }, (_, i) => ({ id: `b-${i}`, state: { i } }));
+    await store.saveMany(entries);
+    await new Promise((r) => setTimeout(r, 0)); // the microtask that posts has run
+    return posts;
+  });
+  assert.deepEqual(posts, [40], "40 created events, one post");
+  await b.waitFor(() => events.filter((e) => e.id?.startsWith("b-")).length >= 40);
+  const heard = await b.evaluate(() => events.filter((e) => e.id?.startsWith("b-")).map((e) => `${e.type} ${e.id} ${e.version} ${e.local}`));
+  assert.deepEqual(heard, Array.from({ length: 40 }, (_, i) => `created b-${i} 1 false`));
+  await closeAll([a, b]);
+});
 
 test("subscribe: after the write's promise settles, in order, only to listeners subscribed at the write; unsubscribes; a throwing listener spoils nothing; throws synchronously", async () => {
   const page = await openPage({ backend: "memory", sweepIntervalMs: null });
