@@ -7,8 +7,7 @@
 use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
-use crate::json::{self, MAX_STATE_DEPTH};
-use crate::record::{SaveEntry, SessionRecord, State, Ttl};
+use crate::record::{checked_value, SaveEntry, SessionRecord, State, Ttl};
 use crate::store::{check_positive, SessionStore, StoreOptions, MAX_SAFE_INTEGER};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -601,12 +600,7 @@ impl<B: Backend> SessionStore for Store<B> {
 
     async fn set_json(&self, id: &SessionId, key: &str, value: &str) -> Result<u64, StoreError> {
         check_key(key)?;
-        if !json::is_value(value, MAX_STATE_DEPTH - 1) {
-            return Err(StoreError::invalid(
-                "a state value must be JSON text, nesting at most 511 levels",
-            ));
-        }
-        let value = value.trim_ascii();
+        let value = checked_value(value)?;
         self.modify_live(id, EventKind::Saved, |record, now| {
             record.state.insert_checked(key, value);
             Ok((true, self.write_state(record, now)?))

@@ -127,12 +127,7 @@ impl State {
     /// [`InvalidInput`](crate::StoreError::InvalidInput) when `value` is not JSON nesting at
     /// most 511 levels; the state is unchanged.
     pub fn insert_json(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        if !json::is_value(value, MAX_STATE_DEPTH - 1) {
-            return Err(StoreError::invalid(
-                "a state value must be JSON text, nesting at most 511 levels",
-            ));
-        }
-        self.insert_checked(key, value.trim_ascii());
+        self.insert_checked(key, checked_value(value)?);
         Ok(())
     }
 
@@ -187,6 +182,18 @@ impl State {
     /// `serde_json` reads: compare [`as_json`](Self::as_json) texts then).
     pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::from_str(&self.json).unwrap_or_default()
+    }
+}
+
+/// `value` without the whitespace around it, when it is JSON text a state may hold as one
+/// key's value (nesting at most 511 levels inside the state's object).
+pub(crate) fn checked_value(value: &str) -> Result<&str, StoreError> {
+    if json::is_value(value, MAX_STATE_DEPTH - 1) {
+        Ok(value.trim_ascii())
+    } else {
+        Err(StoreError::invalid(
+            "a state value must be JSON text, nesting at most 511 levels",
+        ))
     }
 }
 

@@ -598,11 +598,13 @@ impl SharedStorageBackend {
     /// and no request objects (the benchmark's save went from 0.21x to 0.44x raw
     /// `setItem`, load from 88 to 30 µs in Chromium). Their seq bump is deferred to
     /// [`Coordinator::flush`]: nothing can have learned of these writes through an answer
-    /// before it runs.
-    fn direct(&self) -> Option<&Rc<Coordinator>> {
+    /// before it runs. `writes`: whether the operation may write (reads need no bump).
+    fn direct(&self, writes: bool) -> Option<&Rc<Coordinator>> {
         let c = self.coordinator.as_ref()?;
         if c.leads_currently() {
-            c.dirty.set(true);
+            if writes {
+                c.dirty.set(true);
+            }
             return None;
         }
         Some(c)
@@ -611,7 +613,7 @@ impl SharedStorageBackend {
 
 impl Backend for SharedStorageBackend {
     async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
-        let Some(c) = self.direct() else {
+        let Some(c) = self.direct(false) else {
             return self.local.read(ids).await;
         };
         let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
@@ -628,7 +630,7 @@ impl Backend for SharedStorageBackend {
         ids: &[&SessionId],
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
-        let Some(c) = self.direct() else {
+        let Some(c) = self.direct(true) else {
             return self.local.transact(ids, decide).await;
         };
         let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
@@ -651,7 +653,7 @@ impl Backend for SharedStorageBackend {
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-        let Some(c) = self.direct() else {
+        let Some(c) = self.direct(false) else {
             return self.local.live_ids(now_ms).await;
         };
         Ok(live_among(self.local.readable(c.scan().await?), now_ms))
@@ -662,7 +664,7 @@ impl Backend for SharedStorageBackend {
         now_ms: u64,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let Some(c) = self.direct() else {
+        let Some(c) = self.direct(true) else {
             return self.local.delete_expired(now_ms, limit).await;
         };
         loop {
@@ -675,7 +677,7 @@ impl Backend for SharedStorageBackend {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        let Some(c) = self.direct() else {
+        let Some(c) = self.direct(true) else {
             return self.local.clear().await;
         };
         let request = Object::new();
