@@ -3,7 +3,6 @@
 use crate::event::{EventKind, StoreEvent};
 use crate::id::SessionId;
 use js_sys::{Array, Object, Promise, Reflect};
-use std::cell::RefCell;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -18,11 +17,11 @@ extern "C" {
     /// Joins the feed's presence (Web Locks); resolves once every other instance posts.
     fn feed_join(channel: &BroadcastChannel, name: &str) -> Promise;
     /// Queues `event` for the next post (nothing when this instance is alone).
-    fn feed_publish(channel: &BroadcastChannel, presence: &JsValue, event: &Object);
+    fn feed_publish(channel: &BroadcastChannel, event: &Object);
     /// Posts what is queued now.
     fn feed_flush(channel: &BroadcastChannel);
     /// Lets the presence locks go.
-    fn feed_leave(presence: &JsValue, channel: &BroadcastChannel);
+    fn feed_leave(channel: &BroadcastChannel);
 }
 
 /// The events of one store, shared by every instance of it in this origin: what one
@@ -43,7 +42,6 @@ pub struct ChangeFeed {
     channel: Option<(BroadcastChannel, MessageHandler)>,
     storage: Option<(EventTarget, StorageHandler)>,
     name: String,
-    presence: RefCell<Option<JsValue>>,
 }
 
 impl ChangeFeed {
@@ -70,7 +68,6 @@ impl ChangeFeed {
             channel,
             storage: None,
             name,
-            presence: RefCell::new(None),
         }
     }
 
@@ -81,21 +78,15 @@ impl ChangeFeed {
     /// Web Locks every instance posts.
     pub async fn join(&self) {
         if let Some(joining) = self.start_join() {
-            self.joined(JsFuture::from(joining).await);
+            let _ = JsFuture::from(joining).await;
         }
     }
 
-    /// [`join`](Self::join) in two halves, for a caller that cannot hold the feed across the
-    /// wait: the promise of the presence, then what it resolved to.
+    /// Starts [`join`](Self::join): its promise, for a caller that cannot hold the feed
+    /// across the wait.
     pub(crate) fn start_join(&self) -> Option<Promise> {
         let (channel, _) = self.channel.as_ref()?;
         Some(feed_join(channel, &self.name))
-    }
-
-    pub(crate) fn joined(&self, presence: Result<JsValue, JsValue>) {
-        if let (Ok(presence), Some(_)) = (presence, &self.channel) {
-            *self.presence.borrow_mut() = Some(presence);
-        }
     }
 
     /// [`open`](Self::open), and when this context has no `BroadcastChannel`, listens to
@@ -144,8 +135,7 @@ impl ChangeFeed {
     /// of one event is the event object itself, of several an array of them, in order.
     pub fn publish(&self, event: &StoreEvent) {
         if let Some((channel, _)) = &self.channel {
-            let presence = self.presence.borrow().clone().unwrap_or_default();
-            feed_publish(channel, &presence, &event_object(event, false));
+            feed_publish(channel, &event_object(event, false));
         }
     }
 
@@ -153,9 +143,7 @@ impl ChangeFeed {
     pub fn close(&mut self) {
         if let Some((channel, _)) = self.channel.take() {
             feed_flush(&channel);
-            if let Some(presence) = self.presence.borrow_mut().take() {
-                feed_leave(&presence, &channel);
-            }
+            feed_leave(&channel);
             channel.set_onmessage(None);
             channel.close();
         }

@@ -15,24 +15,29 @@
 const HELLO = "wasm-session-store:hello";
 const WAIT_MS = 1000;
 
+// Each joined channel's presence: whether it is alone, the locks it holds, its hello listener.
+const presences = new Map();
+
 /**
  * Joins the feed of `channel` (named `name`). Resolves when every other instance posts its
- * writes, to the presence object `feed_alone` and `feed_leave` take. Without Web Locks (or
- * when they throw) nobody is ever alone.
+ * writes; from then on `feed_publish` knows whether this instance is alone. Without Web Locks
+ * (or when they throw) nobody is ever alone.
  * @param {BroadcastChannel} channel
  * @param {string} name
  */
 export async function feed_join(channel, name) {
   const held = [];
-  const presence = { alone: false, held, hello: null };
+  const presence = { alone: false, held, hello: null, left: false };
+  presences.set(channel, presence);
   const locks = globalThis.navigator?.locks;
-  if (typeof locks?.query !== "function") return presence;
-  // Requests `lock`; resolves to the function that lets it go, or null when not granted.
+  if (typeof locks?.query !== "function") return;
+  // Requests `lock`; resolves to the function that lets it go, or null when not granted (or
+  // granted after the instance left: then it goes at once).
   const take = (lock, options) =>
     new Promise((resolve) => {
       locks
         .request(lock, options, (granted) => {
-          if (!granted) return resolve(null);
+          if (!granted || presence.left) return resolve(null);
           return new Promise((release) => {
             held.push(release);
             resolve(release);
@@ -49,7 +54,7 @@ export async function feed_join(channel, name) {
       const others = (await locks.query()).held.filter((lock) => lock.name === present).length - 1;
       if (others > 0) {
         release();
-        return presence;
+        return;
       }
       presence.alone = true;
       presence.hello = (event) => {
@@ -59,7 +64,7 @@ export async function feed_join(channel, name) {
         release();
       };
       channel.addEventListener("message", presence.hello);
-      return presence;
+      return;
     }
     channel.postMessage(HELLO);
     const controller = new AbortController();
@@ -67,10 +72,7 @@ export async function feed_join(channel, name) {
     const turn = await take(alone, { signal: controller.signal });
     clearTimeout(timer);
     turn?.();
-  } catch {
-    presence.alone = false;
-  }
-  return presence;
+  } catch {} // not alone (it is only set alone after the last step that can throw)
 }
 
 // Events published in this turn, per channel: posted together on the next microtask.
@@ -81,8 +83,8 @@ const outboxes = new Map();
  * A batch of writes in one turn is one post: the event itself when alone in its batch, else
  * an array of the events in order.
  */
-export function feed_publish(channel, presence, event) {
-  if (presence?.alone) return;
+export function feed_publish(channel, event) {
+  if (presences.get(channel)?.alone) return;
   let outbox = outboxes.get(channel);
   if (!outbox) {
     outboxes.set(channel, (outbox = []));
@@ -101,9 +103,12 @@ export function feed_flush(channel) {
   } catch {} // closed already: its events were flushed when it closed
 }
 
-/** Leaves the feed: lets every lock go. */
-export function feed_leave(presence, channel) {
-  presence.alone = false;
+/** Leaves the feed: lets every lock go, also those granted later. */
+export function feed_leave(channel) {
+  const presence = presences.get(channel);
+  if (!presence) return;
+  presences.delete(channel);
+  presence.left = true;
   if (presence.hello) channel.removeEventListener("message", presence.hello);
   for (const release of presence.held.splice(0)) release();
 }

@@ -642,10 +642,7 @@ impl JsSessionStore {
                 .as_ref()
                 .and_then(ChangeFeed::start_join);
             if let Some(joining) = joining {
-                let presence = JsFuture::from(joining).await;
-                if let Some(feed) = &*inner.feed.borrow() {
-                    feed.joined(presence);
-                }
+                let _ = JsFuture::from(joining).await;
             }
             Ok(JsSessionStore {
                 inner,
