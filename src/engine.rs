@@ -104,7 +104,7 @@ fn not_found(id: &SessionId) -> StoreError {
     }
 }
 
-fn check_key(key: &str) -> Result<(), StoreError> {
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() {
         Err(StoreError::invalid("state keys must be non-empty strings"))
     } else {
@@ -114,6 +114,9 @@ fn check_key(key: &str) -> Result<(), StoreError> {
 
 /// INVALID_INPUT when an id appears twice in a batch.
 fn check_distinct(ids: &[&SessionId]) -> Result<(), StoreError> {
+    if ids.len() < 2 {
+        return Ok(());
+    }
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     if !ids.iter().all(|id| seen.insert(*id)) {
         return Err(StoreError::invalid(
@@ -123,18 +126,13 @@ fn check_distinct(ids: &[&SessionId]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_expected(expected: Option<u64>) -> Result<(), StoreError> {
+pub(crate) fn check_expected(expected: Option<u64>) -> Result<(), StoreError> {
     match expected {
         Some(v) if v > MAX_SAFE_INTEGER => Err(StoreError::invalid(
             "expected version must be a safe integer >= 0",
         )),
         _ => Ok(()),
     }
-}
-
-/// Takes the single slot of a one-id transaction.
-fn only(slots: Vec<Slot>) -> Slot {
-    slots.into_iter().next().unwrap_or(Slot::Empty)
 }
 
 impl<B: Backend> Store<B> {
@@ -170,31 +168,6 @@ impl<B: Backend> Store<B> {
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.options
-    }
-
-    /// [`Backend::transact`] for a `decide` that also computes the operation's result and
-    /// the events it makes (those of the call whose writes were applied), which are emitted
-    /// once the writes are.
-    async fn transact<R>(
-        &self,
-        ids: &[&SessionId],
-        mut decide: impl FnMut(Vec<Slot>, &mut Vec<StoreEvent>) -> Result<(Vec<Write>, R), StoreError>,
-    ) -> Result<R, StoreError> {
-        let mut out = None;
-        let mut events = Vec::new();
-        self.backend
-            .transact(ids, &mut |slots| {
-                events.clear();
-                let (writes, result) = decide(slots, &mut events)?;
-                out = Some(result);
-                Ok(writes)
-            })
-            .await?;
-        let out = out.ok_or_else(|| StoreError::Unavailable {
-            reason: "the backend finished a transaction without running it".into(),
-        })?;
-        self.emit(events);
-        Ok(out)
     }
 
     fn now(&self) -> Result<u64, StoreError> {
@@ -264,77 +237,6 @@ impl<B: Backend> Store<B> {
         Ok(record.version)
     }
 
-    /// The read-modify-write of one live record: `NOT_FOUND` unless live; `change` edits it and
-    /// says whether to store it; a stored change is reported as `kind`.
-    async fn modify_live<R>(
-        &self,
-        id: &SessionId,
-        kind: EventKind,
-        mut change: impl FnMut(&mut SessionRecord, u64) -> Result<(bool, R), StoreError>,
-    ) -> Result<R, StoreError> {
-        let now = self.now()?;
-        self.transact(&[id], |slots, events| match classify(only(slots), now)? {
-            Found::Live(mut record) => {
-                let (store, out) = change(&mut record, now)?;
-                let writes = if store {
-                    events.push(StoreEvent::about(kind, id, record.version));
-                    vec![Write::Put(record)]
-                } else {
-                    Vec::new()
-                };
-                Ok((writes, out))
-            }
-            Found::Expired(_) | Found::Missing => Err(not_found(id)),
-        })
-        .await
-    }
-
-    /// Reads live records; with sliding expiry it is a write, to move the deadlines (and
-    /// expired records met are removed then rather than at the next sweep).
-    async fn read_live(
-        &self,
-        ids: &[&SessionId],
-    ) -> Result<Vec<Option<SessionRecord>>, StoreError> {
-        let now = self.now()?;
-        if !self.options.is_sliding() {
-            let slots = self.backend.read(ids).await?;
-            let mut out = Vec::with_capacity(slots.len());
-            for slot in slots {
-                out.push(match classify(slot, now)? {
-                    Found::Live(record) => Some(record),
-                    Found::Expired(_) | Found::Missing => None,
-                });
-            }
-            return Ok(out);
-        }
-        self.transact(ids, |slots, events| {
-            let mut writes = Vec::new();
-            let mut out = Vec::with_capacity(slots.len());
-            for (id, slot) in ids.iter().zip(slots) {
-                out.push(match classify(slot, now)? {
-                    Found::Live(mut record) => {
-                        self.slide(&mut record, now);
-                        writes.push(Write::Put(record.clone()));
-                        Some(record)
-                    }
-                    Found::Expired(version) => {
-                        events.push(StoreEvent::about(EventKind::Expired, id, version));
-                        writes.push(Write::Delete((*id).clone()));
-                        None
-                    }
-                    Found::Missing => None,
-                });
-            }
-            Ok((writes, out))
-        })
-        .await
-    }
-
-    /// Reads one live record, as [`read_live`](Self::read_live).
-    async fn read_one(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self.read_live(&[id]).await?.pop().flatten())
-    }
-
     /// Decides a write of the whole state of `id` over what `slot` holds: unconditional when
     /// `expected` is `None`, else a CAS. Returns the record to store; its events are pushed
     /// only when it succeeds.
@@ -380,21 +282,343 @@ impl<B: Backend> Store<B> {
         Ok(record)
     }
 
-    /// A write of the whole state: unconditional when `expected` is `None`, else a CAS.
-    async fn put_state(
-        &self,
-        id: &SessionId,
-        state: State,
-        expected: Option<u64>,
-    ) -> Result<u64, StoreError> {
-        check_expected(expected)?;
-        let now = self.now()?;
-        self.transact(&[id], |slots, events| {
-            let record = self.put_state_in(id, only(slots), &state, expected, now, events)?;
-            let version = record.version;
-            Ok((vec![Write::Put(record)], version))
+    /// The live record of one slot read at `now`, or `None`.
+    fn live(slot: Slot, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(match classify(slot, now)? {
+            Found::Live(record) => Some(record),
+            Found::Expired(_) | Found::Missing => None,
         })
-        .await
+    }
+
+    /// Carries out `op` on the records of `ids`: the one async path of every operation.
+    ///
+    /// Arguments are checked before (by the [`SessionStore`] methods, or by the JS bindings,
+    /// which call this directly); batches are checked here.
+    pub(crate) async fn run(&self, ids: &[&SessionId], op: Op) -> Result<Outcome, StoreError> {
+        if let Op::Read | Op::Put(..) = op {
+            check_distinct(ids)?;
+            if ids.is_empty() {
+                return Ok(Outcome::Records(Vec::new()));
+            }
+        }
+        let mut events = Vec::new();
+        let outcome = match op {
+            Op::Clear => {
+                self.backend.clear().await?;
+                events.push(StoreEvent {
+                    kind: EventKind::Cleared,
+                    id: None,
+                    new_id: None,
+                    version: None,
+                    local: true,
+                });
+                Outcome::Done
+            }
+            Op::Read if !self.options.is_sliding() => {
+                let now = self.now()?;
+                let slots = self.backend.read(ids).await?;
+                let mut out = Vec::with_capacity(slots.len());
+                for slot in slots {
+                    out.push(Self::live(slot, now)?);
+                }
+                Outcome::Records(out)
+            }
+            Op::DeleteExpired(limit) => {
+                let now = self.now()?;
+                let removed = self.backend.delete_expired(now, limit).await?;
+                for (id, version) in &removed {
+                    events.push(StoreEvent::about(EventKind::Expired, id, *version));
+                }
+                Outcome::Count(removed.len())
+            }
+            Op::Ids => {
+                let now = self.now()?;
+                Outcome::Ids(self.backend.live_ids(now).await?)
+            }
+            op => {
+                let now = self.now()?;
+                let mut out = None;
+                self.backend
+                    .transact(ids, &mut |slots| {
+                        events.clear();
+                        let (writes, outcome) = self.decide(&op, ids, slots, now, &mut events)?;
+                        out = Some(outcome);
+                        Ok(writes)
+                    })
+                    .await?;
+                out.ok_or_else(|| StoreError::Unavailable {
+                    reason: "the backend finished a transaction without running it".into(),
+                })?
+            }
+        };
+        self.emit(events);
+        Ok(outcome)
+    }
+
+    /// What `op` writes, given what the backend read under `ids` (in order), and what it
+    /// returns; pushes the events of those writes. Synchronous: an optimistic backend may call
+    /// it again with fresh slots.
+    fn decide(
+        &self,
+        op: &Op,
+        ids: &[&SessionId],
+        slots: Vec<Slot>,
+        now: u64,
+        events: &mut Vec<StoreEvent>,
+    ) -> Result<(Vec<Write>, Outcome), StoreError> {
+        let mut writes = Vec::new();
+        let mut slots = slots.into_iter();
+        let mut next = || slots.next().unwrap_or(Slot::Empty);
+        let outcome = match op {
+            // Sliding expiry: every live record read is written with its deadline moved, and
+            // expired records met are removed now rather than at the next sweep.
+            Op::Read => {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    out.push(match classify(next(), now)? {
+                        Found::Live(mut record) => {
+                            self.slide(&mut record, now);
+                            writes.push(Write::Put(record.clone()));
+                            Some(record)
+                        }
+                        Found::Expired(version) => {
+                            events.push(StoreEvent::about(EventKind::Expired, id, version));
+                            writes.push(Write::Delete((*id).clone()));
+                            None
+                        }
+                        Found::Missing => None,
+                    });
+                }
+                Outcome::Records(out)
+            }
+            Op::Create(state, ttl_ms) => {
+                let id = ids.first().copied().ok_or_else(no_id)?;
+                match classify(next(), now)? {
+                    Found::Live(_) => {
+                        return Err(StoreError::AlreadyExists {
+                            id: id.as_str().to_owned(),
+                        })
+                    }
+                    Found::Expired(version) => {
+                        events.push(StoreEvent::about(EventKind::Expired, id, version))
+                    }
+                    Found::Missing => {}
+                }
+                let record = self.new_record(id, state.clone(), *ttl_ms, now);
+                events.push(StoreEvent::about(EventKind::Created, id, 1));
+                writes.push(Write::Put(record.clone()));
+                Outcome::Records(vec![Some(record)])
+            }
+            Op::Put(entries, single) => {
+                let mut results = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let put = self.put_state_in(
+                        &entry.id,
+                        next(),
+                        &entry.state,
+                        entry.expected,
+                        now,
+                        events,
+                    );
+                    // One write: its failure is the operation's.
+                    let put = if *single { Ok(put?) } else { put };
+                    results.push(put.map(|record| {
+                        let version = record.version;
+                        writes.push(Write::Put(record));
+                        version
+                    }));
+                }
+                Outcome::Versions(results)
+            }
+            Op::UpdateTtl(_) | Op::Set(..) | Op::Remove(_) => {
+                let id = ids.first().copied().ok_or_else(no_id)?;
+                let mut record = match classify(next(), now)? {
+                    Found::Live(record) => record,
+                    Found::Expired(_) | Found::Missing => return Err(not_found(id)),
+                };
+                let mut kind = EventKind::Saved;
+                let changed = match op {
+                    Op::UpdateTtl(ttl_ms) => {
+                        kind = EventKind::TtlUpdated;
+                        record.ttl_ms = *ttl_ms;
+                        record.expires_at = self.deadline(record.created_at, now, *ttl_ms);
+                        true
+                    }
+                    Op::Set(key, value) => {
+                        record.state.insert_checked(key, value);
+                        true
+                    }
+                    Op::Remove(key) => record.state.remove(key),
+                    _ => false,
+                };
+                if changed {
+                    if kind == EventKind::Saved {
+                        self.write_state(&mut record, now)?;
+                    }
+                    events.push(StoreEvent::about(kind, id, record.version));
+                }
+                let version = record.version;
+                if changed {
+                    writes.push(Write::Put(record));
+                }
+                Outcome::Version(version)
+            }
+            Op::Delete => {
+                let id = ids.first().copied().ok_or_else(no_id)?;
+                let (kind, version) = match next() {
+                    Slot::Empty => return Ok((writes, Outcome::Deleted(false))),
+                    // Unreadable: its version is unknown.
+                    Slot::Corrupt(_) => (EventKind::Deleted, 0),
+                    Slot::Record(record) if record.is_expired(now) => {
+                        (EventKind::Expired, record.version)
+                    }
+                    Slot::Record(record) => (EventKind::Deleted, record.version),
+                };
+                events.push(StoreEvent::about(kind, id, version));
+                writes.push(Write::Delete(id.clone()));
+                Outcome::Deleted(kind == EventKind::Deleted)
+            }
+            Op::ChangeId => {
+                let (Some(&old_id), Some(&new_id)) = (ids.first(), ids.get(1)) else {
+                    return Err(no_id());
+                };
+                let mut record = match classify(next(), now)? {
+                    Found::Live(record) => record,
+                    Found::Expired(_) | Found::Missing => return Err(not_found(old_id)),
+                };
+                match classify(next(), now)? {
+                    Found::Live(_) => {
+                        return Err(StoreError::AlreadyExists {
+                            id: new_id.as_str().to_owned(),
+                        })
+                    }
+                    Found::Expired(version) => {
+                        events.push(StoreEvent::about(EventKind::Expired, new_id, version))
+                    }
+                    Found::Missing => {}
+                }
+                let mut renamed = StoreEvent::about(EventKind::IdChanged, old_id, record.version);
+                renamed.new_id = Some(new_id.clone());
+                events.push(renamed);
+                record.id = new_id.clone();
+                writes.push(Write::Delete(old_id.clone()));
+                writes.push(Write::Put(record));
+                Outcome::Done
+            }
+            Op::DeleteExpired(_) | Op::Ids | Op::Clear => Outcome::Done,
+        };
+        Ok((writes, outcome))
+    }
+}
+
+/// An operation run without the ids it needs (a bug in the caller, not the user's input).
+fn no_id() -> StoreError {
+    StoreError::invalid("an operation was run without its session id")
+}
+
+/// One operation of the contract, as [`Store::run`] carries it out, its arguments checked.
+///
+/// Every operation goes through that one async function, with what it writes decided by a
+/// synchronous `decide` on what the backend read: the engine's async code, and the backend's
+/// that it awaits, is compiled once rather than once per operation (async state machines are
+/// most of the wasm's size).
+pub(crate) enum Op {
+    /// The live records of the ids (with sliding expiry, a write moving their deadlines).
+    Read,
+    /// A new session under the one id: its state and TTL.
+    Create(State, Option<u64>),
+    /// Whole-state writes, one per id, unconditional or a CAS; with `true` (a single write),
+    /// a failure fails the operation rather than being its result.
+    Put(Vec<SaveEntry>, bool),
+    /// Replaces the TTL of the one id's live session.
+    UpdateTtl(Option<u64>),
+    /// Sets a state key (non-empty) to a checked JSON value.
+    Set(String, String),
+    /// Removes a state key (non-empty).
+    Remove(String),
+    /// Deletes the one id's record, whatever it holds.
+    Delete,
+    /// Moves the live session of the first id to the second (different) id.
+    ChangeId,
+    /// Removes expired sessions, at most this many.
+    DeleteExpired(Option<usize>),
+    /// The ids of the live sessions.
+    Ids,
+    /// Removes every record.
+    Clear,
+}
+
+impl Op {
+    /// [`Op::Set`], with the key and the value's JSON text checked.
+    pub(crate) fn set(key: &str, value: &str) -> Result<Op, StoreError> {
+        check_key(key)?;
+        Ok(Op::Set(key.to_owned(), checked_value(value)?.to_owned()))
+    }
+}
+
+/// What an [`Op`] returns.
+pub(crate) enum Outcome {
+    /// Read and Create: a record (or `None`) per id.
+    Records(Vec<Option<SessionRecord>>),
+    /// Put: one result per entry.
+    Versions(Vec<Result<u64, StoreError>>),
+    /// Set, Remove, UpdateTtl: the version now stored.
+    Version(u64),
+    /// Delete: whether a live session was removed.
+    Deleted(bool),
+    /// DeleteExpired: how many were removed.
+    Count(usize),
+    /// Ids.
+    Ids(Vec<SessionId>),
+    /// Clear and ChangeId.
+    Done,
+}
+
+impl Outcome {
+    /// The records of Read or Create.
+    pub(crate) fn into_records(self) -> Vec<Option<SessionRecord>> {
+        match self {
+            Outcome::Records(records) => records,
+            _ => Vec::new(),
+        }
+    }
+
+    /// The first record of Read or Create.
+    pub(crate) fn into_record(self) -> Option<SessionRecord> {
+        self.into_records().into_iter().next().flatten()
+    }
+
+    /// The results of Put.
+    pub(crate) fn into_versions(self) -> Vec<Result<u64, StoreError>> {
+        match self {
+            Outcome::Versions(results) => results,
+            _ => Vec::new(),
+        }
+    }
+
+    /// The version of Set, Remove and UpdateTtl, or of a single Put.
+    pub(crate) fn version(self) -> Result<u64, StoreError> {
+        match self {
+            Outcome::Version(version) => Ok(version),
+            other => other.into_versions().into_iter().next().unwrap_or(Ok(0)),
+        }
+    }
+
+    /// A count (DeleteExpired) or a flag (Delete) as a number.
+    pub(crate) fn count(&self) -> usize {
+        match self {
+            Outcome::Count(n) => *n,
+            Outcome::Deleted(deleted) => usize::from(*deleted),
+            _ => 0,
+        }
+    }
+
+    /// The ids of Ids.
+    pub(crate) fn into_ids(self) -> Vec<SessionId> {
+        match self {
+            Outcome::Ids(ids) => ids,
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -419,71 +643,36 @@ impl<B: Backend> SessionStore for Store<B> {
         ttl: Ttl,
     ) -> Result<SessionRecord, StoreError> {
         let ttl_ms = self.resolve_ttl(ttl)?;
-        let now = self.now()?;
-        self.transact(&[id], |slots, events| {
-            match classify(only(slots), now)? {
-                Found::Live(_) => {
-                    return Err(StoreError::AlreadyExists {
-                        id: id.as_str().to_owned(),
-                    })
-                }
-                Found::Expired(version) => {
-                    events.push(StoreEvent::about(EventKind::Expired, id, version))
-                }
-                Found::Missing => {}
-            }
-            let record = self.new_record(id, state.clone(), ttl_ms, now);
-            events.push(StoreEvent::about(EventKind::Created, id, 1));
-            Ok((vec![Write::Put(record.clone())], record))
-        })
-        .await
+        let out = self.run(&[id], Op::Create(state, ttl_ms)).await?;
+        out.into_record().ok_or_else(no_id)
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.read_one(id).await
+        Ok(self.run(&[id], Op::Read).await?.into_record())
     }
 
     async fn load_many(&self, ids: &[SessionId]) -> Result<Vec<Option<SessionRecord>>, StoreError> {
         let ids: Vec<&SessionId> = ids.iter().collect();
-        check_distinct(&ids)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.read_live(&ids).await
+        Ok(self.run(&ids, Op::Read).await?.into_records())
     }
 
     async fn save_many(
         &self,
         entries: Vec<SaveEntry>,
     ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-        let ids: Vec<&SessionId> = entries.iter().map(|e| &e.id).collect();
-        check_distinct(&ids)?;
         for entry in &entries {
             check_expected(entry.expected)?;
         }
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = self.now()?;
-        self.transact(&ids, |slots, events| {
-            let mut writes = Vec::with_capacity(slots.len());
-            let mut results = Vec::with_capacity(slots.len());
-            for (entry, slot) in entries.iter().zip(slots) {
-                let put =
-                    self.put_state_in(&entry.id, slot, &entry.state, entry.expected, now, events);
-                results.push(put.map(|record| {
-                    let version = record.version;
-                    writes.push(Write::Put(record));
-                    version
-                }));
-            }
-            Ok((writes, results))
-        })
-        .await
+        let ids: Vec<SessionId> = entries.iter().map(|e| e.id.clone()).collect();
+        let ids: Vec<&SessionId> = ids.iter().collect();
+        Ok(self
+            .run(&ids, Op::Put(entries, false))
+            .await?
+            .into_versions())
     }
 
     async fn save(&self, id: &SessionId, state: State) -> Result<u64, StoreError> {
-        self.put_state(id, state, None).await
+        self.put(id, state, None).await
     }
 
     async fn save_if_version(
@@ -492,35 +681,17 @@ impl<B: Backend> SessionStore for Store<B> {
         state: State,
         expected: u64,
     ) -> Result<u64, StoreError> {
-        self.put_state(id, state, Some(expected)).await
+        self.put(id, state, Some(expected)).await
     }
 
     async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError> {
         check_positive("ttlMs", ttl_ms)?;
-        self.modify_live(id, EventKind::TtlUpdated, |record, now| {
-            record.ttl_ms = ttl_ms;
-            record.expires_at = self.deadline(record.created_at, now, ttl_ms);
-            Ok((true, ()))
-        })
-        .await
+        self.run(&[id], Op::UpdateTtl(ttl_ms)).await?;
+        Ok(())
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let now = self.now()?;
-        self.transact(&[id], |slots, events| {
-            let (kind, version) = match only(slots) {
-                Slot::Empty => return Ok((Vec::new(), false)),
-                // Unreadable: its version is unknown.
-                Slot::Corrupt(_) => (EventKind::Deleted, 0),
-                Slot::Record(record) if record.is_expired(now) => {
-                    (EventKind::Expired, record.version)
-                }
-                Slot::Record(record) => (EventKind::Deleted, record.version),
-            };
-            events.push(StoreEvent::about(kind, id, version));
-            Ok((vec![Write::Delete(id.clone())], kind == EventKind::Deleted))
-        })
-        .await
+        Ok(self.run(&[id], Op::Delete).await?.count() == 1)
     }
 
     async fn change_id(
@@ -528,106 +699,75 @@ impl<B: Backend> SessionStore for Store<B> {
         old_id: &SessionId,
         new_id: Option<&SessionId>,
     ) -> Result<SessionId, StoreError> {
-        let new_id = match new_id {
-            Some(id) if id == old_id => {
-                return Err(StoreError::invalid(
-                    "changeId needs a new id different from the old one",
-                ))
-            }
-            Some(id) => id.clone(),
-            None => SessionId::generate()?,
-        };
-        let now = self.now()?;
-        self.transact(&[old_id, &new_id], |slots, events| {
-            let mut slots = slots.into_iter();
-            let old_slot = slots.next().unwrap_or(Slot::Empty);
-            let new_slot = slots.next().unwrap_or(Slot::Empty);
-            let mut record = match classify(old_slot, now)? {
-                Found::Live(record) => record,
-                Found::Expired(_) | Found::Missing => return Err(not_found(old_id)),
-            };
-            match classify(new_slot, now)? {
-                Found::Live(_) => {
-                    return Err(StoreError::AlreadyExists {
-                        id: new_id.as_str().to_owned(),
-                    })
-                }
-                Found::Expired(version) => {
-                    events.push(StoreEvent::about(EventKind::Expired, &new_id, version))
-                }
-                Found::Missing => {}
-            }
-            let mut renamed = StoreEvent::about(EventKind::IdChanged, old_id, record.version);
-            renamed.new_id = Some(new_id.clone());
-            events.push(renamed);
-            record.id = new_id.clone();
-            Ok((
-                vec![Write::Delete(old_id.clone()), Write::Put(record)],
-                new_id.clone(),
-            ))
-        })
-        .await
+        let new_id = new_id_for(old_id, new_id)?;
+        self.run(&[old_id, &new_id], Op::ChangeId).await?;
+        Ok(new_id)
     }
 
     async fn delete_expired(&self, batch_size: Option<NonZeroUsize>) -> Result<usize, StoreError> {
-        let now = self.now()?;
-        let removed = self
-            .backend
-            .delete_expired(now, batch_size.map(NonZeroUsize::get))
-            .await?;
-        let count = removed.len();
-        self.emit(
-            removed
-                .into_iter()
-                .map(|(id, version)| StoreEvent::about(EventKind::Expired, &id, version))
-                .collect(),
-        );
-        Ok(count)
+        let limit = batch_size.map(NonZeroUsize::get);
+        Ok(self.run(&[], Op::DeleteExpired(limit)).await?.count())
     }
 
     async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        let now = self.now()?;
-        self.backend.live_ids(now).await
+        Ok(self.run(&[], Op::Ids).await?.into_ids())
     }
 
     async fn get_json(&self, id: &SessionId, key: &str) -> Result<Option<String>, StoreError> {
         check_key(key)?;
-        match self.read_one(id).await? {
-            Some(record) => Ok(record.state.get_json(key).map(str::to_owned)),
-            None => Err(not_found(id)),
-        }
+        let record = self.run(&[id], Op::Read).await?.into_record();
+        Ok(record
+            .ok_or_else(|| not_found(id))?
+            .state
+            .get_json(key)
+            .map(str::to_owned))
     }
 
     async fn set_json(&self, id: &SessionId, key: &str, value: &str) -> Result<u64, StoreError> {
-        check_key(key)?;
-        let value = checked_value(value)?;
-        self.modify_live(id, EventKind::Saved, |record, now| {
-            record.state.insert_checked(key, value);
-            Ok((true, self.write_state(record, now)?))
-        })
-        .await
+        let op = Op::set(key, value)?;
+        self.run(&[id], op).await?.version()
     }
 
     async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
         check_key(key)?;
-        self.modify_live(id, EventKind::Saved, |record, now| {
-            if !record.state.remove(key) {
-                return Ok((false, record.version));
-            }
-            Ok((true, self.write_state(record, now)?))
-        })
-        .await
+        self.run(&[id], Op::Remove(key.to_owned())).await?.version()
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.backend.clear().await?;
-        self.emit(vec![StoreEvent {
-            kind: EventKind::Cleared,
-            id: None,
-            new_id: None,
-            version: None,
-            local: true,
-        }]);
+        self.run(&[], Op::Clear).await?;
         Ok(())
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// save and saveIfVersion: one whole-state write.
+    async fn put(
+        &self,
+        id: &SessionId,
+        state: State,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        check_expected(expected)?;
+        let entry = SaveEntry {
+            id: id.clone(),
+            state,
+            expected,
+        };
+        self.run(&[id], Op::Put(vec![entry], true)).await?.version()
+    }
+}
+
+/// The id changeId moves a session to: `new_id`, or a generated one; INVALID_INPUT when it is
+/// the old id.
+pub(crate) fn new_id_for(
+    old_id: &SessionId,
+    new_id: Option<&SessionId>,
+) -> Result<SessionId, StoreError> {
+    match new_id {
+        Some(id) if id == old_id => Err(StoreError::invalid(
+            "changeId needs a new id different from the old one",
+        )),
+        Some(id) => Ok(id.clone()),
+        None => SessionId::generate(),
     }
 }

@@ -14,17 +14,17 @@ use crate::backends::storage::{StorageBackend, StorageKind};
 use crate::backends::web::WebLock;
 use crate::backends::AnyBackend;
 use crate::clock::Clock;
-use crate::engine::Store;
+use crate::engine::{check_expected, check_key, new_id_for, Op, Outcome, Store};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
+use crate::id::SessionId;
 use crate::json::js::{js_reason, text_from_js, text_to_js};
-use crate::record::{SaveEntry, State, Ttl};
+use crate::record::{SaveEntry, State};
 use crate::store::{SessionStore as _, StoreOptions};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
 use gloo_timers::callback::Interval;
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
-use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::rc::Weak;
 use wasm_bindgen::prelude::*;
@@ -328,10 +328,13 @@ impl Inner {
         self.sweeping.set(true);
         let inner = self.clone();
         spawn_local(async move {
-            let batch = NonZeroUsize::new(SWEEP_BATCH);
             while !inner.closed.get() {
-                match inner.store.delete_expired(batch).await {
-                    Ok(removed) if removed == SWEEP_BATCH => continue,
+                match inner
+                    .store
+                    .run(&[], Op::DeleteExpired(Some(SWEEP_BATCH)))
+                    .await
+                {
+                    Ok(removed) if removed.count() == SWEEP_BATCH => continue,
                     // Errors (storage gone, corrupt data is skipped anyway) wait for the next tick.
                     _ => break,
                 }
@@ -429,8 +432,38 @@ enum Call {
     Clear,
 }
 
-async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
-    let store = &inner.store;
+/// How an [`Outcome`] becomes the JS value a method resolves to.
+enum Reply {
+    /// The record (create).
+    Record,
+    /// The record or null (load).
+    RecordOrNull,
+    /// An array of records or nulls (loadMany).
+    Records,
+    /// An array of `{ ok, id, version | error }` (saveMany).
+    Results,
+    /// The version (save, saveIfVersion, set, remove).
+    Version,
+    /// The new id (changeId).
+    NewId,
+    /// A boolean (delete).
+    Bool,
+    /// A number (deleteExpired).
+    Count,
+    /// An array of ids (ids).
+    Ids,
+    /// The JSON value of this key, or undefined (get); NOT_FOUND without a live session.
+    Value(String),
+    /// undefined (updateTtl, clear).
+    Undefined,
+}
+
+/// Checks a call's arguments: the ids it works on, the engine operation and how its outcome
+/// is returned.
+fn plan(
+    call: Call,
+    store_options: &StoreOptions,
+) -> Result<(Vec<SessionId>, Op, Reply), StoreError> {
     Ok(match call {
         Call::Create(state, options) => {
             let state = if state.is_undefined() {
@@ -440,42 +473,26 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
             };
             let object = options_object(&options, "create() options", &["ttlMs", "id"])?;
             let ttl_value = field(&object, "ttlMs");
-            let ttl = if ttl_value.is_undefined() {
-                Ttl::StoreDefault
+            let ttl_ms = if ttl_value.is_undefined() {
+                store_options.get_ttl_ms()
             } else {
-                match int_from_js(&ttl_value, "ttlMs", 1, true)? {
-                    Some(ms) => Ttl::Millis(ms),
-                    None => Ttl::Never,
-                }
+                int_from_js(&ttl_value, "ttlMs", 1, true)?
             };
             let id = field(&object, "id");
-            let record = if id.is_undefined() {
-                store.create(state, ttl).await?
+            let id = if id.is_undefined() {
+                SessionId::generate()?
             } else {
-                let id = id_from_js(&id, "id")?;
-                store.create_with_id(&id, state, ttl).await?
+                id_from_js(&id, "id")?
             };
-            record_to_js(&record)
+            (vec![id], Op::Create(state, ttl_ms), Reply::Record)
         }
-        Call::Load(id) => {
-            let id = id_from_js(&id, "id")?;
-            match store.load(&id).await? {
-                Some(record) => record_to_js(&record),
-                None => JsValue::NULL,
-            }
-        }
+        Call::Load(id) => (vec![id_from_js(&id, "id")?], Op::Read, Reply::RecordOrNull),
         Call::LoadMany(ids) => {
             let ids = array_from_js(&ids, "loadMany needs an array of ids")?
                 .iter()
                 .map(|id| id_from_js(&id, "each id"))
                 .collect::<Result<Vec<_>, _>>()?;
-            store
-                .load_many(&ids)
-                .await?
-                .iter()
-                .map(|record| record.as_ref().map_or(JsValue::NULL, record_to_js))
-                .collect::<js_sys::Array>()
-                .into()
+            (ids, Op::Read, Reply::Records)
         }
         Call::SaveMany(entries) => {
             let mut batch = Vec::new();
@@ -498,40 +515,30 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
                     expected: int_from_js(&field(&object, "expected"), "expected", 0, false)?,
                 });
             }
-            let ids: Vec<JsValue> = batch
-                .iter()
-                .map(|e| JsValue::from_str(e.id.as_str()))
-                .collect();
-            let results = store.save_many(batch).await?;
-            ids.into_iter()
-                .zip(results)
-                .map(|(id, result)| {
-                    let out = Object::new();
-                    let set = |key: &str, value: &JsValue| {
-                        let _ = Reflect::set(&out, &JsValue::from_str(key), value);
-                    };
-                    set("ok", &JsValue::from_bool(result.is_ok()));
-                    set("id", &id);
-                    match result {
-                        Ok(version) => set("version", &version_to_js(version)),
-                        Err(e) => set("error", &to_js_error(&e)),
-                    }
-                    JsValue::from(out)
-                })
-                .collect::<js_sys::Array>()
-                .into()
+            let ids = batch.iter().map(|e| e.id.clone()).collect();
+            (ids, Op::Put(batch, false), Reply::Results)
         }
         Call::Save(id, state) => {
             let id = id_from_js(&id, "id")?;
-            let state = state_from_js(&state)?;
-            version_to_js(store.save(&id, state).await?)
+            let entry = SaveEntry {
+                state: state_from_js(&state)?,
+                id: id.clone(),
+                expected: None,
+            };
+            (vec![id], Op::Put(vec![entry], true), Reply::Version)
         }
         Call::SaveIfVersion(id, state, expected) => {
             let id = id_from_js(&id, "id")?;
             let state = state_from_js(&state)?;
             let expected = int_from_js(&expected, "expected", 0, false)?
                 .ok_or_else(|| StoreError::invalid("expected must be an integer >= 0"))?;
-            version_to_js(store.save_if_version(&id, state, expected).await?)
+            check_expected(Some(expected))?;
+            let entry = SaveEntry {
+                id: id.clone(),
+                state,
+                expected: Some(expected),
+            };
+            (vec![id], Op::Put(vec![entry], true), Reply::Version)
         }
         Call::UpdateTtl(id, ttl_ms) => {
             let id = id_from_js(&id, "id")?;
@@ -541,13 +548,9 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
                 ));
             }
             let ttl = int_from_js(&ttl_ms, "ttlMs", 1, true)?;
-            store.update_ttl(&id, ttl).await?;
-            JsValue::UNDEFINED
+            (vec![id], Op::UpdateTtl(ttl), Reply::Undefined)
         }
-        Call::Delete(id) => {
-            let id = id_from_js(&id, "id")?;
-            JsValue::from_bool(store.delete(&id).await?)
-        }
+        Call::Delete(id) => (vec![id_from_js(&id, "id")?], Op::Delete, Reply::Bool),
         Call::ChangeId(old_id, new_id) => {
             let old_id = id_from_js(&old_id, "oldId")?;
             let new_id = if new_id.is_undefined() {
@@ -555,28 +558,19 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
             } else {
                 Some(id_from_js(&new_id, "newId")?)
             };
-            let id = store.change_id(&old_id, new_id.as_ref()).await?;
-            JsValue::from_str(id.as_str())
+            let new_id = new_id_for(&old_id, new_id.as_ref())?;
+            (vec![old_id, new_id], Op::ChangeId, Reply::NewId)
         }
         Call::DeleteExpired(batch_size) => {
-            let batch = int_from_js(&batch_size, "batchSize", 1, false)?
-                .and_then(|n| NonZeroUsize::new(n as usize));
-            JsValue::from_f64(store.delete_expired(batch).await? as f64)
+            let limit = int_from_js(&batch_size, "batchSize", 1, false)?.map(|n| n as usize);
+            (Vec::new(), Op::DeleteExpired(limit), Reply::Count)
         }
-        Call::Ids => store
-            .ids()
-            .await?
-            .iter()
-            .map(|id| JsValue::from_str(id.as_str()))
-            .collect::<js_sys::Array>()
-            .into(),
+        Call::Ids => (Vec::new(), Op::Ids, Reply::Ids),
         Call::Get(id, key) => {
             let id = id_from_js(&id, "id")?;
             let key = key_from_js(&key)?;
-            match store.get_json(&id, &key).await? {
-                Some(value) => text_to_js(&value),
-                None => JsValue::UNDEFINED,
-            }
+            check_key(&key)?;
+            (vec![id], Op::Read, Reply::Value(key))
         }
         Call::Set(id, key, value) => {
             let id = id_from_js(&id, "id")?;
@@ -587,18 +581,83 @@ async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
                 ));
             }
             let value = text_from_js(&value, "value")?;
-            version_to_js(store.set_json(&id, &key, &value).await?)
+            (vec![id], Op::set(&key, &value)?, Reply::Version)
         }
         Call::Remove(id, key) => {
             let id = id_from_js(&id, "id")?;
             let key = key_from_js(&key)?;
-            version_to_js(store.remove(&id, &key).await?)
+            check_key(&key)?;
+            (vec![id], Op::Remove(key), Reply::Version)
         }
-        Call::Clear => {
-            store.clear().await?;
-            JsValue::UNDEFINED
-        }
+        Call::Clear => (Vec::new(), Op::Clear, Reply::Undefined),
     })
+}
+
+/// The JS value of `outcome`, as `reply` says.
+fn reply_to_js(reply: Reply, ids: Vec<SessionId>, outcome: Outcome) -> Result<JsValue, StoreError> {
+    Ok(match reply {
+        Reply::Record | Reply::RecordOrNull => match outcome.into_record() {
+            Some(record) => record_to_js(&record),
+            None => JsValue::NULL,
+        },
+        Reply::Records => outcome
+            .into_records()
+            .iter()
+            .map(|record| record.as_ref().map_or(JsValue::NULL, record_to_js))
+            .collect::<js_sys::Array>()
+            .into(),
+        Reply::Results => ids
+            .iter()
+            .zip(outcome.into_versions())
+            .map(|(id, result)| {
+                let out = Object::new();
+                let set = |key: &str, value: &JsValue| {
+                    let _ = Reflect::set(&out, &JsValue::from_str(key), value);
+                };
+                set("ok", &JsValue::from_bool(result.is_ok()));
+                set("id", &JsValue::from_str(id.as_str()));
+                match result {
+                    Ok(version) => set("version", &version_to_js(version)),
+                    Err(e) => set("error", &to_js_error(&e)),
+                }
+                JsValue::from(out)
+            })
+            .collect::<js_sys::Array>()
+            .into(),
+        Reply::Version => version_to_js(outcome.version()?),
+        Reply::NewId => ids
+            .get(1)
+            .map_or(JsValue::UNDEFINED, |id| JsValue::from_str(id.as_str())),
+        Reply::Bool => JsValue::from_bool(outcome.count() == 1),
+        Reply::Count => JsValue::from_f64(outcome.count() as f64),
+        Reply::Ids => outcome
+            .into_ids()
+            .iter()
+            .map(|id| JsValue::from_str(id.as_str()))
+            .collect::<js_sys::Array>()
+            .into(),
+        Reply::Value(key) => {
+            let record = outcome.into_record().ok_or_else(|| StoreError::NotFound {
+                id: ids
+                    .first()
+                    .map_or_else(String::new, |id| id.as_str().to_owned()),
+            })?;
+            match record.state.get_json(&key) {
+                Some(value) => text_to_js(value),
+                None => JsValue::UNDEFINED,
+            }
+        }
+        Reply::Undefined => JsValue::UNDEFINED,
+    })
+}
+
+/// One call: its arguments checked, the engine's one async operation, its outcome in JS.
+async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
+    let (ids, op, reply) = plan(call, inner.store.options())?;
+    let refs: Vec<&SessionId> = ids.iter().collect();
+    let outcome = inner.store.run(&refs, op).await?;
+    drop(refs);
+    reply_to_js(reply, ids, outcome)
 }
 
 impl JsSessionStore {
