@@ -19,7 +19,7 @@ const lost = new WeakSet();
  * @param {number} blockedMs
  * @returns {Promise<IDBDatabase>}
  */
-export function idb_open(factory, name, blockedMs) {
+function idb_open(factory, name, blockedMs) {
   const open = (version) =>
     new Promise((resolve, reject) => {
       const req = version ? factory.open(name, version) : factory.open(name);
@@ -61,18 +61,45 @@ export function idb_open(factory, name, blockedMs) {
   return open();
 }
 
-/** Whether `db` closed itself for another context's upgrade. */
-export function idb_lost(db) {
-  return lost.has(db);
+/**
+ * A connection to database `name`: `{ f, n, b, db }`, opened now (rejecting as `idb_open`).
+ * Every operation below starts its transaction on it, reopening the database first when the
+ * connection was lost: closed for another context's upgrade, closed by `idb_close`, or by the
+ * browser (`InvalidStateError` from `transaction()`, retried once). A failed reopen rejects
+ * with `[error]` (an array: Rust tells open failures apart by it).
+ */
+export function idb_connect(factory, name, blockedMs) {
+  const c = { f: factory, n: name, b: blockedMs, db: null };
+  return idb_open(factory, name, blockedMs).then((db) => ((c.db = db), c));
 }
 
-/**
- * Starts a transaction on the records: `{ tx, store, done }`, `done` settling when it ends
- * (rejected with its error when it aborts). Throws as `db.transaction` does.
- * @param {IDBDatabase} db
- * @param {boolean} write
- */
-export function idb_begin(db, write) {
+/** Closes the connection; the next operation reopens it. */
+export function idb_close(c) {
+  c.db?.close();
+  c.db = null;
+}
+
+// Runs `f` on a new transaction of `c` (`{ tx, store, done }`), reopening as described above.
+// What `transaction()` throws rejects the result.
+const on = (c, write, f) => {
+  if (c.db && !lost.has(c.db)) {
+    try {
+      return f(begin(c.db, write));
+    } catch (e) {
+      if (e?.name != "InvalidStateError") return Promise.reject(e);
+    }
+  }
+  return idb_open(c.f, c.n, c.b).then(
+    (db) => f(begin((c.db = db), write)),
+    (e) => {
+      throw [e];
+    },
+  );
+};
+
+// A transaction on the records: `{ tx, store, done }`, `done` settling when it ends (rejected
+// with its error when it aborts). Throws as `db.transaction` does.
+const begin = (db, write) => {
   const tx = db.transaction(RECORDS, write ? "readwrite" : "readonly", { durability: "relaxed" });
   const done = new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
@@ -80,7 +107,7 @@ export function idb_begin(db, write) {
   });
   done.catch(() => {});
   return { tx, store: tx.objectStore(RECORDS), done };
-}
+};
 
 // Resolves to `reqs` once all of them succeeded (their results then set), or rejects with the
 // error of the first that failed. Continuations run while the transaction is still active.
@@ -99,26 +126,27 @@ const all = (reqs) =>
 const text = (value) => (value === undefined ? value : typeof value?.rec == "string" ? value.rec : null);
 
 /**
- * The record texts stored under `keys` (space-separated ids), in order.
- * @returns {Promise<(string | null | undefined)[]>}
+ * In a new transaction (readwrite when `write`), the record texts stored under `keys`
+ * (space-separated ids): `[t, ...texts]`, `t` the transaction, still active, to write in.
+ * @returns {Promise<[object, ...(string | null | undefined)[]]>}
  */
-export function idb_get(t, keys) {
-  return all(keys.split(" ").map((key) => t.store.get(key))).then((reqs) => reqs.map((req) => text(req.result)));
+export function idb_get(c, write, keys) {
+  return on(c, write, (t) => all(keys.split(" ").map((key) => t.store.get(key))).then((reqs) => [t, ...reqs.map((req) => text(req.result))]));
 }
 
-/** Stores `{ exp, rec }` under `key` (`exp`, the deadline, left out when undefined). */
+/** Stores `{ exp, rec }` under `key` in `t` (`exp`, the deadline, left out when undefined). */
 export function idb_put(t, key, rec, exp) {
   t.store.put(exp === undefined ? { rec } : { exp, rec }, key);
 }
 
-/** Removes what is stored under `key`. */
+/** Removes what is stored under `key`, in `t`. */
 export function idb_delete(t, key) {
   t.store.delete(key);
 }
 
-/** Removes every record. */
-export function idb_clear(t) {
-  t.store.clear();
+/** Removes every record, in a transaction of its own; resolves once it completes. */
+export function idb_clear(c) {
+  return on(c, true, (t) => (t.store.clear(), idb_commit(t)));
 }
 
 /** Commits what was issued; resolves once the transaction completes, rejects when it aborts. */
@@ -129,20 +157,23 @@ export function idb_commit(t) {
   return t.done;
 }
 
-/** Aborts the transaction (nothing it wrote is kept); resolves once it has ended. */
+/** Aborts `t`: nothing it wrote is kept. (Later transactions on the records wait for its end.) */
 export function idb_abort(t) {
   try {
     t.tx.abort();
   } catch {}
-  return t.done.catch(() => {});
 }
 
 /**
- * Keys and record texts, `[keys, texts]`: every record, or with `now` given the first `limit`
- * (0: all) whose deadline is at most `now`, by the deadline index.
+ * Keys and record texts, `[t, keys, texts]`: every record (in a new read-only transaction), or
+ * with `now` given the first `limit` (0: all) whose deadline is at most `now`, by the deadline
+ * index, in `t` or, when it is undefined, a new readwrite transaction.
  */
-export function idb_scan(t, now, limit) {
-  const source = now === undefined ? t.store : t.store.index("expiresAt");
-  const range = now === undefined ? null : IDBKeyRange.upperBound(now);
-  return all([source.getAllKeys(range, limit), source.getAll(range, limit)]).then(([keys, values]) => [keys.result, values.result.map(text)]);
+export function idb_scan(c, t, now, limit) {
+  const scan = (t) => {
+    const source = now === undefined ? t.store : t.store.index("expiresAt");
+    const range = now === undefined ? null : IDBKeyRange.upperBound(now);
+    return all([source.getAllKeys(range, limit), source.getAll(range, limit)]).then(([keys, values]) => [t, keys.result, values.result.map(text)]);
+  };
+  return t ? scan(t) : on(c, now !== undefined, scan);
 }
