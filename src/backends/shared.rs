@@ -414,7 +414,8 @@ impl Coordinator {
         Ok(body)
     }
 
-    async fn read(self: &Rc<Self>, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+    /// A `read` request: the raw values of `keys`.
+    fn read_request(keys: &[String]) -> Object {
         let request = Object::new();
         set(&request, "op", "read");
         set(
@@ -422,30 +423,27 @@ impl Coordinator {
             "keys",
             keys.iter().map(|k| JsValue::from_str(k)).collect::<Array>(),
         );
-        let body = self.call(request).await?;
-        let values: Array = get(&body, "values").dyn_into().unwrap_or_default();
-        Ok(values.iter().map(|v| v.as_string()).collect())
+        request
     }
 
-    /// Applies `writes` if every `expect`ed value is unchanged; `Ok(false)` when one changed.
-    async fn cas(
-        self: &Rc<Self>,
+    /// A `cas` request: applies `writes` if every `expect`ed value is unchanged (answered
+    /// `changed` when one is not).
+    fn cas_request(
         expect: &[(String, Option<String>)],
         writes: &[(String, Option<String>)],
-    ) -> Result<bool, StoreError> {
+    ) -> Object {
         let request = Object::new();
         set(&request, "op", "cas");
         set(&request, "expect", pairs_to_js(expect));
         set(&request, "writes", pairs_to_js(writes));
-        let body = self.call(request).await?;
-        Ok(!get(&body, "changed").is_truthy())
+        request
     }
 
-    async fn scan(self: &Rc<Self>) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    /// A request of `op` alone: "scan" or "clear".
+    fn request(op: &str) -> Object {
         let request = Object::new();
-        set(&request, "op", "scan");
-        let body = self.call(request).await?;
-        Ok(pairs_from_js(&get(&body, "pairs")))
+        set(&request, "op", op);
+        request
     }
 
     fn close(&self) {
@@ -614,13 +612,13 @@ impl SharedStorageBackend {
 impl Backend for SharedStorageBackend {
     async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         let Some(c) = self.direct(false) else {
-            return self.local.read(ids).await;
+            return self.local.read_now(ids);
         };
         let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
-        let raws = c.read(&keys).await?;
+        let body = c.call(Coordinator::read_request(&keys)).await?;
         Ok(ids
             .iter()
-            .zip(raws)
+            .zip(values(&body))
             .map(|(id, raw)| StorageBackend::decode_slot(id, raw))
             .collect())
     }
@@ -631,11 +629,11 @@ impl Backend for SharedStorageBackend {
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
         let Some(c) = self.direct(true) else {
-            return self.local.transact(ids, decide).await;
+            return self.local.transact_now(ids, decide);
         };
         let keys: Vec<String> = ids.iter().map(|id| self.local.key(id)).collect();
         loop {
-            let raws = c.read(&keys).await?;
+            let raws = values(&c.call(Coordinator::read_request(&keys)).await?);
             let slots = ids
                 .iter()
                 .zip(&raws)
@@ -646,17 +644,19 @@ impl Backend for SharedStorageBackend {
                 return Ok(());
             }
             let expect: Vec<(String, Option<String>)> = keys.iter().cloned().zip(raws).collect();
-            if c.cas(&expect, &writes).await? {
+            let body = c.call(Coordinator::cas_request(&expect, &writes)).await?;
+            if !get(&body, "changed").is_truthy() {
                 return Ok(());
             }
         }
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-        let Some(c) = self.direct(false) else {
-            return self.local.live_ids(now_ms).await;
+        let found = match self.direct(false) {
+            None => self.local.scan_raw()?,
+            Some(c) => pairs_from_js(&get(&c.call(Coordinator::request("scan")).await?, "pairs")),
         };
-        Ok(live_among(self.local.readable(c.scan().await?), now_ms))
+        Ok(live_among(self.local.readable(found), now_ms))
     }
 
     async fn delete_expired(
@@ -665,23 +665,34 @@ impl Backend for SharedStorageBackend {
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
         let Some(c) = self.direct(true) else {
-            return self.local.delete_expired(now_ms, limit).await;
+            return self.local.delete_expired_now(now_ms, limit);
         };
         loop {
-            let found = self.local.readable(c.scan().await?);
+            let scan = c.call(Coordinator::request("scan")).await?;
+            let found = self.local.readable(pairs_from_js(&get(&scan, "pairs")));
             let (expect, removed) = expired_among(found, now_ms, limit);
-            if removed.is_empty() || c.cas(&expect, &removals(&expect)).await? {
+            if removed.is_empty() {
+                return Ok(removed);
+            }
+            let body = c
+                .call(Coordinator::cas_request(&expect, &removals(&expect)))
+                .await?;
+            if !get(&body, "changed").is_truthy() {
                 return Ok(removed);
             }
         }
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        let Some(c) = self.direct(true) else {
-            return self.local.clear().await;
-        };
-        let request = Object::new();
-        set(&request, "op", "clear");
-        c.call(request).await.map(drop)
+        match self.direct(true) {
+            None => self.local.clear_records(),
+            Some(c) => c.call(Coordinator::request("clear")).await.map(drop),
+        }
     }
+}
+
+/// The raw values of a `read` answer.
+fn values(body: &JsValue) -> Vec<Option<String>> {
+    let values: Array = get(body, "values").dyn_into().unwrap_or_default();
+    values.iter().map(|v| v.as_string()).collect()
 }

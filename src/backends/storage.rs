@@ -268,8 +268,9 @@ impl StorageBackend {
     }
 }
 
-impl Backend for StorageBackend {
-    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+impl StorageBackend {
+    /// [`Backend::read`], which localStorage does synchronously.
+    pub(crate) fn read_now(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         let mut slots = Vec::with_capacity(ids.len());
         for id in ids {
             slots.push(Self::decode_slot(id, self.get_raw(&self.key(id))?));
@@ -277,13 +278,39 @@ impl Backend for StorageBackend {
         Ok(slots)
     }
 
+    /// [`Backend::transact`], synchronously.
+    pub(crate) fn transact_now(
+        &self,
+        ids: &[&SessionId],
+        decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let writes = self.raw_writes(decide(self.read_now(ids)?)?);
+        self.apply_raw(&writes)
+    }
+
+    /// [`Backend::delete_expired`], synchronously.
+    pub(crate) fn delete_expired_now(
+        &self,
+        now_ms: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<(SessionId, u64)>, StoreError> {
+        let (found, removed) = expired_among(self.readable(self.scan_raw()?), now_ms, limit);
+        self.apply_raw(&removals(&found))?;
+        Ok(removed)
+    }
+}
+
+impl Backend for StorageBackend {
+    async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+        self.read_now(ids)
+    }
+
     async fn transact(
         &self,
         ids: &[&SessionId],
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError> {
-        let writes = self.raw_writes(decide(self.read(ids).await?)?);
-        self.apply_raw(&writes)
+        self.transact_now(ids, decide)
     }
 
     async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
@@ -295,9 +322,7 @@ impl Backend for StorageBackend {
         now_ms: u64,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let (found, removed) = expired_among(self.readable(self.scan_raw()?), now_ms, limit);
-        self.apply_raw(&removals(&found))?;
-        Ok(removed)
+        self.delete_expired_now(now_ms, limit)
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
