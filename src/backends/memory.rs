@@ -6,14 +6,15 @@ use crate::id::SessionId;
 use crate::record::SessionRecord;
 use crate::store::StoreOptions;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Records held in memory by one store instance; nothing is shared or persisted.
 ///
 /// The fallback when no browser storage is usable, and the fastest store for tests.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    records: RefCell<HashMap<SessionId, SessionRecord>>,
+    /// Sorted by id, found by binary search: a `HashMap` would bring hashbrown and SipHash into
+    /// the wasm (~2 KB gzipped) for the one map of the build.
+    records: RefCell<Vec<SessionRecord>>,
 }
 
 /// A session store in memory. Its data lives as long as the instance.
@@ -41,11 +42,17 @@ impl Store<MemoryBackend> {
     }
 }
 
+/// Where `id` is, or would go, in `records`.
+fn find(records: &[SessionRecord], id: &SessionId) -> Result<usize, usize> {
+    records.binary_search_by(|r| r.id.as_str().cmp(id.as_str()))
+}
+
 impl MemoryBackend {
     fn slot(&self, id: &SessionId) -> Slot {
-        match self.records.borrow().get(id) {
-            Some(record) => Slot::Record(record.clone()),
-            None => Slot::Empty,
+        let records = self.records.borrow();
+        match find(&records, id) {
+            Ok(i) => Slot::Record(records[i].clone()),
+            Err(_) => Slot::Empty,
         }
     }
 }
@@ -64,11 +71,14 @@ impl Backend for MemoryBackend {
         let mut records = self.records.borrow_mut();
         for write in writes {
             match write {
-                Write::Put(record) => {
-                    records.insert(record.id.clone(), record);
-                }
+                Write::Put(record) => match find(&records, &record.id) {
+                    Ok(i) => records[i] = record,
+                    Err(i) => records.insert(i, record),
+                },
                 Write::Delete(id) => {
-                    records.remove(&id);
+                    if let Ok(i) = find(&records, &id) {
+                        records.remove(i);
+                    }
                 }
             }
         }
@@ -79,7 +89,7 @@ impl Backend for MemoryBackend {
         Ok(self
             .records
             .borrow()
-            .values()
+            .iter()
             .filter(|r| !r.is_expired(now_ms))
             .map(|r| r.id.clone())
             .collect())
@@ -90,16 +100,15 @@ impl Backend for MemoryBackend {
         now_ms: u64,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let mut records = self.records.borrow_mut();
-        let expired: Vec<(SessionId, u64)> = records
-            .values()
-            .filter(|r| r.is_expired(now_ms))
-            .map(|r| (r.id.clone(), r.version))
-            .take(limit.unwrap_or(usize::MAX))
-            .collect();
-        for (id, _) in &expired {
-            records.remove(id);
-        }
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut expired = Vec::new();
+        self.records.borrow_mut().retain(|r| {
+            let remove = expired.len() < limit && r.is_expired(now_ms);
+            if remove {
+                expired.push((r.id.clone(), r.version));
+            }
+            !remove
+        });
         Ok(expired)
     }
 
