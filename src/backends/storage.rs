@@ -231,8 +231,12 @@ impl StorageBackend {
         let puts = writes.iter().filter(|(_, v)| v.is_some());
         let removes = writes.iter().filter(|(_, v)| v.is_none());
         let mut undo: Vec<(&str, Option<String>)> = Vec::new();
-        for (key, value) in puts.chain(removes) {
-            undo.push((key, self.get_raw(key)?));
+        for (i, (key, value)) in puts.chain(removes).enumerate() {
+            // What the last write replaces is never restored (its own failure writes
+            // nothing): a single write, a save, reads nothing back first.
+            if i + 1 < writes.len() {
+                undo.push((key, self.get_raw(key)?));
+            }
             let result = match value {
                 Some(text) => self.storage.set_item(key, text),
                 None => self.storage.remove_item(key),
