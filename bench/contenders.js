@@ -282,9 +282,18 @@ class RawStorage extends RawIdb {
   }
 }
 
+/** A JS `Map` of JSON texts, one key per record: what the memory backend does, by hand. */
+class RawMemory extends RawStorage {
+  async open(name) { this.prefix = `${name}:`; this.map = new Map(); }
+  read(id) { const text = this.map.get(this.key(id)); return text === undefined ? undefined : this.live(JSON.parse(text)); }
+  write(r) { this.map.set(this.key(r.id), JSON.stringify(r)); return r; }
+  async destroy() { this.map.clear(); }
+}
+
 export const CONTENDERS = {
   indexeddb: { raw: () => new RawIdb(), wss: () => new Wss("indexeddb"), "idb-keyval": () => new KeyVal(), localForage: () => new LocalForage() },
   storage: { raw: () => new RawStorage(), wss: () => new Wss("localstorage"), "wss-session": () => new Wss("sessionstorage") },
+  memory: { raw: () => new RawMemory(), wss: () => new Wss("memory") },
 };
 
 const ids = (n, prefix = "s") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);

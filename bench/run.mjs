@@ -34,6 +34,12 @@ const FAMILIES = {
     contenders: ["raw", "wss", "wss-session"],
     workloads: ["create", "load (hot)", "save", "saveIfVersion", "set one key", "mixed 80/20 load/save", "saveMany", "loadMany", "deleteExpired"],
   },
+  // The memory backend's floor: no storage at all, so what remains is the package's own cost.
+  memory: {
+    title: "Memory",
+    contenders: ["raw", "wss"],
+    workloads: ["load (hot)", "save"],
+  },
 };
 
 const median = (xs) => {
@@ -168,6 +174,11 @@ function targets({ results, coldStart: cold, sizes }) {
     const v = worst.ratioVsRaw === null ? null : +worst.ratioVsRaw.toFixed(2);
     t.push({ what: `${label}: every operation vs raw setItem/getItem + JSON (worst: ${worst.workload})`, value: v, goal: ">= 0.35", met: v !== null && v >= 0.35 });
   }
+  // The memory backend: µs per operation, absolute (its raw is a JS Map of JSON texts).
+  for (const [workload, goal] of [["load (hot)", 5], ["save", 15]]) {
+    const row = results.find((r) => r.family === "memory" && r.workload === workload && r.contender === "wss");
+    if (row) t.push({ what: `memory backend: ${workload} of a ~1 KB state, µs per operation`, value: row.usPerOp, goal: `<= ${goal}`, met: row.usPerOp <= goal });
+  }
   const cs = cold.wss.medianMs / cold["idb-keyval"].medianMs;
   const csValue = Number.isFinite(cs) ? +cs.toFixed(2) : null;
   t.push({ what: "cold start: wss time / idb-keyval first get time", value: csValue, goal: "<= 1.3", met: csValue !== null && cs <= 1.3 });
@@ -236,6 +247,7 @@ export function markdown(r) {
     "- **localForage** 1.10.0 (IndexedDB driver): `getItem` then `setItem` (two transactions: not atomic);",
     "  a `setItem` loop for saveMany (it has no batch write).",
     "- **raw** (Web Storage): `localStorage` + `JSON` by hand, one key per record.",
+    "- **raw** (Memory): a JS `Map` of JSON texts by hand, one key per record; **wss** there is backend `memory`.",
     "",
     `States are ~1 KB of JSON. n = ${r.config.n} operations per run (deleteExpired: ${r.config.expire} records on IndexedDB,`,
     `${r.config.storageExpire} on Web Storage, half of them expired).`,

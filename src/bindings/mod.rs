@@ -414,8 +414,9 @@ fn version_to_js(version: u64) -> JsValue {
 
 /// One method call with its arguments as they came from JS, checked inside the promise.
 ///
-/// Every method goes through one [`execute`] future and one `future_to_promise`, rather than a
-/// future type each: that shares the promise plumbing and keeps the wasm smaller.
+/// Every method goes through [`execute`] (its arguments checked into an engine [`Op`] by
+/// [`plan`], run by the engine's one async function, the outcome made JS by [`reply_to_js`])
+/// rather than a future type each: that shares the promise plumbing and keeps the wasm smaller.
 enum Call {
     Create(JsValue, JsValue),
     Load(JsValue),
