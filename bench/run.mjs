@@ -1,7 +1,7 @@
 // `npm run bench`: wasm-session-store against raw IndexedDB, idb-keyval and localForage (and
 // raw localStorage for the Web Storage backends), in one headless Chromium session, workloads
 // interleaved in rounds (A B C D, A B C D, ...). Writes bench/results.json and BENCHMARKS.md.
-//   node bench/run.mjs             the full run (~3 min)
+//   node bench/run.mjs             the full run (~9 min on a 2-core machine)
 //   node bench/run.mjs --smoke     tiny counts, one round, results to test-results/ (npm test)
 //   node bench/run.mjs --render    rewrite BENCHMARKS.md from bench/results.json
 //   node bench/run.mjs --only saveMany,deleteExpired [--rounds 3]

@@ -77,3 +77,17 @@ pub use record::{SaveEntry, SessionRecord, State, Ttl};
 pub use store::{
     SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_SAFE_INTEGER,
 };
+
+/// What a Rust app uses, in one import: `use wasm_session_store::prelude::*;`.
+///
+/// The [`SessionStore`] trait (every operation, typed state through serde included), the
+/// records, ids, options and errors, the memory store, and in the browser the IndexedDB and
+/// Web Storage stores.
+pub mod prelude {
+    pub use crate::{
+        ErrorCode, EventKind, MemoryStore, SaveEntry, SessionId, SessionRecord, SessionStore,
+        State, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
+    };
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::{IndexedDbStore, StorageKind, StorageStore};
+}

@@ -3,6 +3,9 @@
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::json::{self, Member, MAX_STATE_DEPTH};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::type_name;
 
 /// A session's state: a JSON object (string keys to JSON values), kept as its JSON text.
 ///
@@ -51,6 +54,62 @@ impl State {
             ));
         }
         Ok(Self::from_checked(json))
+    }
+
+    /// A state from any value that serializes (serde) to a JSON object: a struct, or a map
+    /// with string keys.
+    ///
+    /// Floats that are not finite are written as `null`, as serde_json writes them.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::StoreError::InvalidInput) naming the type and serde's reason when
+    /// it does not serialize, or not to an object, or nests more than 512 levels.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// # struct Cart { items: Vec<String> }
+    /// use wasm_session_store::State;
+    /// let state = State::from_typed(&Cart { items: vec!["apple".into()] }).unwrap();
+    /// assert_eq!(state.as_json(), r#"{"items":["apple"]}"#);
+    /// assert_eq!(state.to_typed::<Cart>().unwrap(), Cart { items: vec!["apple".into()] });
+    /// assert!(State::from_typed(&vec![1, 2]).is_err()); // an array, not an object
+    /// ```
+    pub fn from_typed<T: Serialize + ?Sized>(value: &T) -> Result<Self, StoreError> {
+        let text = serde_json::to_string(value).map_err(|e| {
+            serde_error(
+                "the state",
+                "does not serialize to JSON",
+                type_name::<T>(),
+                &e,
+            )
+        })?;
+        if !text.starts_with('{') {
+            let mut reason = String::from(
+                "the state must serialize to a JSON object (a struct, or a map with string keys); ",
+            );
+            reason.push_str(type_name::<T>());
+            reason.push_str(" serializes to ");
+            reason.push_str(json_kind(&text));
+            return Err(StoreError::invalid(reason));
+        }
+        Self::from_json(text)
+    }
+
+    /// The state as a `T` (serde).
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::StoreError::InvalidInput) naming the type and serde's reason when
+    /// the state does not deserialize into it.
+    pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_str(&self.json).map_err(|e| {
+            serde_error(
+                "the state",
+                "does not deserialize into",
+                type_name::<T>(),
+                &e,
+            )
+        })
     }
 
     /// A state from text known to be a JSON object within the limits of
@@ -187,6 +246,42 @@ impl State {
 
 /// `value` without the whitespace around it, when it is JSON text a state may hold as one
 /// key's value (nesting at most 511 levels inside the state's object).
+/// INVALID_INPUT for a serde failure about `what` (the state, or a key): `<what> <verb> <type>:
+/// <serde's reason>` (the type is named after the verb for reads, and first for writes).
+pub(crate) fn serde_error(
+    what: &str,
+    verb: &str,
+    type_name: &str,
+    error: &serde_json::Error,
+) -> StoreError {
+    let mut reason = String::from(what);
+    if verb.ends_with("into") {
+        reason.push(' ');
+        reason.push_str(verb);
+        reason.push(' ');
+        reason.push_str(type_name);
+    } else {
+        reason.push_str(" (");
+        reason.push_str(type_name);
+        reason.push_str(") ");
+        reason.push_str(verb);
+    }
+    reason.push_str(": ");
+    reason.push_str(&error.to_string());
+    StoreError::invalid(reason)
+}
+
+/// What kind of JSON value `text` (valid JSON) is.
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
 pub(crate) fn checked_value(value: &str) -> Result<&str, StoreError> {
     if json::is_value(value, MAX_STATE_DEPTH - 1) {
         Ok(value.trim_ascii())
@@ -280,6 +375,15 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// The state as a `T` (serde): [`State::to_typed`].
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::StoreError::InvalidInput) naming the type and serde's reason when
+    /// the state does not deserialize into it.
+    pub fn state_as<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        self.state.to_typed()
+    }
+
     /// Whether the record is expired at `now_ms` (`now >= expires_at`).
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at.is_some_and(|at| now_ms >= at)

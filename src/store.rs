@@ -4,8 +4,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscription};
 use crate::id::{validate_store_name, SessionId};
-use crate::record::{SaveEntry, SessionRecord, State, Ttl};
+use crate::record::{serde_error, SaveEntry, SessionRecord, State, Ttl};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
+use std::any::type_name;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 
@@ -320,6 +323,147 @@ pub trait SessionStore {
         self.set_json(id, key, &text).await
     }
 
+    /// Creates a session with a generated id from a typed state (serde): [`create`] with
+    /// [`State::from_typed`].
+    ///
+    /// [`create`]: SessionStore::create
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) when `state` does not serialize to a JSON
+    /// object (nothing is written); otherwise as [`create`].
+    ///
+    /// # Examples
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use wasm_session_store::prelude::*;
+    ///
+    /// #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    /// struct Cart {
+    ///     items: Vec<String>,
+    /// }
+    ///
+    /// # pollster::block_on(async {
+    /// let store = MemoryStore::open(StoreOptions::new()).unwrap();
+    /// let cart = Cart { items: vec!["apple".into()] };
+    /// let rec = store.create_from(&cart, Ttl::StoreDefault).await?;
+    /// assert_eq!(rec.state_as::<Cart>()?, cart);
+    ///
+    /// let v = store.set_as(&rec.id, "coupon", &"SPRING").await?;
+    /// let coupon: Option<String> = store.get_as(&rec.id, "coupon").await?;
+    /// assert_eq!((v, coupon.as_deref()), (2, Some("SPRING")));
+    ///
+    /// // A write based on a stale version is refused, typed or not.
+    /// let err = store.save_if_version_from(&rec.id, &cart, 1).await.unwrap_err();
+    /// assert_eq!(err.code(), ErrorCode::VersionConflict);
+    /// # Ok::<(), StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    async fn create_from<T: Serialize + ?Sized>(
+        &self,
+        state: &T,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError> {
+        let state = State::from_typed(state)?;
+        self.create(state, ttl).await
+    }
+
+    /// Creates a session with the given id from a typed state: [`create_with_id`] with
+    /// [`State::from_typed`].
+    ///
+    /// [`create_with_id`]: SessionStore::create_with_id
+    ///
+    /// # Errors
+    /// As [`create_from`](Self::create_from) and [`create_with_id`].
+    async fn create_with_id_from<T: Serialize + ?Sized>(
+        &self,
+        id: &SessionId,
+        state: &T,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError> {
+        let state = State::from_typed(state)?;
+        self.create_with_id(id, state, ttl).await
+    }
+
+    /// Replaces the state with a typed one: [`save`] with [`State::from_typed`].
+    ///
+    /// [`save`]: SessionStore::save
+    ///
+    /// # Errors
+    /// As [`create_from`](Self::create_from) and [`save`].
+    async fn save_from<T: Serialize + ?Sized>(
+        &self,
+        id: &SessionId,
+        state: &T,
+    ) -> Result<u64, StoreError> {
+        let state = State::from_typed(state)?;
+        self.save(id, state).await
+    }
+
+    /// Replaces the state with a typed one if the live version is `expected`:
+    /// [`save_if_version`] with [`State::from_typed`].
+    ///
+    /// [`save_if_version`]: SessionStore::save_if_version
+    ///
+    /// # Errors
+    /// As [`create_from`](Self::create_from) and [`save_if_version`]
+    /// ([`VersionConflict`](StoreError::VersionConflict)).
+    async fn save_if_version_from<T: Serialize + ?Sized>(
+        &self,
+        id: &SessionId,
+        state: &T,
+        expected: u64,
+    ) -> Result<u64, StoreError> {
+        let state = State::from_typed(state)?;
+        self.save_if_version(id, state, expected).await
+    }
+
+    /// One value of the state as a `T` (serde); `None` when the key is absent.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) naming the key, the type and serde's reason
+    /// when the stored value does not deserialize into `T`; otherwise as
+    /// [`get_json`](Self::get_json).
+    async fn get_as<T: DeserializeOwned>(
+        &self,
+        id: &SessionId,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(text) = self.get_json(id, key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            serde_error(
+                &key_label(key),
+                "does not deserialize into",
+                type_name::<T>(),
+                &e,
+            )
+        })
+    }
+
+    /// Sets one key of the state to a typed value (serde); the new version.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](StoreError::InvalidInput) naming the key, the type and serde's reason
+    /// when `value` does not serialize to JSON (nothing is written); otherwise as
+    /// [`set_json`](Self::set_json).
+    async fn set_as<T: Serialize + ?Sized>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        value: &T,
+    ) -> Result<u64, StoreError> {
+        let text = serde_json::to_string(value).map_err(|e| {
+            serde_error(
+                &key_label(key),
+                "does not serialize to JSON",
+                type_name::<T>(),
+                &e,
+            )
+        })?;
+        self.set_json(id, key, &text).await
+    }
+
     /// Removes one key of the state; the new version, or the current one (nothing written,
     /// not even a sliding deadline) when the key was absent.
     ///
@@ -350,4 +494,12 @@ pub trait SessionStore {
     /// # });
     /// ```
     fn subscribe(&self, callback: impl Fn(&StoreEvent) + 'static) -> Subscription;
+}
+
+/// `key "<key>"`, for errors about one key's value.
+fn key_label(key: &str) -> String {
+    let mut label = String::from("key \"");
+    label.push_str(key);
+    label.push('"');
+    label
 }
