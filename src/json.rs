@@ -360,9 +360,10 @@ pub(crate) mod js {
     //! nothing is silently converted), fresh plain objects on the way out. Both ways cross the
     //! boundary as one string.
 
+    use crate::backends::web::exception_reason;
     use crate::error::StoreError;
     use wasm_bindgen::prelude::wasm_bindgen;
-    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen::JsValue;
 
     #[wasm_bindgen(module = "/src/bindings/json_text.js")]
     extern "C" {
@@ -372,20 +373,6 @@ pub(crate) mod js {
         fn json_text(value: &JsValue, what: &str) -> Result<String, JsValue>;
     }
 
-    /// Converts a thrown JS value into a readable reason.
-    pub(crate) fn js_reason(err: &JsValue) -> String {
-        if let Some(e) = err.dyn_ref::<js_sys::Error>() {
-            let mut reason: String = e.name().into();
-            reason.push_str(": ");
-            reason.push_str(&String::from(e.message()));
-            reason
-        } else if let Some(s) = err.as_string() {
-            s
-        } else {
-            "a non-Error value was thrown".into()
-        }
-    }
-
     /// A JS value as JSON text, or INVALID_INPUT naming `what` and where the offending part is
     /// (`state.cart[2]: undefined (...)`).
     ///
@@ -393,7 +380,7 @@ pub(crate) mod js {
     /// where reading the value from wasm took one per property. What it writes is JSON by
     /// construction, so it is not checked again here.
     pub(crate) fn text_from_js(value: &JsValue, what: &str) -> Result<String, StoreError> {
-        json_text(value, what).map_err(|e| StoreError::invalid(js_reason(&e)))
+        json_text(value, what).map_err(|e| StoreError::invalid(exception_reason(&e)))
     }
 
     /// JSON text as a fresh JS value, through one `JSON.parse`: plain objects and arrays with

@@ -34,7 +34,7 @@ pub(crate) fn exception_name(err: &JsValue) -> String {
     }
 }
 
-/// "Name: message" of a thrown browser value.
+/// "Name: message" of a thrown value: a DOMException, an Error, or a thrown string as it is.
 pub(crate) fn exception_reason(err: &JsValue) -> String {
     let (name, message) = if let Some(dom) = err.dyn_ref::<DomException>() {
         (dom.name(), dom.message())
@@ -51,7 +51,7 @@ pub(crate) fn exception_reason(err: &JsValue) -> String {
         reason.push_str(&message);
     }
     if reason.is_empty() {
-        reason.push_str("unknown browser error");
+        reason.push_str("a value without a name or message was thrown");
     }
     reason
 }

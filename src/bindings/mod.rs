@@ -11,14 +11,14 @@ use crate::backends::feed::{event_object, ChangeFeed};
 use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
 use crate::backends::shared::SharedStorageBackend;
 use crate::backends::storage::{StorageBackend, StorageKind};
-use crate::backends::web::WebLock;
+use crate::backends::web::{exception_reason, WebLock};
 use crate::backends::AnyBackend;
 use crate::clock::Clock;
 use crate::engine::{check_expected, check_key, new_id_for, Op, Outcome, Store};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
-use crate::json::js::{js_reason, text_from_js, text_to_js};
+use crate::json::js::{text_from_js, text_to_js};
 use crate::record::{SaveEntry, State};
 use crate::store::{SessionStore as _, StoreOptions};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
@@ -40,7 +40,7 @@ impl Clock for JsClock {
     fn now_ms(&self) -> Result<u64, StoreError> {
         let value = self.0.call0(&JsValue::UNDEFINED).map_err(|e| {
             let mut reason = String::from("the now() option threw: ");
-            reason.push_str(&js_reason(&e));
+            reason.push_str(&exception_reason(&e));
             StoreError::invalid(reason)
         })?;
         match value.as_f64() {

@@ -122,8 +122,9 @@ export type SessionEvent =
  * A session store: TTL expiry and optimistic versioning over IndexedDB, localStorage,
  * sessionStorage or memory. Open one with `SessionStore.open(options)`.
  *
- * Every method returns a promise that rejects with a `StoreError` (never throws), and
- * behaves the same on every backend. Expired sessions are invisible: `load` gives null and
+ * Every async method returns a promise that rejects with a `StoreError` (it never throws,
+ * whatever the arguments), and behaves the same on every backend. `subscribe` is synchronous
+ * and throws a `StoreError` (INVALID_INPUT, CLOSED). Expired sessions are invisible: `load` gives null and
  * writes reject NOT_FOUND.
  */
 export class SessionStore {
