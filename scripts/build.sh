@@ -28,6 +28,8 @@ npx --no-install wasm-opt -Oz --skip-pass=inlining-optimizing --converge --low-m
 node scripts/inline-snippets.mjs pkg/wasm_session_store.js
 # free() and [Symbol.dispose] (`using`) close the store first.
 node scripts/close-on-free.mjs pkg/wasm_session_store.js
+# The class's operations: one method each over the single `__call` export.
+node scripts/class-methods.mjs pkg/wasm_session_store.js
 # Short import/export names instead of wasm-bindgen's hashed ones, in the wasm and the glue:
 # ~4.3 KB gzipped.
 node scripts/shorten-imports.mjs pkg/wasm_session_store_bg.wasm pkg/wasm_session_store.js \

@@ -42,6 +42,8 @@ pub mod backends;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+#[cfg(target_arch = "wasm32")]
+mod web_store;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -77,17 +79,20 @@ pub use record::{SaveEntry, SessionRecord, State, Ttl};
 pub use store::{
     SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_SAFE_INTEGER,
 };
+#[cfg(target_arch = "wasm32")]
+pub use web_store::{BackendKind, WebStore};
 
 /// What a Rust app uses, in one import: `use wasm_session_store::prelude::*;`.
 ///
 /// The [`SessionStore`] trait (every operation, typed state through serde included), the
-/// records, ids, options and errors, the memory store, and in the browser the IndexedDB and
-/// Web Storage stores.
+/// records, ids, options and errors, the memory store, and in the browser `WebStore` (the
+/// browser runtime: fallback chain, sweeper, change feed, coordinated localStorage) with
+/// `BackendKind`, and the IndexedDB and Web Storage stores.
 pub mod prelude {
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::{BackendKind, IndexedDbStore, StorageKind, StorageStore, WebStore};
     pub use crate::{
         ErrorCode, EventKind, MemoryStore, SaveEntry, SessionId, SessionRecord, SessionStore,
         State, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
     };
-    #[cfg(target_arch = "wasm32")]
-    pub use crate::{IndexedDbStore, StorageKind, StorageStore};
 }

@@ -282,3 +282,82 @@ async fn indexeddb_store_matches_the_model() {
     )
     .await;
 }
+
+/// `WebStore`, the browser runtime the JS class wraps: the conformance suite through it, on
+/// IndexedDB (what `Auto` gets here) and on localStorage with its leader tab.
+mod web_store {
+    use wasm_session_store::{BackendKind, StoreOptions, WebStore};
+
+    mod indexeddb {
+        use super::*;
+        wasm_session_store::conformance_tests!(wasm, |options: StoreOptions| async move {
+            let store = WebStore::open(options, BackendKind::Auto)
+                .await
+                .expect("opens");
+            assert_eq!(store.backend(), BackendKind::IndexedDb);
+            assert_eq!(store.fallback_reason(), None);
+            store
+        });
+    }
+
+    mod localstorage {
+        use super::*;
+        wasm_session_store::conformance_tests!(wasm, |options: StoreOptions| async move {
+            WebStore::open(options, BackendKind::LocalStorage)
+                .await
+                .expect("opens")
+        });
+    }
+}
+
+/// Two `WebStore`s of one name hear each other's writes through the change feed (`local:
+/// false`), typed state goes through, and a closed store refuses everything with CLOSED.
+#[wasm_bindgen_test]
+async fn a_web_store_hears_another_instances_writes_and_closes() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_session_store::{BackendKind, StoreEvent, WebStore};
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Cart {
+        items: Vec<String>,
+    }
+
+    let (opts, _clock) = options("web_store_feed");
+    let a = WebStore::open(opts.clone(), BackendKind::IndexedDb)
+        .await
+        .unwrap();
+    let b = WebStore::open(opts, BackendKind::IndexedDb).await.unwrap();
+    let heard: Rc<RefCell<Vec<StoreEvent>>> = Rc::default();
+    let sink = heard.clone();
+    let _sub = b.subscribe(move |event| sink.borrow_mut().push(event.clone()));
+
+    let cart = Cart {
+        items: vec!["apple".into()],
+    };
+    let rec = a.create_from(&cart, Ttl::StoreDefault).await.unwrap();
+    let loaded = b.load(&rec.id).await.unwrap().unwrap();
+    assert_eq!(loaded.state_as::<Cart>().unwrap(), cart);
+    let conflict = b.save_if_version_from(&rec.id, &cart, 0).await.unwrap_err();
+    assert_eq!(conflict.code(), ErrorCode::VersionConflict);
+
+    // The feed is asynchronous: wait (bounded) for a's event to arrive at b.
+    for _ in 0..100 {
+        if !heard.borrow().is_empty() {
+            break;
+        }
+        common::sleep_ms(10).await;
+    }
+    let events = heard.borrow().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].id.as_ref(), Some(&rec.id));
+    assert!(!events[0].local);
+
+    a.close();
+    a.close(); // idempotent
+    assert!(a.is_closed());
+    assert_eq!(a.load(&rec.id).await.unwrap_err().code(), ErrorCode::Closed);
+    assert!(b.load(&rec.id).await.unwrap().is_some());
+    b.clear().await.unwrap();
+    b.close();
+}

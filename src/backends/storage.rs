@@ -84,7 +84,13 @@ pub(crate) fn removals(pairs: &[(String, Option<String>)]) -> RawPairs {
     pairs.iter().map(|(key, _)| (key.clone(), None)).collect()
 }
 
-/// A session store in `localStorage` or `sessionStorage`.
+/// A session store in `localStorage` or `sessionStorage`, used directly: **for one tab only**.
+///
+/// Its read-check-writes are atomic within the tab, not across tabs: two tabs writing one
+/// session through `localStorage` this way can lose each other's updates (each renderer caches
+/// localStorage). For localStorage shared by tabs, open a
+/// [`WebStore`](crate::WebStore) with `BackendKind::LocalStorage` (the leader-tab protocol).
+/// sessionStorage belongs to one tab, so this is all it needs.
 pub type StorageStore = Store<StorageBackend>;
 
 impl Store<StorageBackend> {

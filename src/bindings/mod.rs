@@ -7,24 +7,20 @@
 
 mod convert;
 
-use crate::backends::feed::{event_object, ChangeFeed};
-use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
-use crate::backends::shared::SharedStorageBackend;
-use crate::backends::storage::{StorageBackend, StorageKind};
-use crate::backends::web::{exception_reason, WebLock};
-use crate::backends::AnyBackend;
+use crate::backends::feed::event_object;
+use crate::backends::web::exception_reason;
 use crate::clock::Clock;
-use crate::engine::{check_expected, check_key, new_id_for, Op, Outcome, Store};
+use crate::engine::{check_expected, check_key, new_id_for, Op, Outcome};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
 use crate::json::js::{text_from_js, text_to_js};
 use crate::record::{SaveEntry, State};
 use crate::store::{SessionStore as _, StoreOptions};
+use crate::web_store::{BackendKind, WebStore};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
-use gloo_timers::callback::Interval;
 use js_sys::{Function, Object, Promise, Reflect};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::rc::Weak;
@@ -50,16 +46,6 @@ impl Clock for JsClock {
             )),
         }
     }
-}
-
-/// Which storage `open` was asked for.
-#[derive(Clone, Copy, PartialEq)]
-enum BackendChoice {
-    Auto,
-    IndexedDb,
-    LocalStorage,
-    SessionStorage,
-    Memory,
 }
 
 const OPTION_KEYS: [&str; 7] = [
@@ -119,18 +105,18 @@ fn field(object: &Object, key: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn parse_options(value: &JsValue) -> Result<(BackendChoice, StoreOptions), StoreError> {
+fn parse_options(value: &JsValue) -> Result<(BackendKind, StoreOptions), StoreError> {
     let object = options_object(value, "open() options", &OPTION_KEYS)?;
     let backend = field(&object, "backend");
     let choice = if backend.is_undefined() {
-        BackendChoice::Auto
+        BackendKind::Auto
     } else {
         match backend.as_string().as_deref() {
-            Some("auto") => BackendChoice::Auto,
-            Some("indexeddb") => BackendChoice::IndexedDb,
-            Some("localstorage") => BackendChoice::LocalStorage,
-            Some("sessionstorage") => BackendChoice::SessionStorage,
-            Some("memory") => BackendChoice::Memory,
+            Some("auto") => BackendKind::Auto,
+            Some("indexeddb") => BackendKind::IndexedDb,
+            Some("localstorage") => BackendKind::LocalStorage,
+            Some("sessionstorage") => BackendKind::SessionStorage,
+            Some("memory") => BackendKind::Memory,
             _ => {
                 return Err(StoreError::invalid(
                     "backend must be \"auto\", \"indexeddb\", \"localstorage\", \"sessionstorage\" or \"memory\"",
@@ -183,71 +169,13 @@ fn parse_options(value: &JsValue) -> Result<(BackendChoice, StoreOptions), Store
     Ok((choice, options))
 }
 
-/// Opens the chosen backend: `(backend, its name, why "auto" fell back)`.
-async fn open_backend(
-    choice: BackendChoice,
-    name: &str,
-) -> Result<(AnyBackend, &'static str, Option<String>), StoreError> {
-    let indexeddb = || async {
-        IndexedDbBackend::open(name, DEFAULT_BLOCKED_TIMEOUT_MS)
-            .await
-            .map(|b| (AnyBackend::IndexedDb(b), "indexeddb"))
-    };
-    // localStorage is shared by tabs, so it goes through the leader-tab protocol;
-    // sessionStorage belongs to one tab and is used directly.
-    let storage = |kind: StorageKind| match kind {
-        StorageKind::Local => {
-            SharedStorageBackend::open(name).map(|b| (AnyBackend::SharedStorage(b), "localstorage"))
-        }
-        StorageKind::Session => {
-            StorageBackend::open(kind, name).map(|b| (AnyBackend::Storage(b), "sessionstorage"))
-        }
-    };
-    let (backend, label) = match choice {
-        BackendChoice::Memory => (AnyBackend::memory(), "memory"),
-        BackendChoice::IndexedDb => indexeddb().await?,
-        BackendChoice::LocalStorage => storage(StorageKind::Local)?,
-        BackendChoice::SessionStorage => storage(StorageKind::Session)?,
-        BackendChoice::Auto => {
-            let idb_error = match indexeddb().await {
-                Ok((backend, label)) => return Ok((backend, label, None)),
-                // Falling back would split the data between two backends: report it instead.
-                Err(e @ StoreError::Blocked { .. }) => return Err(e),
-                Err(e) => e,
-            };
-            let mut reason = String::from("IndexedDB unavailable (");
-            reason.push_str(&idb_error.message());
-            reason.push(')');
-            return match storage(StorageKind::Local) {
-                Ok((backend, label)) => Ok((backend, label, Some(reason))),
-                Err(ls_error) => {
-                    reason.push_str("; localStorage unavailable (");
-                    reason.push_str(&ls_error.message());
-                    reason.push_str("): data lives in memory only, for this page's lifetime");
-                    Ok((AnyBackend::memory(), "memory", Some(reason)))
-                }
-            };
-        }
-    };
-    Ok((backend, label, None))
-}
-
-/// How many expired sessions one sweep removes per `deleteExpired` call (one transaction);
-/// a sweep repeats until a call removes fewer.
-const SWEEP_BATCH: usize = 100;
-
+/// What the JS class holds: the store, and its JS subscribers.
 struct Inner {
-    store: Store<AnyBackend>,
-    backend: &'static str,
-    closed: Cell<bool>,
+    web: WebStore,
     /// The JS subscribers (each wraps its function; local and remote events alike).
     listeners: Rc<Subscribers>,
-    /// This instance's events, for the other instances of the store name, and theirs for us.
-    feed: RefCell<Option<ChangeFeed>>,
-    /// Forwards the engine's events to the listeners and the feed.
+    /// Forwards the store's events (this instance's and other instances') to the listeners.
     subscription: RefCell<Option<Subscription>>,
-    sweeper: RefCell<Option<Sweeper>>,
-    sweeping: Cell<bool>,
     /// The store itself, once a JS listener subscribed: events can still come when the page
     /// holds no reference to the store (the change feed, the sweeper), so like a
     /// `BroadcastChannel` with a listener or a running `setInterval`, a store that was
@@ -256,93 +184,14 @@ struct Inner {
     pinned: RefCell<Option<Rc<Inner>>>,
 }
 
-/// The background sweep: a timer, and the Web Lock that makes one instance per store name
-/// the sweeper (none for memory and sessionStorage, whose data no other context shares).
-struct Sweeper {
-    _interval: Interval,
-    lock: Option<WebLock>,
-}
-
 impl Inner {
-    /// Wires the change feed and the sweeper; called once, right after `open`.
+    /// Hears the store's events; called once, right after `open`.
     fn start(self: &Rc<Self>) {
-        let name = self.store.name().to_owned();
         let weak = Rc::downgrade(self);
-        let on_remote = move |event: StoreEvent| Inner::deliver(&weak, event);
-        // Only data other contexts share has a feed: memory lives in this instance, and
-        // sessionStorage in this tab (instances of one tab do not hear each other).
-        let mut feed_name = String::from(self.backend);
-        feed_name.push(':');
-        feed_name.push_str(&name);
-        // The sweeper's election is per shared data too: `wasm-session-store:<feed>:sweeper`.
-        let mut lock_name = String::from("wasm-session-store:");
-        lock_name.push_str(&feed_name);
-        lock_name.push_str(":sweeper");
-        let feed = match self.backend {
-            "localstorage" => Some(ChangeFeed::with_storage_fallback(
-                &feed_name, &name, on_remote,
-            )),
-            "indexeddb" => Some(ChangeFeed::open(&feed_name, on_remote)),
-            _ => None,
-        };
-        *self.feed.borrow_mut() = feed;
-        let weak = Rc::downgrade(self);
-        let subscription = self.store.subscribe(move |event| {
-            if let Some(inner) = weak.upgrade() {
-                if let Some(feed) = &*inner.feed.borrow() {
-                    feed.publish(event);
-                }
-            }
-            Inner::deliver(&weak, event.clone());
-        });
+        let subscription = self
+            .web
+            .subscribe(move |event| Inner::deliver(&weak, event.clone()));
         *self.subscription.borrow_mut() = Some(subscription);
-
-        if let Some(ms) = self.store.options().get_sweep_interval_ms() {
-            let lock = match self.backend {
-                // Without Web Locks every instance sweeps: wasteful, still correct.
-                "indexeddb" | "localstorage" => WebLock::request(&lock_name, Box::new(|| {})).ok(),
-                _ => None,
-            };
-            let weak = Rc::downgrade(self);
-            // setInterval takes at most 2^31-1 ms (~24.8 days).
-            let ms = ms.min(i32::MAX as u64) as u32;
-            let interval = Interval::new(ms, move || {
-                if let Some(inner) = weak.upgrade() {
-                    inner.sweep();
-                }
-            });
-            *self.sweeper.borrow_mut() = Some(Sweeper {
-                _interval: interval,
-                lock,
-            });
-        }
-    }
-
-    /// One sweep, if this instance is the sweeper and none is running.
-    fn sweep(self: &Rc<Self>) {
-        let is_sweeper = match &*self.sweeper.borrow() {
-            Some(sweeper) => sweeper.lock.as_ref().is_none_or(WebLock::is_held),
-            None => false,
-        };
-        if self.closed.get() || self.sweeping.get() || !is_sweeper {
-            return;
-        }
-        self.sweeping.set(true);
-        let inner = self.clone();
-        spawn_local(async move {
-            while !inner.closed.get() {
-                match inner
-                    .store
-                    .run(&[], Op::DeleteExpired(Some(SWEEP_BATCH)))
-                    .await
-                {
-                    Ok(removed) if removed.count() == SWEEP_BATCH => continue,
-                    // Errors (storage gone, corrupt data is skipped anyway) wait for the next tick.
-                    _ => break,
-                }
-            }
-            inner.sweeping.set(false);
-        });
     }
 
     /// Hands `event` to the JS listeners subscribed now, asynchronously and in order: after
@@ -372,16 +221,8 @@ impl Inner {
     }
 
     fn close(&self) {
-        if self.closed.replace(true) {
-            return;
-        }
-        self.store.backend().close();
-        self.sweeper.borrow_mut().take();
-        if let Some(mut feed) = self.feed.borrow_mut().take() {
-            feed.close();
-        }
+        self.web.close();
         self.subscription.borrow_mut().take();
-        self.store.unsubscribe_all();
         self.listeners.clear();
         self.pinned.borrow_mut().take();
     }
@@ -405,7 +246,6 @@ const TYPES: &str = include_str!("types.d.ts");
 #[wasm_bindgen(js_name = SessionStore, skip_typescript)]
 pub struct JsSessionStore {
     inner: Rc<Inner>,
-    fallback_reason: Option<String>,
 }
 
 fn version_to_js(version: u64) -> JsValue {
@@ -656,9 +496,9 @@ fn reply_to_js(reply: Reply, ids: Vec<SessionId>, outcome: Outcome) -> Result<Js
 
 /// One call: its arguments checked, the engine's one async operation, its outcome in JS.
 async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
-    let (ids, op, reply) = plan(call, inner.store.options())?;
+    let (ids, op, reply) = plan(call, inner.web.options())?;
     let refs: Vec<&SessionId> = ids.iter().collect();
-    let outcome = inner.store.run(&refs, op).await?;
+    let outcome = inner.web.check_open()?.run(&refs, op).await?;
     drop(refs);
     reply_to_js(reply, ids, outcome)
 }
@@ -671,7 +511,7 @@ impl JsSessionStore {
     /// (IndexedDB, another tab's answer) goes on as a wasm-bindgen-futures task: for the rest,
     /// that task, its promise executor and its two closures were most of the cost of a call.
     fn run(&self, call: Call) -> Promise {
-        if self.inner.closed.get() {
+        if self.inner.web.is_closed() {
             return Promise::reject(&to_js_error(&StoreError::Closed));
         }
         let mut call = Box::pin(execute(self.inner.clone(), call));
@@ -694,50 +534,31 @@ impl JsSessionStore {
     /// and UNAVAILABLE when an explicitly chosen backend cannot be used here.
     pub fn open(options: JsValue) -> Promise {
         future_to_promise(async move {
-            let (choice, options) = parse_options(&options).map_err(|e| to_js_error(&e))?;
-            let (backend, name, fallback_reason) = open_backend(choice, options.get_name())
+            let (kind, options) = parse_options(&options).map_err(|e| to_js_error(&e))?;
+            let web = WebStore::open(options, kind)
                 .await
                 .map_err(|e| to_js_error(&e))?;
-            let store = Store::with_backend(backend, options).map_err(|e| to_js_error(&e))?;
             let inner = Rc::new(Inner {
-                store,
-                backend: name,
-                closed: Cell::new(false),
+                web,
                 listeners: Rc::default(),
-                feed: RefCell::default(),
                 subscription: RefCell::default(),
-                sweeper: RefCell::default(),
-                sweeping: Cell::new(false),
                 pinned: RefCell::default(),
             });
             inner.start();
-            // Resolves once every other instance of the feed posts its writes.
-            let joining = inner
-                .feed
-                .borrow()
-                .as_ref()
-                .and_then(ChangeFeed::start_join);
-            if let Some(joining) = joining {
-                let _ = JsFuture::from(joining).await;
-            }
-            Ok(JsSessionStore {
-                inner,
-                fallback_reason,
-            }
-            .into())
+            Ok(JsSessionStore { inner }.into())
         })
     }
 
     /// The backend in use: "indexeddb", "localstorage", "sessionstorage" or "memory".
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
-        self.inner.backend.to_owned()
+        self.inner.web.backend().as_str().to_owned()
     }
 
     /// Why "auto" did not get IndexedDB; null otherwise.
     #[wasm_bindgen(getter, js_name = fallbackReason)]
     pub fn fallback_reason(&self) -> JsValue {
-        match &self.fallback_reason {
+        match self.inner.web.fallback_reason() {
             Some(reason) => JsValue::from_str(reason),
             None => JsValue::NULL,
         }
@@ -746,90 +567,32 @@ impl JsSessionStore {
     /// The store name.
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
-        self.inner.store.name().to_owned()
+        self.inner.web.name().to_owned()
     }
 
-    /// Creates a session: `create(state = {}, { ttlMs?, id? })` resolves to its record.
-    pub fn create(&self, state: JsValue, options: JsValue) -> Promise {
-        self.run(Call::Create(state, options))
-    }
-
-    /// The live session, or null.
-    pub fn load(&self, id: JsValue) -> Promise {
-        self.run(Call::Load(id))
-    }
-
-    /// The live sessions of `ids` (null where missing or expired), in order, read in one
-    /// transaction.
-    #[wasm_bindgen(js_name = loadMany)]
-    pub fn load_many(&self, ids: JsValue) -> Promise {
-        self.run(Call::LoadMany(ids))
-    }
-
-    /// Writes many sessions in one transaction; resolves to one `{ ok, id, version | error }`
-    /// per entry, in order.
-    #[wasm_bindgen(js_name = saveMany)]
-    pub fn save_many(&self, entries: JsValue) -> Promise {
-        self.run(Call::SaveMany(entries))
-    }
-
-    /// Writes the state unconditionally; resolves to the new version.
-    pub fn save(&self, id: JsValue, state: JsValue) -> Promise {
-        self.run(Call::Save(id, state))
-    }
-
-    /// Writes the state if the live version is `expected` (0: must not exist).
-    #[wasm_bindgen(js_name = saveIfVersion)]
-    pub fn save_if_version(&self, id: JsValue, state: JsValue, expected: JsValue) -> Promise {
-        self.run(Call::SaveIfVersion(id, state, expected))
-    }
-
-    /// Sets the TTL (null: never expires) and the deadline to now + TTL.
-    #[wasm_bindgen(js_name = updateTtl)]
-    pub fn update_ttl(&self, id: JsValue, ttl_ms: JsValue) -> Promise {
-        self.run(Call::UpdateTtl(id, ttl_ms))
-    }
-
-    /// Deletes a session; resolves to whether a live record was removed.
-    pub fn delete(&self, id: JsValue) -> Promise {
-        self.run(Call::Delete(id))
-    }
-
-    /// Renames a session atomically; resolves to the new id (generated when absent).
-    #[wasm_bindgen(js_name = changeId)]
-    pub fn change_id(&self, old_id: JsValue, new_id: JsValue) -> Promise {
-        self.run(Call::ChangeId(old_id, new_id))
-    }
-
-    /// Removes expired sessions (at most `batchSize`); resolves to how many.
-    #[wasm_bindgen(js_name = deleteExpired)]
-    pub fn delete_expired(&self, batch_size: JsValue) -> Promise {
-        self.run(Call::DeleteExpired(batch_size))
-    }
-
-    /// The ids of live sessions.
-    pub fn ids(&self) -> Promise {
-        self.run(Call::Ids)
-    }
-
-    /// One value of a session's state, or undefined.
-    pub fn get(&self, id: JsValue, key: JsValue) -> Promise {
-        self.run(Call::Get(id, key))
-    }
-
-    /// Sets one key of a session's state; resolves to the new version.
-    pub fn set(&self, id: JsValue, key: JsValue, value: JsValue) -> Promise {
-        self.run(Call::Set(id, key, value))
-    }
-
-    /// Removes one key of a session's state; resolves to the (possibly unchanged) version.
-    pub fn remove(&self, id: JsValue, key: JsValue) -> Promise {
-        self.run(Call::Remove(id, key))
-    }
-
-    /// Removes every session of this store.
-    pub fn clear(&self) -> Promise {
-        self.run(Call::Clear)
+    /// Method number `op` of the class, with its arguments as they came (missing ones are
+    /// undefined): `scripts/class-methods.mjs` gives the class one method per operation that
+    /// calls this with its number, in the order of `Call` (create 0 … clear 14). One export
+    /// for all of them, where each had its own: ~1.6 KB less wasm.
+    #[wasm_bindgen(js_name = __call, skip_typescript)]
+    pub fn call(&self, op: u8, a: JsValue, b: JsValue, c: JsValue) -> Promise {
+        self.run(match op {
+            0 => Call::Create(a, b),
+            1 => Call::Load(a),
+            2 => Call::LoadMany(a),
+            3 => Call::Save(a, b),
+            4 => Call::SaveMany(a),
+            5 => Call::SaveIfVersion(a, b, c),
+            6 => Call::UpdateTtl(a, b),
+            7 => Call::Delete(a),
+            8 => Call::ChangeId(a, b),
+            9 => Call::DeleteExpired(a),
+            10 => Call::Ids,
+            11 => Call::Get(a, b),
+            12 => Call::Set(a, b, c),
+            13 => Call::Remove(a, b),
+            _ => Call::Clear,
+        })
     }
 
     /// Calls `callback` with every change to the store, from this instance (`local: true`)
@@ -842,7 +605,7 @@ impl JsSessionStore {
     /// `addEventListener`) unsubscribes nothing, and a store subscribed to stays alive until
     /// `close()`.
     pub fn subscribe(&self, callback: JsValue) -> Result<Function, JsValue> {
-        if self.inner.closed.get() {
+        if self.inner.web.is_closed() {
             return Err(to_js_error(&StoreError::Closed));
         }
         let callback: Function = callback.dyn_into().map_err(|_| {

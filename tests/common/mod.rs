@@ -290,3 +290,19 @@ where
         (js_sys::Date::now() - started) / 1000.0
     );
 }
+
+/// Waits `ms` milliseconds (a `setTimeout`), for what arrives asynchronously from another
+/// instance (the change feed). Never for expiry: that reads the injected clock.
+#[allow(dead_code)]
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .expect("setTimeout")
+            .into();
+        set_timeout
+            .call2(&global, &resolve, &ms.into())
+            .expect("setTimeout");
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
