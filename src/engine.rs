@@ -424,17 +424,7 @@ impl<B: Backend> Store<B> {
             }
             Op::Create(state, ttl_ms) => {
                 let id = ids.first().copied().ok_or_else(no_id)?;
-                match classify(next(), now)? {
-                    Found::Live(_) => {
-                        return Err(StoreError::AlreadyExists {
-                            id: id.as_str().to_owned(),
-                        })
-                    }
-                    Found::Expired(version) => {
-                        events.push(StoreEvent::about(EventKind::Expired, id, version))
-                    }
-                    Found::Missing => {}
-                }
+                claim(id, next(), now, events)?;
                 let record = self.new_record(id, state.clone(), *ttl_ms, now);
                 events.push(StoreEvent::about(EventKind::Created, id, 1));
                 writes.push(Write::Put(record.clone()));
@@ -517,17 +507,7 @@ impl<B: Backend> Store<B> {
                     Found::Live(record) => record,
                     Found::Expired(_) | Found::Missing => return Err(not_found(old_id)),
                 };
-                match classify(next(), now)? {
-                    Found::Live(_) => {
-                        return Err(StoreError::AlreadyExists {
-                            id: new_id.as_str().to_owned(),
-                        })
-                    }
-                    Found::Expired(version) => {
-                        events.push(StoreEvent::about(EventKind::Expired, new_id, version))
-                    }
-                    Found::Missing => {}
-                }
+                claim(new_id, next(), now, events)?;
                 let mut renamed = StoreEvent::about(EventKind::IdChanged, old_id, record.version);
                 renamed.new_id = Some(new_id.clone());
                 events.push(renamed);
@@ -539,6 +519,26 @@ impl<B: Backend> Store<B> {
             Op::DeleteExpired(_) | Op::Ids | Op::Clear => Outcome::Done,
         };
         Ok((writes, outcome))
+    }
+}
+
+/// Whether a new record may take `id`, given what `slot` holds there: ALREADY_EXISTS when a
+/// live session has it; an expired one is replaced, and its `expired` event pushed.
+fn claim(
+    id: &SessionId,
+    slot: Slot,
+    now: u64,
+    events: &mut Vec<StoreEvent>,
+) -> Result<(), StoreError> {
+    match classify(slot, now)? {
+        Found::Live(_) => Err(StoreError::AlreadyExists {
+            id: id.as_str().to_owned(),
+        }),
+        Found::Expired(version) => {
+            events.push(StoreEvent::about(EventKind::Expired, id, version));
+            Ok(())
+        }
+        Found::Missing => Ok(()),
     }
 }
 
