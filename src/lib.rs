@@ -3,28 +3,40 @@
 //! Sessions live in IndexedDB, localStorage, sessionStorage or memory, with expiry (TTL,
 //! sliding, absolute caps) and optimistic versioning (compare-and-swap on a version number)
 //! running in the client. The same [`SessionStore`] trait fronts every backend, with the same
-//! behaviour for missing, expired and conflicting records on each.
+//! behaviour for missing, expired and conflicting records on each; your own types go in and
+//! out through serde.
 //!
 //! ```
-//! use wasm_session_store::{ErrorCode, ManualClock, MemoryStore, SessionStore, StoreOptions, Ttl};
-//! # pollster::block_on(async {
-//! let clock = ManualClock::new(1_000);
-//! let store = MemoryStore::open(StoreOptions::new().ttl_ms(Some(60_000)).clock(clock.clone())).unwrap();
+//! use serde::{Deserialize, Serialize};
+//! use wasm_session_store::prelude::*;
+//! use wasm_session_store::ManualClock;
 //!
-//! let mut state = wasm_session_store::State::new();
-//! state.insert("cart", &serde_json::json!(["apple"])).unwrap();
-//! let record = store.create(state.clone(), Ttl::StoreDefault).await.unwrap();
+//! #[derive(Serialize, Deserialize, PartialEq, Debug)]
+//! struct Cart {
+//!     items: Vec<String>,
+//! }
+//!
+//! # pollster::block_on(async {
+//! // In the browser: `WebStore::open(options, BackendKind::Auto).await?` (IndexedDB, else
+//! // localStorage, else memory; safe across tabs). Natively, and in tests, a MemoryStore.
+//! let clock = ManualClock::new(1_000);
+//! let store = MemoryStore::open(StoreOptions::new().ttl_ms(Some(60_000)).clock(clock.clone()))?;
+//!
+//! let cart = Cart { items: vec!["apple".into()] };
+//! let record = store.create_from(&cart, Ttl::StoreDefault).await?;
 //! assert_eq!((record.version, record.expires_at), (1, Some(61_000)));
+//! assert_eq!(record.state_as::<Cart>()?, cart);
 //!
 //! // Optimistic concurrency: a write based on a stale version is refused.
-//! store.save_if_version(&record.id, state.clone(), 1).await.unwrap();
-//! let err = store.save_if_version(&record.id, state, 1).await.unwrap_err();
+//! store.save_if_version_from(&record.id, &cart, 1).await?;
+//! let err = store.save_if_version_from(&record.id, &cart, 1).await.unwrap_err();
 //! assert_eq!(err.code(), ErrorCode::VersionConflict);
 //!
 //! // Expiry reads the injected clock: no sleeping in tests.
 //! clock.advance(60_000);
-//! assert!(store.load(&record.id).await.unwrap().is_none());
-//! # });
+//! assert!(store.load(&record.id).await?.is_none());
+//! # Ok::<(), StoreError>(())
+//! # }).unwrap();
 //! ```
 #![deny(missing_docs)]
 
