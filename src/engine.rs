@@ -157,7 +157,7 @@ fn check_distinct(ids: &[&SessionId]) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) fn check_expected(expected: Option<u64>) -> Result<(), StoreError> {
+fn check_expected(expected: Option<u64>) -> Result<(), StoreError> {
     match expected {
         Some(v) if v > MAX_SAFE_INTEGER => Err(StoreError::invalid(
             "expected version must be a safe integer >= 0",
@@ -324,10 +324,16 @@ impl<B: Backend> Store<B> {
     /// Carries out `op` on the records of `ids`: the one async path of every operation.
     ///
     /// Arguments are checked before (by the [`SessionStore`] methods, or by the JS bindings,
-    /// which call this directly); batches are checked here.
+    /// which call this directly); batches, and the expected versions of writes, are checked
+    /// here.
     pub(crate) async fn run(&self, ids: &[&SessionId], op: Op) -> Result<Outcome, StoreError> {
         if let Op::Read | Op::Put(..) = op {
             check_distinct(ids)?;
+            if let Op::Put(entries, _) = &op {
+                for entry in entries {
+                    check_expected(entry.expected)?;
+                }
+            }
             if ids.is_empty() {
                 return Ok(Outcome::Records(Vec::new()));
             }
@@ -453,10 +459,7 @@ impl<B: Backend> Store<B> {
             }
             Op::UpdateTtl(_) | Op::Set(..) | Op::Remove(_) => {
                 let id = ids.first().copied().ok_or_else(no_id)?;
-                let mut record = match classify(next(), now)? {
-                    Found::Live(record) => record,
-                    Found::Expired(_) | Found::Missing => return Err(not_found(id)),
-                };
+                let mut record = Self::live(next(), now)?.ok_or_else(|| not_found(id))?;
                 let mut kind = EventKind::Saved;
                 let changed = match op {
                     Op::UpdateTtl(ttl_ms) => {
@@ -472,16 +475,17 @@ impl<B: Backend> Store<B> {
                     Op::Remove(key) => record.state.remove(key),
                     _ => false,
                 };
-                if changed {
+                let version = if changed {
                     if kind == EventKind::Saved {
                         self.write_state(&mut record, now)?;
                     }
                     events.push(StoreEvent::about(kind, id, record.version));
-                }
-                let version = record.version;
-                if changed {
+                    let version = record.version;
                     writes.push(Write::Put(record));
-                }
+                    version
+                } else {
+                    record.version
+                };
                 Outcome::Version(version)
             }
             Op::Delete => {
@@ -503,10 +507,7 @@ impl<B: Backend> Store<B> {
                 let (Some(&old_id), Some(&new_id)) = (ids.first(), ids.get(1)) else {
                     return Err(no_id());
                 };
-                let mut record = match classify(next(), now)? {
-                    Found::Live(record) => record,
-                    Found::Expired(_) | Found::Missing => return Err(not_found(old_id)),
-                };
+                let mut record = Self::live(next(), now)?.ok_or_else(|| not_found(old_id))?;
                 claim(new_id, next(), now, events)?;
                 let mut renamed = StoreEvent::about(EventKind::IdChanged, old_id, record.version);
                 renamed.new_id = Some(new_id.clone());
@@ -584,6 +585,12 @@ impl Op {
     pub(crate) fn set(key: &str, value: &str) -> Result<Op, StoreError> {
         check_key(key)?;
         Ok(Op::Set(key.to_owned(), checked_value(value)?.to_owned()))
+    }
+
+    /// [`Op::Remove`], with the key checked.
+    pub(crate) fn remove(key: &str) -> Result<Op, StoreError> {
+        check_key(key)?;
+        Ok(Op::Remove(key.to_owned()))
     }
 }
 
@@ -691,9 +698,6 @@ impl<B: Backend> SessionStore for Store<B> {
         &self,
         entries: Vec<SaveEntry>,
     ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-        for entry in &entries {
-            check_expected(entry.expected)?;
-        }
         let ids: Vec<SessionId> = entries.iter().map(|e| e.id.clone()).collect();
         let ids: Vec<&SessionId> = ids.iter().collect();
         Ok(self
@@ -760,8 +764,8 @@ impl<B: Backend> SessionStore for Store<B> {
     }
 
     async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
-        check_key(key)?;
-        self.run(&[id], Op::Remove(key.to_owned())).await?.version()
+        let op = Op::remove(key)?;
+        self.run(&[id], op).await?.version()
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
@@ -778,7 +782,6 @@ impl<B: Backend> Store<B> {
         state: State,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        check_expected(expected)?;
         let entry = SaveEntry {
             id: id.clone(),
             state,

@@ -76,14 +76,8 @@ impl State {
     /// assert!(State::from_typed(&vec![1, 2]).is_err()); // an array, not an object
     /// ```
     pub fn from_typed<T: Serialize + ?Sized>(value: &T) -> Result<Self, StoreError> {
-        let text = serde_json::to_string(value).map_err(|e| {
-            serde_error(
-                "the state",
-                "does not serialize to JSON",
-                type_name::<T>(),
-                &e,
-            )
-        })?;
+        let text = serde_json::to_string(value)
+            .map_err(|e| serialize_error("the state", type_name::<T>(), &e))?;
         if !text.starts_with('{') {
             let mut reason = String::from(
                 "the state must serialize to a JSON object (a struct, or a map with string keys); ",
@@ -102,14 +96,8 @@ impl State {
     /// [`InvalidInput`](crate::StoreError::InvalidInput) naming the type and serde's reason when
     /// the state does not deserialize into it.
     pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
-        serde_json::from_str(&self.json).map_err(|e| {
-            serde_error(
-                "the state",
-                "does not deserialize into",
-                type_name::<T>(),
-                &e,
-            )
-        })
+        serde_json::from_str(&self.json)
+            .map_err(|e| deserialize_error("the state", type_name::<T>(), &e))
     }
 
     /// A state from text known to be a JSON object within the limits of
@@ -246,26 +234,34 @@ impl State {
 
 /// `value` without the whitespace around it, when it is JSON text a state may hold as one
 /// key's value (nesting at most 511 levels inside the state's object).
-/// INVALID_INPUT for a serde failure about `what` (the state, or a key): `<what> <verb> <type>:
-/// <serde's reason>` (the type is named after the verb for reads, and first for writes).
-pub(crate) fn serde_error(
+/// INVALID_INPUT for stored JSON that does not deserialize into `type_name`:
+/// `<what> does not deserialize into <type>: <serde's reason>`.
+pub(crate) fn deserialize_error(
     what: &str,
-    verb: &str,
     type_name: &str,
     error: &serde_json::Error,
 ) -> StoreError {
     let mut reason = String::from(what);
-    if verb.ends_with("into") {
-        reason.push(' ');
-        reason.push_str(verb);
-        reason.push(' ');
-        reason.push_str(type_name);
-    } else {
-        reason.push_str(" (");
-        reason.push_str(type_name);
-        reason.push_str(") ");
-        reason.push_str(verb);
-    }
+    reason.push_str(" does not deserialize into ");
+    reason.push_str(type_name);
+    serde_reason(reason, error)
+}
+
+/// INVALID_INPUT for a value of `type_name` that does not serialize to JSON:
+/// `<what> (<type>) does not serialize to JSON: <serde's reason>`.
+pub(crate) fn serialize_error(
+    what: &str,
+    type_name: &str,
+    error: &serde_json::Error,
+) -> StoreError {
+    let mut reason = String::from(what);
+    reason.push_str(" (");
+    reason.push_str(type_name);
+    reason.push_str(") does not serialize to JSON");
+    serde_reason(reason, error)
+}
+
+fn serde_reason(mut reason: String, error: &serde_json::Error) -> StoreError {
     reason.push_str(": ");
     reason.push_str(&error.to_string());
     StoreError::invalid(reason)

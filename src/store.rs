@@ -4,7 +4,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscription};
 use crate::id::{validate_store_name, SessionId};
-use crate::record::{serde_error, SaveEntry, SessionRecord, State, Ttl};
+use crate::record::{deserialize_error, serialize_error, SaveEntry, SessionRecord, State, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -431,14 +431,9 @@ pub trait SessionStore {
         let Some(text) = self.get_json(id, key).await? else {
             return Ok(None);
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            serde_error(
-                &key_label(key),
-                "does not deserialize into",
-                type_name::<T>(),
-                &e,
-            )
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| deserialize_error(&key_label(key), type_name::<T>(), &e))
     }
 
     /// Sets one key of the state to a typed value (serde); the new version.
@@ -453,14 +448,8 @@ pub trait SessionStore {
         key: &str,
         value: &T,
     ) -> Result<u64, StoreError> {
-        let text = serde_json::to_string(value).map_err(|e| {
-            serde_error(
-                &key_label(key),
-                "does not serialize to JSON",
-                type_name::<T>(),
-                &e,
-            )
-        })?;
+        let text = serde_json::to_string(value)
+            .map_err(|e| serialize_error(&key_label(key), type_name::<T>(), &e))?;
         self.set_json(id, key, &text).await
     }
 

@@ -645,7 +645,7 @@ impl Backend for SharedStorageBackend {
             }
             let expect: Vec<(String, Option<String>)> = keys.iter().cloned().zip(raws).collect();
             let body = c.call(Coordinator::cas_request(&expect, &writes)).await?;
-            if !get(&body, "changed").is_truthy() {
+            if applied(&body) {
                 return Ok(());
             }
         }
@@ -677,7 +677,7 @@ impl Backend for SharedStorageBackend {
             let body = c
                 .call(Coordinator::cas_request(&expect, &removals(&expect)))
                 .await?;
-            if !get(&body, "changed").is_truthy() {
+            if applied(&body) {
                 return Ok(removed);
             }
         }
@@ -689,6 +689,11 @@ impl Backend for SharedStorageBackend {
             Some(c) => c.call(Coordinator::request("clear")).await.map(drop),
         }
     }
+}
+
+/// Whether a `cas` answer says the writes were applied (not `changed`).
+fn applied(body: &JsValue) -> bool {
+    !get(body, "changed").is_truthy()
 }
 
 /// The raw values of a `read` answer.

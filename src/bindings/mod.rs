@@ -10,7 +10,7 @@ mod convert;
 use crate::backends::feed::event_object;
 use crate::backends::web::exception_reason;
 use crate::clock::Clock;
-use crate::engine::{check_expected, check_key, new_id_for, Op, Outcome};
+use crate::engine::{check_key, new_id_for, Op, Outcome};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
@@ -375,7 +375,6 @@ fn plan(
             let state = state_from_js(&state)?;
             let expected = int_from_js(&expected, "expected", 0, false)?
                 .ok_or_else(|| StoreError::invalid("expected must be an integer >= 0"))?;
-            check_expected(Some(expected))?;
             let entry = SaveEntry {
                 id: id.clone(),
                 state,
@@ -429,8 +428,7 @@ fn plan(
         Call::Remove(id, key) => {
             let id = id_from_js(&id, "id")?;
             let key = key_from_js(&key)?;
-            check_key(&key)?;
-            (vec![id], Op::Remove(key), Reply::Version)
+            (vec![id], Op::remove(&key)?, Reply::Version)
         }
         Call::Clear => (Vec::new(), Op::Clear, Reply::Undefined),
     })
