@@ -13,9 +13,11 @@ remap=()
 for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
   remap+=("--remap-path-prefix=${dir%/}=crates")
 done
-RUSTFLAGS="${remap[*]}" cargo build --release --target wasm32-unknown-unknown --lib
+# The npm package's wasm is the JS class's crate (crates/js), which wraps the library.
+RUSTFLAGS="${remap[*]}" cargo build --release --target wasm32-unknown-unknown -p wasm-session-store-js
 rm -rf pkg
-wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/release/wasm_session_store.wasm
+wasm-bindgen --target web --out-dir pkg --out-name wasm_session_store \
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/wasm_session_store_js.wasm"
 # Skipping binaryen's own inlining pass (LLVM has inlined already) and converging: ~1.4 KB less.
 # --low-memory-unused (~110 B less) lets binaryen fold address additions into load/store
 # offsets: sound because the low 1 KiB is never addressed (Rust puts the 1 MiB stack first,

@@ -1,5 +1,5 @@
 // Gives the glue's `SessionStore` class its operations: one method each, calling the single
-// wasm export `__call` with the operation's number (src/bindings/mod.rs, `JsSessionStore::call`:
+// wasm export `__call` with the operation's number (crates/js/src/lib.rs, `JsSessionStore::call`:
 // the order of `Call` there is the order here). One export for fifteen methods keeps ~1.6 KB of
 // export shims out of the wasm. Fails the build if the class or `__call` is not found.
 // Usage: node scripts/class-methods.mjs pkg/wasm_session_store.js

@@ -15,13 +15,13 @@ trap stop_xvfb EXIT
 if [[ " ${ENGINES[*]} " == *" webkit "* ]]; then start_xvfb; fi
 
 echo "=== model, natively: ${WSS_MODEL_CASES:=50000} cases"
-WSS_MODEL_CASES=$WSS_MODEL_CASES cargo test -q --features testing --test memory_native \
+WSS_MODEL_CASES=$WSS_MODEL_CASES cargo test -q --test memory_native \
   memory_store_matches_the_model -- --nocapture
 
 for engine in "${ENGINES[@]}"; do
   echo "=== model, in $engine: ${WSS_MODEL_SEEDS:=20} extra seeds per backend"
   env $(rust_test_env "$engine") WSS_MODEL_SEEDS=$WSS_MODEL_SEEDS WASM_BINDGEN_TEST_TIMEOUT=1800 \
-    cargo test --features testing --target wasm32-unknown-unknown --tests model -- --nocapture
+    cargo test -p wasm-session-store --target wasm32-unknown-unknown --tests model -- --nocapture
 
   for round in $(seq 1 "${SOAK_ROUNDS:=10}"); do
     echo "=== $engine, pages and workers: round $round/$SOAK_ROUNDS"

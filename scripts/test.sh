@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" CARGO_TERM_COLOR=never
 t0=$SECONDS
 # pkg/ (wasm + JS glue, gzip -9) may not grow: the budget is lowered as the data path shrinks
-# (63,165 B when it was set; issue 16 aims at 40,000). Bytes are deterministic with the
+# (60,234 B when it was set: the JS class in its own crate, issue 17; issue 16 aimed at 40,000). Bytes are deterministic with the
 # pinned toolchain (rust-toolchain.toml, Cargo.lock, package-lock.json).
-SIZE_BUDGET=63500
+SIZE_BUDGET=60300
 # Every JS test gets a bound (a hang fails instead of stalling CI); page waits have their own.
 JS_TEST_TIMEOUT_MS=300000
 ENGINES=(${WSS_ENGINES:-chromium firefox webkit})
@@ -30,19 +30,25 @@ step "rustfmt"
 cargo fmt --check
 
 step "clippy -D warnings: native, then wasm32"
-cargo clippy --all-targets --features testing -- -D warnings
-cargo clippy --all-targets --features testing --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 step "docs build without broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features testing --quiet
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features testing --quiet --target wasm32-unknown-unknown
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet --target wasm32-unknown-unknown
+
+step "the library crate ships no JS class, no allocator and no test kit"
+bash scripts/crate-hygiene.sh
 
 step "native tests (conformance suite against MemoryStore, unit tests, doc examples)"
-cargo test --features testing
+cargo test --workspace
 
 step "release build of pkg/, and its size budget (wasm + JS glue, gzip -9)"
 bash scripts/build.sh
 node scripts/size.mjs --budget "$SIZE_BUDGET"
+
+step "the Rust example app (examples/cart): its release build and wasm-bindgen module (tests/js/example.test.mjs drives it in every engine)"
+bash scripts/build-example.sh
 
 step "TypeScript: the shipped declarations against the typed usage file and the README example"
 npm run --silent typecheck
@@ -68,7 +74,7 @@ for engine in "${ENGINES[@]}"; do
   {
     step "$engine ($version): Rust browser suites (wasm-bindgen-test)"
     if env $(rust_test_env "$engine") WASM_BINDGEN_TEST_TIMEOUT=300 \
-        cargo test --features testing --target wasm32-unknown-unknown --tests 2>&1; then :
+        cargo test -p wasm-session-store --target wasm32-unknown-unknown --tests 2>&1; then :
     else echo "FAILED: $engine: Rust browser suites"; fi
     step "$engine ($version): JS-level tests against pkg/"
     if WSS_ENGINE=$engine node --test --test-reporter=spec --test-timeout="$JS_TEST_TIMEOUT_MS" \

@@ -104,7 +104,8 @@ fn not_found(id: &SessionId) -> StoreError {
     }
 }
 
-pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+/// A state key is non-empty, else INVALID_INPUT.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() {
         Err(StoreError::invalid("state keys must be non-empty strings"))
     } else {
@@ -383,8 +384,8 @@ impl<B: Backend> Store<B> {
                         Ok(writes)
                     })
                     .await?;
-                out.ok_or_else(|| StoreError::Unavailable {
-                    reason: "the backend finished a transaction without running it".into(),
+                out.ok_or_else(|| {
+                    StoreError::unavailable("the backend finished a transaction without running it")
                 })?
             }
         };
@@ -548,13 +549,14 @@ fn no_id() -> StoreError {
     StoreError::invalid("an operation was run without its session id")
 }
 
-/// One operation of the contract, as [`Store::run`] carries it out, its arguments checked.
+/// One operation of the contract, as the engine's one async function (`Store::run`) carries it
+/// out, its arguments checked.
 ///
 /// Every operation goes through that one async function, with what it writes decided by a
 /// synchronous `decide` on what the backend read: the engine's async code, and the backend's
 /// that it awaits, is compiled once rather than once per operation (async state machines are
 /// most of the wasm's size).
-pub(crate) enum Op {
+pub enum Op {
     /// The live records of the ids (with sliding expiry, a write moving their deadlines).
     Read,
     /// A new session under the one id: its state and TTL.
@@ -582,20 +584,20 @@ pub(crate) enum Op {
 
 impl Op {
     /// [`Op::Set`], with the key and the value's JSON text checked.
-    pub(crate) fn set(key: &str, value: &str) -> Result<Op, StoreError> {
+    pub fn set(key: &str, value: &str) -> Result<Op, StoreError> {
         check_key(key)?;
         Ok(Op::Set(key.to_owned(), checked_value(value)?.to_owned()))
     }
 
     /// [`Op::Remove`], with the key checked.
-    pub(crate) fn remove(key: &str) -> Result<Op, StoreError> {
+    pub fn remove(key: &str) -> Result<Op, StoreError> {
         check_key(key)?;
         Ok(Op::Remove(key.to_owned()))
     }
 }
 
 /// What an [`Op`] returns.
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Read and Create: a record (or `None`) per id.
     Records(Vec<Option<SessionRecord>>),
     /// Put: one result per entry.
@@ -614,7 +616,7 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// The records of Read or Create.
-    pub(crate) fn into_records(self) -> Vec<Option<SessionRecord>> {
+    pub fn into_records(self) -> Vec<Option<SessionRecord>> {
         match self {
             Outcome::Records(records) => records,
             _ => Vec::new(),
@@ -622,12 +624,12 @@ impl Outcome {
     }
 
     /// The first record of Read or Create.
-    pub(crate) fn into_record(self) -> Option<SessionRecord> {
+    pub fn into_record(self) -> Option<SessionRecord> {
         self.into_records().into_iter().next().flatten()
     }
 
     /// The results of Put.
-    pub(crate) fn into_versions(self) -> Vec<Result<u64, StoreError>> {
+    pub fn into_versions(self) -> Vec<Result<u64, StoreError>> {
         match self {
             Outcome::Versions(results) => results,
             _ => Vec::new(),
@@ -635,7 +637,7 @@ impl Outcome {
     }
 
     /// The version of Set, Remove and UpdateTtl, or of a single Put.
-    pub(crate) fn version(self) -> Result<u64, StoreError> {
+    pub fn version(self) -> Result<u64, StoreError> {
         match self {
             Outcome::Version(version) => Ok(version),
             other => other.into_versions().into_iter().next().unwrap_or(Ok(0)),
@@ -643,7 +645,7 @@ impl Outcome {
     }
 
     /// A count (DeleteExpired) or a flag (Delete) as a number.
-    pub(crate) fn count(&self) -> usize {
+    pub fn count(&self) -> usize {
         match self {
             Outcome::Count(n) => *n,
             Outcome::Deleted(deleted) => usize::from(*deleted),
@@ -652,7 +654,7 @@ impl Outcome {
     }
 
     /// The ids of Ids.
-    pub(crate) fn into_ids(self) -> Vec<SessionId> {
+    pub fn into_ids(self) -> Vec<SessionId> {
         match self {
             Outcome::Ids(ids) => ids,
             _ => Vec::new(),
@@ -793,10 +795,7 @@ impl<B: Backend> Store<B> {
 
 /// The id changeId moves a session to: `new_id`, or a generated one; INVALID_INPUT when it is
 /// the old id.
-pub(crate) fn new_id_for(
-    old_id: &SessionId,
-    new_id: Option<&SessionId>,
-) -> Result<SessionId, StoreError> {
+pub fn new_id_for(old_id: &SessionId, new_id: Option<&SessionId>) -> Result<SessionId, StoreError> {
     match new_id {
         Some(id) if id == old_id => Err(StoreError::invalid(
             "changeId needs a new id different from the old one",

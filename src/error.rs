@@ -81,6 +81,8 @@ pub enum StoreError {
     QuotaExceeded {
         /// What the browser said.
         reason: Cow<'static, str>,
+        /// The browser's exception ("QuotaExceededError"), when one was thrown.
+        cause: Option<BrowserException>,
     },
     /// The stored record for `id` cannot be decoded.
     Corrupt {
@@ -93,6 +95,9 @@ pub enum StoreError {
     Unavailable {
         /// Why, as far as it can be told.
         reason: Cow<'static, str>,
+        /// The browser's exception ("SecurityError", "InvalidStateError", ...), when one was
+        /// thrown.
+        cause: Option<BrowserException>,
     },
     /// Opening the database was blocked by another connection.
     Blocked {
@@ -123,6 +128,27 @@ impl StoreError {
     pub fn invalid(reason: impl Into<Cow<'static, str>>) -> Self {
         StoreError::InvalidInput {
             reason: reason.into(),
+        }
+    }
+
+    /// An [`Unavailable`](StoreError::Unavailable) error with this reason and no exception
+    /// behind it.
+    pub fn unavailable(reason: impl Into<Cow<'static, str>>) -> Self {
+        StoreError::Unavailable {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// The browser exception this error comes from, if any (also [`source`]).
+    ///
+    /// [`source`]: std::error::Error::source
+    pub fn cause(&self) -> Option<&BrowserException> {
+        match self {
+            StoreError::QuotaExceeded { cause, .. } | StoreError::Unavailable { cause, .. } => {
+                cause.as_ref()
+            }
+            _ => None,
         }
     }
 
@@ -168,7 +194,7 @@ impl StoreError {
                 m.push_str("invalid input: ");
                 m.push_str(reason);
             }
-            StoreError::QuotaExceeded { reason } => {
+            StoreError::QuotaExceeded { reason, .. } => {
                 m.push_str("storage quota exceeded, the previous record is intact: ");
                 m.push_str(reason);
             }
@@ -179,7 +205,7 @@ impl StoreError {
                 m.push_str(reason);
                 m.push_str("); delete it to start over");
             }
-            StoreError::Unavailable { reason } => {
+            StoreError::Unavailable { reason, .. } => {
                 m.push_str("storage unavailable: ");
                 m.push_str(reason);
             }
@@ -194,7 +220,7 @@ impl StoreError {
 }
 
 /// Appends the decimal digits of `n` without going through `core::fmt`.
-pub(crate) fn push_u64(out: &mut String, n: u64) {
+pub fn push_u64(out: &mut String, n: u64) {
     out.push_str(itoa::Buffer::new().format(n));
 }
 
@@ -206,7 +232,75 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause().map(|cause| cause as _)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl StoreError {
+    /// The error as JavaScript sees it: an `Error` with `name` "StoreError", `code` (the
+    /// [`ErrorCode`] as a string), the [`message`](Self::message), `expected` and `actual` on
+    /// VERSION_CONFLICT, and as `cause` the browser's exception behind it (a `DOMException`
+    /// with its name and message), as the npm package's `SessionStore` rejects. For a Rust
+    /// web app that hands store errors to its JS; `JsValue::from(err)` does the same.
+    pub fn to_js(&self) -> wasm_bindgen::JsValue {
+        use wasm_bindgen::JsValue;
+        let js = js_sys::Error::new(&self.message());
+        js.set_name("StoreError");
+        let set = |key: &str, value: JsValue| {
+            let _ = js_sys::Reflect::set(&js, &JsValue::from_str(key), &value);
+        };
+        set("code", JsValue::from_str(self.code().as_str()));
+        if let StoreError::VersionConflict {
+            expected, actual, ..
+        } = self
+        {
+            set("expected", JsValue::from_f64(*expected as f64));
+            set("actual", JsValue::from_f64(*actual as f64));
+        }
+        if let Some(cause) = self.cause() {
+            let exception =
+                web_sys::DomException::new_with_message_and_name(&cause.message, &cause.name);
+            if let Ok(exception) = exception {
+                set("cause", exception.into());
+            }
+        }
+        js.into()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl From<StoreError> for wasm_bindgen::JsValue {
+    fn from(err: StoreError) -> Self {
+        err.to_js()
+    }
+}
+
+/// A browser exception behind a [`StoreError`]: the `name` of the `DOMException` (or `Error`)
+/// that a browser API threw, such as `"QuotaExceededError"`, `"SecurityError"` or
+/// `"InvalidStateError"`, and its message. The error's [`source`] and
+/// [`cause()`](StoreError::cause); in JavaScript, the error's `cause` (a `DOMException`).
+///
+/// [`source`]: std::error::Error::source
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserException {
+    /// The exception's name, such as `"QuotaExceededError"` (empty when it had none).
+    pub name: String,
+    /// The browser's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for BrowserException {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        f.write_str(": ")?;
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BrowserException {}
 
 #[cfg(test)]
 mod tests {
@@ -223,5 +317,25 @@ mod tests {
         let m = e.message();
         assert!(m.contains("\"abc\"") && m.contains("version 0") && m.contains("expected 3"));
         assert_eq!(e.to_string(), "VERSION_CONFLICT: ".to_owned() + &m);
+    }
+
+    #[test]
+    fn the_browser_exception_is_the_source() {
+        use std::error::Error as _;
+        let cause = BrowserException {
+            name: "QuotaExceededError".into(),
+            message: "the quota has been exceeded".into(),
+        };
+        let e = StoreError::QuotaExceeded {
+            reason: "QuotaExceededError: the quota has been exceeded".into(),
+            cause: Some(cause.clone()),
+        };
+        assert_eq!(e.cause(), Some(&cause));
+        assert_eq!(
+            e.source().unwrap().to_string(),
+            "QuotaExceededError: the quota has been exceeded"
+        );
+        assert!(StoreError::unavailable("no storage").source().is_none());
+        assert!(StoreError::invalid("bad").cause().is_none());
     }
 }

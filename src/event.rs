@@ -116,7 +116,7 @@ impl Subscribers {
     /// [`emit`](Self::emit) to the subscribers whose key is at most `last`: with `last` from
     /// [`last_key`](Self::last_key) when the event happened, an event delivered later goes to
     /// those subscribed then (and still subscribed), not to later ones.
-    pub(crate) fn emit_upto(&self, last: u64, event: &StoreEvent) {
+    pub fn emit_upto(&self, last: u64, event: &StoreEvent) {
         let callbacks: Vec<Callback> = self
             .list
             .borrow()
@@ -130,9 +130,7 @@ impl Subscribers {
     }
 
     /// The key of the latest subscriber (keys only grow).
-    // Used by the JS bindings only.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn last_key(&self) -> u64 {
+    pub fn last_key(&self) -> u64 {
         self.next.get()
     }
 
@@ -142,7 +140,7 @@ impl Subscribers {
     }
 
     /// Removes the subscriber of a key from [`Subscription::into_key`]; nothing when it is gone.
-    pub(crate) fn unsubscribe(&self, key: u64) {
+    pub fn unsubscribe(&self, key: u64) {
         self.list.borrow_mut().retain(|(k, _)| *k != key);
     }
 
@@ -167,9 +165,7 @@ impl Subscription {
 
     /// Keeps the subscription until [`Subscribers::unsubscribe`] is called with the key
     /// returned (or the list is cleared), whatever becomes of any value holding that key.
-    // Used by the JS bindings only.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn into_key(mut self) -> u64 {
+    pub fn into_key(mut self) -> u64 {
         self.subscribers = Weak::new();
         self.key
     }

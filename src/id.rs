@@ -42,8 +42,10 @@ impl SessionId {
     /// [`Unavailable`](StoreError::Unavailable) when the platform has no CSPRNG.
     pub fn generate() -> Result<Self, StoreError> {
         let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|_| StoreError::Unavailable {
-            reason: "no cryptographically secure random source (crypto.getRandomValues)".into(),
+        getrandom::fill(&mut bytes).map_err(|_| {
+            StoreError::unavailable(
+                "no cryptographically secure random source (crypto.getRandomValues)",
+            )
         })?;
         Ok(SessionId(base64url(&bytes)))
     }

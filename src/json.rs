@@ -355,17 +355,17 @@ fn is_finite(text: &str) -> bool {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) mod js {
+pub mod js {
     //! JSON text to and from JS: strict on the way in (nothing JSON cannot hold gets through,
     //! nothing is silently converted), fresh plain objects on the way out. Both ways cross the
     //! boundary as one string.
 
-    use crate::backends::web::exception_reason;
+    use crate::browser::exception_reason;
     use crate::error::StoreError;
     use wasm_bindgen::prelude::wasm_bindgen;
     use wasm_bindgen::JsValue;
 
-    #[wasm_bindgen(module = "/src/bindings/json_text.js")]
+    #[wasm_bindgen(module = "/src/json_text.js")]
     extern "C" {
         /// `value` as JSON text, checked strictly; throws a string naming the first part that
         /// is not JSON.
@@ -379,13 +379,13 @@ pub(crate) mod js {
     /// JS checks the value and writes its text (`json_text.js`): one call across the boundary,
     /// where reading the value from wasm took one per property. What it writes is JSON by
     /// construction, so it is not checked again here.
-    pub(crate) fn text_from_js(value: &JsValue, what: &str) -> Result<String, StoreError> {
+    pub fn text_from_js(value: &JsValue, what: &str) -> Result<String, StoreError> {
         json_text(value, what).map_err(|e| StoreError::invalid(exception_reason(&e)))
     }
 
     /// JSON text as a fresh JS value, through one `JSON.parse`: plain objects and arrays with
     /// no shared references, `__proto__` kept as an ordinary own key.
-    pub(crate) fn text_to_js(text: &str) -> JsValue {
+    pub fn text_to_js(text: &str) -> JsValue {
         js_sys::JSON::parse(text).unwrap_or(JsValue::UNDEFINED)
     }
 }

@@ -53,19 +53,14 @@ mod store;
 pub mod backends;
 
 #[cfg(target_arch = "wasm32")]
-mod bindings;
+mod browser;
+#[cfg(target_arch = "wasm32")]
+mod feed;
 #[cfg(target_arch = "wasm32")]
 mod web_store;
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
-/// The allocator of the wasm build: talc is about 3 KB (gzipped) smaller than Rust's default
-/// dlmalloc there. Not installed under threads (`atomics`), which talc's wasm allocator does
-/// not support.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+#[doc(hidden)]
+pub mod __private;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]
@@ -73,19 +68,19 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 struct ReadmeExamples;
 
 #[cfg(target_arch = "wasm32")]
-pub use backends::feed::ChangeFeed;
-#[cfg(target_arch = "wasm32")]
 pub use backends::indexeddb::{IndexedDbBackend, IndexedDbStore};
-pub use backends::memory::{MemoryBackend, MemoryStore};
 #[cfg(target_arch = "wasm32")]
-pub use backends::shared::SharedStorageBackend;
+pub use backends::leader::SharedStorageBackend;
+pub use backends::memory::{MemoryBackend, MemoryStore};
 #[cfg(target_arch = "wasm32")]
 pub use backends::storage::{StorageBackend, StorageKind, StorageStore};
 pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backend, Slot, Store, Write};
-pub use error::{ErrorCode, StoreError};
+pub use error::{BrowserException, ErrorCode, StoreError};
 pub use event::{EventKind, StoreEvent, Subscribers, Subscription};
+#[cfg(target_arch = "wasm32")]
+pub use feed::ChangeFeed;
 pub use id::{SessionId, MAX_ID_LEN};
 pub use record::{SaveEntry, SessionRecord, State, Ttl};
 pub use store::{

@@ -3,15 +3,15 @@
 //! change feed between tabs and workers, the background sweeper with its Web Lock election, and
 //! localStorage through the leader-tab protocol.
 
-use crate::backends::feed::ChangeFeed;
 use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
-use crate::backends::shared::SharedStorageBackend;
+use crate::backends::leader::SharedStorageBackend;
 use crate::backends::storage::{StorageBackend, StorageKind};
-use crate::backends::web::WebLock;
 use crate::backends::AnyBackend;
+use crate::browser::WebLock;
 use crate::engine::{Op, Store};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
+use crate::feed::ChangeFeed;
 use crate::id::SessionId;
 use crate::record::{SaveEntry, SessionRecord, State, Ttl};
 use crate::store::{SessionStore, StoreOptions};
@@ -136,6 +136,8 @@ struct Runtime {
 /// leader-tab protocol that makes its read-check-writes atomic across tabs.
 ///
 /// Cloning gives another handle to the same store; [`close`] closes it for all of them.
+/// Dropping the last handle closes it too: the sweeper stops, the tab leaves the change feed
+/// and the localStorage leader election (the tasks the store runs hold it weakly).
 ///
 /// [`subscribe`]: WebStore::subscribe
 /// [`close`]: WebStore::close

@@ -9,14 +9,14 @@ use futures::future::join;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use wasm_session_store::testing::{options, state};
 use wasm_session_store::{
     ErrorCode, IndexedDbBackend, IndexedDbStore, SessionId, SessionStore, State, StoreError, Ttl,
 };
+use wasm_session_store_testing::{options, state};
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-wasm_session_store::conformance_tests!(wasm, |options| async move {
+wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
     IndexedDbStore::open(options)
         .await
         .expect("IndexedDB opens")
@@ -148,7 +148,7 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
 /// not swept, but removed by `clear`.
 #[wasm_bindgen_test]
 async fn a_record_under_the_wrong_id_is_corrupt_alone_and_malformed_keys_are_ignored() {
-    use wasm_session_store::testing::T0;
+    use wasm_session_store_testing::T0;
     let (opts, clock) = options("idb_wrong_id");
     let name = opts.get_name().to_owned();
     let store = IndexedDbStore::open(opts).await.unwrap();
@@ -290,7 +290,7 @@ mod web_store {
 
     mod indexeddb {
         use super::*;
-        wasm_session_store::conformance_tests!(wasm, |options: StoreOptions| async move {
+        wasm_session_store_testing::conformance_tests!(wasm, |options: StoreOptions| async move {
             let store = WebStore::open(options, BackendKind::Auto)
                 .await
                 .expect("opens");
@@ -302,7 +302,7 @@ mod web_store {
 
     mod localstorage {
         use super::*;
-        wasm_session_store::conformance_tests!(wasm, |options: StoreOptions| async move {
+        wasm_session_store_testing::conformance_tests!(wasm, |options: StoreOptions| async move {
             WebStore::open(options, BackendKind::LocalStorage)
                 .await
                 .expect("opens")

@@ -3,7 +3,7 @@
 
 use wasm_session_store::{ErrorCode, MemoryStore, StoreOptions};
 
-wasm_session_store::conformance_tests!(native, |options| async move {
+wasm_session_store_testing::conformance_tests!(native, |options| async move {
     MemoryStore::open(options).expect("valid options")
 });
 
@@ -33,7 +33,7 @@ fn bad_options_are_invalid_input() {
 fn memory_store_matches_the_model() {
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
     use std::cell::Cell;
-    use wasm_session_store::testing::{block_on, model};
+    use wasm_session_store_testing::{block_on, model};
 
     const VAR: &str = "WSS_MODEL_CASES";
     let value = match std::env::var(VAR) {

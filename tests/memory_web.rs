@@ -5,7 +5,7 @@ use wasm_session_store::MemoryStore;
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-wasm_session_store::conformance_tests!(wasm, |options| async move {
+wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
     MemoryStore::open(options).expect("valid options")
 });
 

@@ -7,24 +7,24 @@ mod common;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use wasm_session_store::testing::{options, state};
 use wasm_session_store::{
     ErrorCode, SaveEntry, SessionId, SessionRecord, SessionStore, State, StorageKind, StorageStore,
     StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
 };
+use wasm_session_store_testing::{options, state};
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 mod local {
     use super::*;
-    wasm_session_store::conformance_tests!(wasm, |options| async move {
+    wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
         StorageStore::open(StorageKind::Local, options).expect("localStorage")
     });
 }
 
 mod session {
     use super::*;
-    wasm_session_store::conformance_tests!(wasm, |options| async move {
+    wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
         StorageStore::open(StorageKind::Session, options).expect("sessionStorage")
     });
 }
@@ -98,7 +98,7 @@ async fn wrong_id_is_corrupt_alone<S: SessionStore>(
     clock: wasm_session_store::ManualClock,
     storage: web_sys::Storage,
 ) {
-    use wasm_session_store::testing::T0;
+    use wasm_session_store_testing::T0;
     let good = store
         .create(state(json!({"ok": true})), Ttl::StoreDefault)
         .await
@@ -173,7 +173,7 @@ async fn clear_leaves_every_foreign_key_alone() {
     }
     ids.sort();
     assert_eq!(
-        wasm_session_store::testing::sorted_ids(&store).await,
+        wasm_session_store_testing::sorted_ids(&store).await,
         ids,
         "ids() lists only the store's records"
     );
@@ -369,7 +369,7 @@ async fn the_leaders_own_writes_bump_the_seq_once_before_another_tab_hears_of_th
 
 mod shared {
     use wasm_session_store::{SharedStorageBackend, Store};
-    wasm_session_store::conformance_tests!(
+    wasm_session_store_testing::conformance_tests!(
         wasm,
         |options: wasm_session_store::StoreOptions| async move {
             let backend = SharedStorageBackend::open(options.get_name()).expect("localStorage");

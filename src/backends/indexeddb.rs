@@ -5,7 +5,7 @@
 //! format, `exp` its deadline (absent for records that never expire, so the index skips them).
 //! Every read-check-write is one readwrite transaction, so no two tabs can both win a CAS.
 
-use super::web::{exception_name, exception_reason, global_property, storage_error};
+use crate::browser::{exception_name, global_property, storage_error, unavailable_from};
 use crate::codec;
 use crate::engine::{Backend, Slot, Store, Write};
 use crate::error::StoreError;
@@ -83,21 +83,12 @@ impl Store<IndexedDbBackend> {
     }
 }
 
-fn unavailable(reason: &str, err: &JsValue) -> StoreError {
-    let mut text = String::from(reason);
-    text.push_str(": ");
-    text.push_str(&exception_reason(err));
-    StoreError::Unavailable {
-        reason: text.into(),
-    }
-}
-
 fn factory() -> Result<IdbFactory, StoreError> {
     let value = global_property("indexedDB")?;
     if value.is_undefined() || value.is_null() {
-        return Err(StoreError::Unavailable {
-            reason: "IndexedDB is not available in this context".into(),
-        });
+        return Err(StoreError::unavailable(
+            "IndexedDB is not available in this context",
+        ));
     }
     Ok(value.unchecked_into())
 }
@@ -115,9 +106,9 @@ fn open_error(name: &str, blocked_timeout_ms: u32, e: &JsValue) -> StoreError {
             reason: reason.into(),
         }
     } else if exception_name(e) == "VersionError" {
-        unavailable("the database was upgraded while opening; retry", e)
+        unavailable_from("the database was upgraded while opening; retry", e)
     } else {
-        unavailable("IndexedDB could not open the database", e)
+        unavailable_from("IndexedDB could not open the database", e)
     }
 }
 
@@ -170,7 +161,7 @@ impl IndexedDbBackend {
                 self.blocked_timeout_ms,
                 &Array::from(&e).get(0),
             )),
-            Err(e) if exception_name(&e) == "NotFoundError" => Err(unavailable(
+            Err(e) if exception_name(&e) == "NotFoundError" => Err(unavailable_from(
                 "the database has no session records store (was it deleted?)",
                 &e,
             )),

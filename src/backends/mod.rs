@@ -4,15 +4,11 @@
 pub mod memory;
 
 #[cfg(target_arch = "wasm32")]
-pub mod feed;
-#[cfg(target_arch = "wasm32")]
 pub mod indexeddb;
 #[cfg(target_arch = "wasm32")]
-pub mod shared;
+pub mod leader;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;
-#[cfg(target_arch = "wasm32")]
-pub(crate) mod web;
 
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;
@@ -34,9 +30,9 @@ pub enum AnyBackend {
     /// [`StorageBackend`](storage::StorageBackend): localStorage or sessionStorage.
     #[cfg(target_arch = "wasm32")]
     Storage(storage::StorageBackend),
-    /// [`SharedStorageBackend`](shared::SharedStorageBackend): localStorage, atomic across tabs.
+    /// [`SharedStorageBackend`](leader::SharedStorageBackend): localStorage, atomic across tabs.
     #[cfg(target_arch = "wasm32")]
-    SharedStorage(shared::SharedStorageBackend),
+    SharedStorage(leader::SharedStorageBackend),
 }
 
 impl AnyBackend {

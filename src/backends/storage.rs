@@ -4,7 +4,7 @@
 //! anything of the store's own sits under `<name>::`. Names and ids cannot contain `:`, so no
 //! two stores share a key, and keys of other code are never read, changed or removed.
 
-use super::web::{global_property, storage_error};
+use crate::browser::{global_property, storage_error};
 use crate::codec;
 use crate::engine::{Backend, Slot, Store, Write};
 use crate::error::StoreError;
@@ -117,9 +117,7 @@ impl StorageBackend {
         let storage = value.dyn_into::<Storage>().map_err(|_| {
             let mut reason = String::from(kind.global_name());
             reason.push_str(" does not exist in this context (workers have none)");
-            StoreError::Unavailable {
-                reason: reason.into(),
-            }
+            StoreError::unavailable(reason)
         })?;
         // WebKit (WebKitGTK 2.50.6, Safari's engine) dispatches `storage` events to a window of
         // another web process only once that window has touched its storage: a window that

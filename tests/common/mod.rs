@@ -6,10 +6,10 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_session_store::codec;
-use wasm_session_store::testing::{state, T0};
 use wasm_session_store::{
     ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, StoreError, Ttl,
 };
+use wasm_session_store_testing::{state, T0};
 
 /// Runs `body` as an async JS function of `(a, b)` and awaits its result.
 pub async fn js(args: &str, body: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
@@ -247,7 +247,7 @@ pub const MODEL_SEED: u64 = 20_261_122;
 /// The seeds a replay runs: [`MODEL_SEED`], plus as many more as `WSS_MODEL_SEEDS` (read at
 /// build time) asks for; a value that is not a number fails the replay.
 pub fn model_seeds() -> impl Iterator<Item = u64> {
-    let extra = wasm_session_store::testing::model::case_count(
+    let extra = wasm_session_store_testing::model::case_count(
         "WSS_MODEL_SEEDS",
         option_env!("WSS_MODEL_SEEDS"),
         0,
@@ -263,7 +263,7 @@ where
     F: Fn(wasm_session_store::StoreOptions) -> Fut,
     Fut: std::future::Future<Output = S>,
 {
-    use wasm_session_store::testing::model;
+    use wasm_session_store_testing::model;
     // `npm test` runs every engine: Chromium replays every case, Firefox and WebKit the first
     // quarter of the same sequences, to keep CI within its 15 minutes (issue 15 allows fewer
     // seeds in the extra engines, never fewer scenarios: every test still runs). A soak run

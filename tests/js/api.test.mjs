@@ -514,8 +514,14 @@ test("QUOTA_EXCEEDED when storage is full, with the previous record intact", asy
       for (const i of filler) storage.removeItem(`filler-${i}`);
       check(`${backend}: save: QUOTA_EXCEEDED`, out.error?.code === "QUOTA_EXCEEDED", out);
       check(`${backend}: create: QUOTA_EXCEEDED`, created.error?.code === "QUOTA_EXCEEDED", created);
+      // The browser's exception travels as the error's cause: a DOMException with its name.
+      for (const [what, o] of [["save", out], ["create", created]]) {
+        check(`${backend}: ${what}: cause is the browser's QuotaExceededError`,
+          o.error?.cause?.isDOMException && o.error.cause.name === "QuotaExceededError", o.error?.cause);
+      }
       const kept = await store.load(r.id);
       check(`${backend}: previous record intact`, kept.version === 1 && kept.state.keep === "me", kept);
+      check(`${backend}: other errors have no cause`, (await call(() => store.load("bad id!"))).error?.cause === undefined);
       check(`${backend}: writes work again once there is room`, (await store.save(r.id, { big: "y".repeat(100_000) })) === 2);
       await store.clear();
       store.close();

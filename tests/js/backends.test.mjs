@@ -60,13 +60,18 @@ test("auto falls back to localStorage, then memory, and says why", async () => {
     const { wss } = await import("/t/checks.js");
     const { SessionStore } = await wss();
     const store = await SessionStore.open({ name: "fallback" });
-    const explicit = await SessionStore.open({ backend: "indexeddb" }).catch((e) => e.code);
+    const explicit = await SessionStore.open({ backend: "indexeddb" }).catch((e) => e);
     store.close();
-    return [store.backend, store.fallbackReason, explicit];
+    const cause = explicit.cause;
+    return [store.backend, store.fallbackReason, explicit.code,
+      { isDOMException: cause instanceof DOMException, name: cause?.name, message: cause?.message }];
   });
   assert.equal(ls[0], "localstorage");
   assert.match(ls[1], /IndexedDB.*SecurityError.*disabled by policy/);
   assert.equal(ls[2], "UNAVAILABLE");
+  // The exception the browser threw is the error's cause (a DOMException, name and message kept).
+  assert.deepEqual(ls[3], { isDOMException: true, name: "SecurityError", message: ls[3].message });
+  assert.match(ls[3].message, /disabled by policy/);
 
   await page.goto("t/test.html?without=indexedDB,localStorage");
   const mem = await page.evaluate(async () => {

@@ -22,7 +22,10 @@ export function same(a, b) {
   return keys.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
 }
 
-/** What a promise settled to: `{ value }` or `{ error: { name, code, message, ... } }`. */
+/**
+ * What a promise settled to: `{ value }` or `{ error: { name, code, message, ... } }`; `cause`
+ * is the browser exception behind the error (`{ name, message, isDOMException }`), if any.
+ */
 export function outcome(promise) {
   if (!(promise instanceof Promise)) return Promise.resolve({ notAPromise: promise });
   return promise.then(
@@ -31,6 +34,9 @@ export function outcome(promise) {
       error: {
         name: e?.name, code: e?.code, message: e?.message, isError: e instanceof Error,
         expected: e?.expected, actual: e?.actual,
+        cause: e?.cause && {
+          name: e.cause.name, message: e.cause.message, isDOMException: e.cause instanceof DOMException,
+        },
       },
     }),
   );

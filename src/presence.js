@@ -1,4 +1,4 @@
-// Whether a store's change feed has anyone to tell, and its posts (src/backends/feed.rs): an
+// Whether a store's change feed has anyone to tell, and its posts (src/feed.rs): an
 // instance alone in its origin skips the BroadcastChannel post of each write, ~25-30 µs in Chromium
 // (measured), as much as a whole raw localStorage write. The build inlines this file into
 // the package's JS glue; in JS because it is callbacks and promises around Web Locks, which

@@ -12,7 +12,7 @@ use web_sys::{BroadcastChannel, EventTarget, MessageEvent, StorageEvent};
 type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
 type StorageHandler = Closure<dyn FnMut(StorageEvent)>;
 
-#[wasm_bindgen(module = "/src/backends/presence.js")]
+#[wasm_bindgen(module = "/src/presence.js")]
 extern "C" {
     /// Joins the feed's presence (Web Locks); resolves once every other instance posts.
     fn feed_join(channel: &BroadcastChannel, name: &str) -> Promise;
@@ -162,7 +162,7 @@ impl Drop for ChangeFeed {
 
 /// An event as a plain object `{ type, id?, newId?, version? }`, plus `local` when asked: the
 /// message on the channel, and (with `local`) the event object of the JS contract.
-pub(crate) fn event_object(event: &StoreEvent, with_local: bool) -> Object {
+pub fn event_object(event: &StoreEvent, with_local: bool) -> Object {
     let object = Object::new();
     let set = |key: &str, value: JsValue| {
         let _ = Reflect::set(&object, &JsValue::from_str(key), &value);

@@ -7,16 +7,16 @@
 //! real backends. The clock is a [`ManualClock`] that [`Op::Advance`] moves, so expiry,
 //! sliding deadlines and lifetime caps are part of what is checked.
 
-use crate::{
-    ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, State, StoreError,
-    StoreOptions, Ttl,
-};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
+use wasm_session_store::{
+    ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, State, StoreError,
+    StoreOptions, Ttl,
+};
 
 /// The ids sequences draw from: few, so operations collide; `__proto__` and `constructor`
 /// must behave as any other id.

@@ -1,7 +1,7 @@
 //! What the browser backends share: the global scope (window or worker alike), promises,
 //! Web Locks, and browser exceptions as [`StoreError`]s.
 
-use crate::error::StoreError;
+use crate::error::{BrowserException, StoreError};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,28 +14,15 @@ use web_sys::{AbortController, DomException};
 /// browser's reason when reading it throws (e.g. storage blocked by policy).
 pub(crate) fn global_property(name: &str) -> Result<JsValue, StoreError> {
     Reflect::get(&js_sys::global(), &JsValue::from_str(name)).map_err(|e| {
-        let mut reason = String::from(name);
-        reason.push_str(" is not accessible: ");
-        reason.push_str(&exception_reason(&e));
-        StoreError::Unavailable {
-            reason: reason.into(),
-        }
+        let mut context = String::from(name);
+        context.push_str(" is not accessible");
+        unavailable_from(&context, &e)
     })
 }
 
-/// The name of a DOMException (or Error), such as "QuotaExceededError".
-pub(crate) fn exception_name(err: &JsValue) -> String {
-    if let Some(dom) = err.dyn_ref::<DomException>() {
-        dom.name()
-    } else if let Some(e) = err.dyn_ref::<js_sys::Error>() {
-        e.name().into()
-    } else {
-        String::new()
-    }
-}
-
-/// "Name: message" of a thrown value: a DOMException, an Error, or a thrown string as it is.
-pub(crate) fn exception_reason(err: &JsValue) -> String {
+/// The name and message of a thrown value: a DOMException, an Error, or a thrown string (its
+/// message, with no name).
+pub(crate) fn exception(err: &JsValue) -> BrowserException {
     let (name, message) = if let Some(dom) = err.dyn_ref::<DomException>() {
         (dom.name(), dom.message())
     } else if let Some(e) = err.dyn_ref::<js_sys::Error>() {
@@ -43,12 +30,26 @@ pub(crate) fn exception_reason(err: &JsValue) -> String {
     } else {
         (String::new(), err.as_string().unwrap_or_default())
     };
-    let mut reason = name;
-    if !message.is_empty() {
+    BrowserException { name, message }
+}
+
+/// The name of a DOMException (or Error), such as "QuotaExceededError".
+pub(crate) fn exception_name(err: &JsValue) -> String {
+    exception(err).name
+}
+
+/// "Name: message" of a thrown value: a DOMException, an Error, or a thrown string as it is.
+pub fn exception_reason(err: &JsValue) -> String {
+    reason_of(&exception(err))
+}
+
+fn reason_of(exception: &BrowserException) -> String {
+    let mut reason = exception.name.clone();
+    if !exception.message.is_empty() {
         if !reason.is_empty() {
             reason.push_str(": ");
         }
-        reason.push_str(&message);
+        reason.push_str(&exception.message);
     }
     if reason.is_empty() {
         reason.push_str("a value without a name or message was thrown");
@@ -56,18 +57,33 @@ pub(crate) fn exception_reason(err: &JsValue) -> String {
     reason
 }
 
+/// UNAVAILABLE for a browser exception: `context` (when not empty), then the exception's
+/// "Name: message"; the exception is the error's cause.
+pub(crate) fn unavailable_from(context: &str, err: &JsValue) -> StoreError {
+    let cause = exception(err);
+    let mut reason = String::from(context);
+    if !reason.is_empty() {
+        reason.push_str(": ");
+    }
+    reason.push_str(&reason_of(&cause));
+    StoreError::Unavailable {
+        reason: reason.into(),
+        cause: Some(cause),
+    }
+}
+
 /// A browser exception from a storage operation as a StoreError: quota errors become
-/// QUOTA_EXCEEDED, everything else UNAVAILABLE with the browser's words.
+/// QUOTA_EXCEEDED, everything else UNAVAILABLE with the browser's words; the exception is the
+/// error's cause either way.
 pub(crate) fn storage_error(err: &JsValue) -> StoreError {
-    let reason = exception_reason(err);
-    if exception_name(err) == "QuotaExceededError" {
+    let cause = exception(err);
+    if cause.name == "QuotaExceededError" {
         StoreError::QuotaExceeded {
-            reason: reason.into(),
+            reason: reason_of(&cause).into(),
+            cause: Some(cause),
         }
     } else {
-        StoreError::Unavailable {
-            reason: reason.into(),
-        }
+        unavailable_from("", err)
     }
 }
 
@@ -123,9 +139,7 @@ impl WebLock {
         let request: Function = Reflect::get(&locks, &JsValue::from_str("request"))
             .ok()
             .and_then(|f| f.dyn_into().ok())
-            .ok_or_else(|| StoreError::Unavailable {
-                reason: "no Web Locks in this context".into(),
-            })?;
+            .ok_or_else(|| StoreError::unavailable("no Web Locks in this context"))?;
         let held = Rc::new(Cell::new(false));
         let release: Rc<RefCell<Option<Function>>> = Rc::default();
         let (on_held, on_release) = (held.clone(), release.clone());
@@ -149,9 +163,7 @@ impl WebLock {
                 &options,
                 on_granted.as_ref().unchecked_ref(),
             )
-            .map_err(|e| StoreError::Unavailable {
-                reason: exception_reason(&e).into(),
-            })?;
+            .map_err(|e| unavailable_from("", &e))?;
         // Released or withdrawn before being granted (AbortError): both expected.
         if let Ok(granted) = granted.dyn_into::<Promise>() {
             let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});

@@ -1,5 +1,9 @@
-//! The conformance suite: one set of cases, generic over [`SessionStore`], that every backend
-//! must pass unchanged. Enabled by the `testing` feature.
+//! The conformance kit of [`wasm_session_store`]: one set of cases, generic over
+//! [`SessionStore`], that every backend must pass unchanged, and a model-based checker
+//! ([`model`]) that replays generated operation sequences against a reference model.
+//!
+//! A crate of its own, so that the shipped crate carries no test code: depend on it (as a
+//! dev-dependency) to run the suite against a backend of your own.
 //!
 //! Each case opens fresh stores through an [`OpenStore`] factory (given options carrying a
 //! [`ManualClock`] and a unique name) and checks one rule of the contract. Stamp the whole
@@ -7,23 +11,23 @@
 //!
 //! ```ignore
 //! // tests/memory.rs: natively
-//! wasm_session_store::conformance_tests!(native, |options| async move {
+//! wasm_session_store_testing::conformance_tests!(native, |options| async move {
 //!     wasm_session_store::MemoryStore::open(options).unwrap()
 //! });
 //! // in a wasm-bindgen-test file: in the browser
-//! wasm_session_store::conformance_tests!(wasm, |options| async move { /* open */ });
+//! wasm_session_store_testing::conformance_tests!(wasm, |options| async move { /* open */ });
 //! ```
 #![allow(missing_docs)] // the cases are named for what they check
 
 pub mod model;
 
-use crate::{
-    ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, State, StoreOptions,
-    Ttl,
-};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::num::NonZeroUsize;
+use wasm_session_store::{
+    ErrorCode, ManualClock, SaveEntry, SessionId, SessionRecord, SessionStore, State, StoreOptions,
+    Ttl,
+};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use pollster::block_on;
@@ -100,7 +104,10 @@ pub fn id(s: &str) -> SessionId {
     SessionId::new(s).unwrap()
 }
 
-fn assert_code<T: std::fmt::Debug>(result: Result<T, crate::StoreError>, code: ErrorCode) {
+fn assert_code<T: std::fmt::Debug>(
+    result: Result<T, wasm_session_store::StoreError>,
+    code: ErrorCode,
+) {
     match result {
         Err(e) => assert_eq!(e.code(), code, "{e}"),
         Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
@@ -239,7 +246,7 @@ pub async fn store_without_ttl_creates_sessions_that_never_expire<O: OpenStore>(
 pub async fn bad_ttls_are_invalid_input_and_write_nothing<O: OpenStore>(open: &O) {
     let t = fixture(open, "bad_ttl", |o| o).await;
     let id = id("victim");
-    for bad in [0, crate::MAX_SAFE_INTEGER + 1, u64::MAX] {
+    for bad in [0, wasm_session_store::MAX_SAFE_INTEGER + 1, u64::MAX] {
         assert_code(
             t.store
                 .create_with_id(&id, State::new(), Ttl::Millis(bad))
@@ -257,7 +264,7 @@ pub async fn bad_ttls_are_invalid_input_and_write_nothing<O: OpenStore>(open: &O
         .create_with_id(&id, state(json!({"k": 1})), Ttl::StoreDefault)
         .await
         .unwrap();
-    for bad in [0, crate::MAX_SAFE_INTEGER + 1] {
+    for bad in [0, wasm_session_store::MAX_SAFE_INTEGER + 1] {
         assert_code(
             t.store.update_ttl(&id, Some(bad)).await,
             ErrorCode::InvalidInput,
@@ -397,7 +404,7 @@ pub async fn save_if_version_conflict_reports_expected_and_actual<O: OpenStore>(
         .save_if_version(&r.id, state(json!({"n": 99})), 1)
         .await
     {
-        Err(crate::StoreError::VersionConflict {
+        Err(wasm_session_store::StoreError::VersionConflict {
             expected,
             actual,
             id,
@@ -436,7 +443,7 @@ pub async fn save_if_version_zero_creates_only_when_absent<O: OpenStore>(open: &
         .save_if_version(&id, state(json!({"a": 2})), 0)
         .await
     {
-        Err(crate::StoreError::VersionConflict {
+        Err(wasm_session_store::StoreError::VersionConflict {
             expected: 0,
             actual: 1,
             ..
@@ -445,10 +452,10 @@ pub async fn save_if_version_zero_creates_only_when_absent<O: OpenStore>(open: &
     }
     match t
         .store
-        .save_if_version(&crate::testing::id("ghost"), State::new(), 3)
+        .save_if_version(&crate::id("ghost"), State::new(), 3)
         .await
     {
-        Err(crate::StoreError::VersionConflict {
+        Err(wasm_session_store::StoreError::VersionConflict {
             expected: 3,
             actual: 0,
             ..
@@ -471,7 +478,7 @@ pub async fn save_if_version_on_expired_sees_version_0<O: OpenStore>(open: &O) {
         .save_if_version(&r.id, state(json!({"x": 1})), 1)
         .await
     {
-        Err(crate::StoreError::VersionConflict {
+        Err(wasm_session_store::StoreError::VersionConflict {
             expected: 1,
             actual: 0,
             ..
@@ -1017,9 +1024,9 @@ pub async fn ids_at_the_limits_work_everywhere_and_malformed_ones_are_refused<O:
 ) {
     let t = fixture(open, "id_limits", |o| o).await;
     let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let longest = alphabet.repeat(crate::MAX_ID_LEN / alphabet.len());
-    assert_eq!(longest.len(), crate::MAX_ID_LEN);
-    let dashes = "-".repeat(crate::MAX_ID_LEN);
+    let longest = alphabet.repeat(wasm_session_store::MAX_ID_LEN / alphabet.len());
+    assert_eq!(longest.len(), wasm_session_store::MAX_ID_LEN);
+    let dashes = "-".repeat(wasm_session_store::MAX_ID_LEN);
     let limits = ["a", "Z", "9", "-", "_", longest.as_str(), dashes.as_str()];
     for (n, raw) in limits.iter().enumerate() {
         let i = id(raw);
@@ -1065,7 +1072,7 @@ pub async fn ids_at_the_limits_work_everywhere_and_malformed_ones_are_refused<O:
     all.sort();
     assert_eq!(sorted_ids(&t.store).await, all);
     // changeId onto and off a 128-character id, from a 1-character one.
-    let moved = id(&"_".repeat(crate::MAX_ID_LEN));
+    let moved = id(&"_".repeat(wasm_session_store::MAX_ID_LEN));
     let before = load(&t.store, &id("a")).await.unwrap();
     assert_eq!(
         t.store.change_id(&id("a"), Some(&moved)).await.unwrap(),
@@ -1128,7 +1135,7 @@ type SeenEvents =
     std::rc::Rc<std::cell::RefCell<Vec<(String, Option<String>, Option<String>, Option<u64>)>>>;
 
 /// Collects a store's events.
-fn record_events<S: SessionStore>(store: &S) -> (crate::Subscription, SeenEvents) {
+fn record_events<S: SessionStore>(store: &S) -> (wasm_session_store::Subscription, SeenEvents) {
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let sink = seen.clone();
     let subscription = store.subscribe(move |e| {
@@ -1235,7 +1242,7 @@ pub async fn save_many_writes_each_entry_or_reports_its_conflict<O: OpenStore>(o
     assert_eq!(results[0], Ok(2));
     assert_eq!(
         results[1],
-        Err(crate::StoreError::VersionConflict {
+        Err(wasm_session_store::StoreError::VersionConflict {
             id: "sm-b".into(),
             expected: 1,
             actual: 2
@@ -1497,7 +1504,7 @@ macro_rules! __conformance_native {
     ($factory:expr; $($case:ident),* $(,)?) => {$(
         #[test]
         fn $case() {
-            $crate::testing::block_on($crate::testing::$case(&$factory));
+            $crate::block_on($crate::$case(&$factory));
         }
     )*};
 }
@@ -1508,7 +1515,7 @@ macro_rules! __conformance_wasm {
     ($factory:expr; $($case:ident),* $(,)?) => {$(
         #[::wasm_bindgen_test::wasm_bindgen_test]
         async fn $case() {
-            $crate::testing::$case(&$factory).await;
+            $crate::$case(&$factory).await;
         }
     )*};
 }

@@ -92,6 +92,12 @@ export interface StoreError extends Error {
   expected?: number;
   /** On VERSION_CONFLICT: the live version (0 when missing or expired). */
   actual?: number;
+  /**
+   * On UNAVAILABLE and QUOTA_EXCEEDED, when a browser API threw: that exception, as a
+   * `DOMException` with the browser's `name` (e.g. "QuotaExceededError", "SecurityError",
+   * "InvalidStateError") and message.
+   */
+  cause?: DOMException;
 }
 
 /** The kinds of change a subscriber hears about. */

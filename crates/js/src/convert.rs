@@ -1,31 +1,13 @@
 //! Values across the JS boundary: strict JSON in, fresh plain objects out, errors as `Error`s.
 
-use crate::error::{push_u64, StoreError};
-use crate::id::SessionId;
-use crate::json::js::{text_from_js, text_to_js};
-use crate::record::{SessionRecord, State};
-use crate::store::MAX_SAFE_INTEGER;
 use js_sys::JsString;
-use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_session_store::__private::{push_u64, state_from_checked, text_from_js, text_to_js};
+use wasm_session_store::{codec, SessionId, SessionRecord, State, StoreError, MAX_SAFE_INTEGER};
 
-/// A StoreError as a JS `Error` with `name = "StoreError"`, `code`, and `expected`/`actual` on
-/// conflicts.
+/// A StoreError as the JS contract's `StoreError` (see `StoreError::to_js`).
 pub(crate) fn to_js_error(err: &StoreError) -> JsValue {
-    let js = js_sys::Error::new(&err.message());
-    js.set_name("StoreError");
-    let set = |key: &str, value: JsValue| {
-        let _ = Reflect::set(&js, &JsValue::from_str(key), &value);
-    };
-    set("code", JsValue::from_str(err.code().as_str()));
-    if let StoreError::VersionConflict {
-        expected, actual, ..
-    } = err
-    {
-        set("expected", JsValue::from_f64(*expected as f64));
-        set("actual", JsValue::from_f64(*actual as f64));
-    }
-    js.into()
+    err.to_js()
 }
 
 /// A session state from JS: a plain object of JSON values.
@@ -33,7 +15,7 @@ pub(crate) fn state_from_js(value: &JsValue) -> Result<State, StoreError> {
     let text = text_from_js(value, "state")?;
     if text.starts_with('{') {
         // json_text.js wrote it: a JSON object within the state's limits.
-        Ok(State::from_checked(text))
+        Ok(state_from_checked(text))
     } else {
         Err(StoreError::invalid(
             "state must be a plain object of JSON values, like { user: \"ada\" }",
@@ -97,5 +79,5 @@ pub(crate) fn int_from_js(
 
 /// A record as the plain object of the contract, with exactly its seven fields.
 pub(crate) fn record_to_js(record: &SessionRecord) -> JsValue {
-    text_to_js(&crate::codec::to_plain_json(record))
+    text_to_js(&codec::to_plain_json(record))
 }

@@ -1,23 +1,16 @@
-//! The JavaScript API: the `SessionStore` class of the contract. The only module with
-//! `#[wasm_bindgen]`.
+//! The JavaScript API of the npm package: the `SessionStore` class of the contract, over
+//! `WebStore`, the browser runtime of the `wasm-session-store` crate. The only crate with
+//! `#[wasm_bindgen]` exports, and the one that sets the wasm's allocator: only the npm build
+//! (`scripts/build.sh`) compiles it, so Rust apps depending on the library get neither.
 //!
 //! Every async method returns a promise that rejects with a `StoreError` (never throws
 //! synchronously), whatever the argument types: arguments arrive as `JsValue` and are checked
 //! here, inside the promise.
 
+#![cfg(target_arch = "wasm32")]
+
 mod convert;
 
-use crate::backends::feed::event_object;
-use crate::backends::web::exception_reason;
-use crate::clock::Clock;
-use crate::engine::{check_key, new_id_for, Op, Outcome};
-use crate::error::StoreError;
-use crate::event::{StoreEvent, Subscribers, Subscription};
-use crate::id::SessionId;
-use crate::json::js::{text_from_js, text_to_js};
-use crate::record::{SaveEntry, State};
-use crate::store::{SessionStore as _, StoreOptions};
-use crate::web_store::{BackendKind, WebStore};
 use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
@@ -28,6 +21,21 @@ use std::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_session_store::__private::{
+    check_key, engine, event_object, exception_reason, new_id_for, run, text_from_js, text_to_js,
+    Op, Outcome,
+};
+use wasm_session_store::{
+    BackendKind, Clock, SaveEntry, SessionId, SessionStore as _, State, StoreError, StoreEvent,
+    StoreOptions, Subscribers, Subscription, WebStore,
+};
+
+/// The allocator of the npm package's wasm: talc is about 3 KB (gzipped) smaller than Rust's
+/// default dlmalloc there. Not installed under threads (`atomics`), which talc's wasm
+/// allocator does not support.
+#[cfg(not(target_feature = "atomics"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// The clock of the `now` option: a JS function returning ms since the epoch.
 struct JsClock(Function);
@@ -496,7 +504,7 @@ fn reply_to_js(reply: Reply, ids: Vec<SessionId>, outcome: Outcome) -> Result<Js
 async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
     let (ids, op, reply) = plan(call, inner.web.options())?;
     let refs: Vec<&SessionId> = ids.iter().collect();
-    let outcome = inner.web.check_open()?.run(&refs, op).await?;
+    let outcome = run(engine(&inner.web)?, &refs, op).await?;
     drop(refs);
     reply_to_js(reply, ids, outcome)
 }

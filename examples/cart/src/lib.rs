@@ -1,0 +1,318 @@
+//! A shopping cart that every tab of the browser shares: a small web app written in Rust on
+//! [`wasm_session_store`], compiled to WebAssembly with wasm-bindgen.
+//!
+//! The cart is one session of an IndexedDB store, with a fixed id so that each tab opening the
+//! store finds the same cart. Its state is a typed `Cart` (serde). Every change is a
+//! compare-and-swap on the session's version, so two tabs adding at the same time both land: the
+//! one that loses the race reads again and retries. Each tab hears the others' writes through
+//! `WebStore::subscribe`.
+//!
+//! The app also brings its own `#[global_allocator]` (a counting wrapper around
+//! `std::alloc::System`), which `allocations()` reports: the library leaves that choice to the app.
+//!
+//! From JS (`scripts/build-example.sh` builds the module; `www/index.html` is its page):
+//!
+//! ```js
+//! import init, { openCart, allocations } from "./wasm_session_store_example_cart.js";
+//! await init();
+//! const cart = await openCart("shop");
+//! await cart.addItem("apple", 2);      // the new version
+//! await cart.items();                  // { version, items: [{ item: "apple", qty: 2 }] }
+//! cart.events();                       // changes heard from other tabs
+//! await cart.staleWrite();             // "VERSION_CONFLICT"
+//! cart.close();
+//! ```
+//!
+//! Errors reject with an `Error` named `CartError` whose `code` is the store's error code
+//! (`"VERSION_CONFLICT"`, `"UNAVAILABLE"`, ...).
+
+// A browser app: nothing of it builds for other targets.
+#![cfg(target_arch = "wasm32")]
+#![warn(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wasm_bindgen::prelude::*;
+use wasm_session_store::prelude::*;
+
+/// The app's allocator: the standard library's [`System`] allocator, counting allocations.
+///
+/// The library installs no allocator of its own, so an app picks one (or keeps Rust's
+/// default); this one shows that the app's choice is the one in use.
+pub struct CountingAllocator;
+
+/// How many allocations [`CountingAllocator`] has made.
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call goes to `System` unchanged; counting neither allocates nor touches memory
+// handed out.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `alloc`'s contract, which is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (through this allocator) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller checked `new_size`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// How many allocations the app's allocator has made since the module started.
+#[wasm_bindgen]
+pub fn allocations() -> f64 {
+    ALLOCATIONS.load(Ordering::Relaxed) as f64
+}
+
+/// The cart as stored: the state of the cart's session, through serde.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Cart {
+    /// One line per item, in the order the items were first added.
+    pub items: Vec<Line>,
+}
+
+/// One line of a [`Cart`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Line {
+    /// What is bought.
+    pub item: String,
+    /// How many of it.
+    pub qty: u32,
+}
+
+impl Cart {
+    /// Adds `qty` of `item`: to its line when the cart has one, else as a new line.
+    pub fn add(&mut self, item: &str, qty: u32) {
+        match self.items.iter_mut().find(|line| line.item == item) {
+            Some(line) => line.qty = line.qty.saturating_add(qty),
+            None => self.items.push(Line {
+                item: item.to_owned(),
+                qty,
+            }),
+        }
+    }
+}
+
+/// The id of the cart's session: fixed, so that every tab opening the store shares one cart.
+const CART_ID: &str = "cart";
+
+/// How long an untouched cart lives: a week.
+const CART_TTL_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// How many times [`CartApp::add_item`] reads and writes again when other tabs keep writing
+/// first.
+const MAX_ATTEMPTS: u32 = 16;
+
+/// An open cart, shared with the other tabs that open the same store: what JS gets from
+/// [`open_cart`].
+#[wasm_bindgen]
+pub struct CartApp {
+    store: WebStore,
+    id: SessionId,
+    /// Changes to the cart heard from other tabs.
+    remote_changes: Rc<Cell<u32>>,
+    /// Keeps the count above going until the app is freed (or the store closed).
+    _changes: Subscription,
+}
+
+/// Opens the cart of the IndexedDB store `name`, creating the cart if no tab has yet.
+///
+/// # Errors
+/// Rejects with a `CartError` of the store's code: `INVALID_INPUT` for a malformed name,
+/// `UNAVAILABLE` when IndexedDB cannot be used here, `BLOCKED` when another tab holds an older
+/// version of the database open.
+#[wasm_bindgen(js_name = openCart)]
+pub async fn open_cart(name: String) -> Result<CartApp, JsValue> {
+    let options = StoreOptions::new().name(name).ttl_ms(Some(CART_TTL_MS));
+    let store = WebStore::open(options, BackendKind::IndexedDb)
+        .await
+        .map_err(to_js)?;
+    let id = SessionId::new(CART_ID).map_err(to_js)?;
+
+    let remote_changes = Rc::new(Cell::new(0));
+    let heard = remote_changes.clone();
+    let cart_id = id.clone();
+    let changes = store.subscribe(move |event: &StoreEvent| {
+        // `id` is `None` only when the whole store was cleared, the cart with it.
+        let about_cart = event.id.as_ref().is_none_or(|id| *id == cart_id);
+        if !event.local && about_cart {
+            heard.set(heard.get() + 1);
+        }
+    });
+
+    // The first tab creates the cart; the others find it there (or lose the race to create it).
+    match store
+        .create_with_id_from(&id, &Cart::default(), Ttl::StoreDefault)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.code() == ErrorCode::AlreadyExists => {}
+        Err(e) => {
+            store.close();
+            return Err(to_js(e));
+        }
+    }
+    Ok(CartApp {
+        store,
+        id,
+        remote_changes,
+        _changes: changes,
+    })
+}
+
+#[wasm_bindgen]
+impl CartApp {
+    /// Adds `qty` of `item` to the cart and resolves to the cart's new version.
+    ///
+    /// Reads the cart and writes it back only if no other tab wrote in between
+    /// (compare-and-swap on the version); if one did, reads again and retries, so no tab's
+    /// addition is lost.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` for an empty item or a quantity of 0; `VERSION_CONFLICT` when other
+    /// tabs won every one of the attempts; `CLOSED` after [`close`](CartApp::close).
+    #[wasm_bindgen(js_name = addItem)]
+    pub async fn add_item(&self, item: String, qty: u32) -> Result<f64, JsValue> {
+        if item.is_empty() || qty == 0 {
+            return Err(js_error(
+                ErrorCode::InvalidInput.as_str(),
+                "addItem: the item must not be empty and the quantity must be at least 1",
+            ));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let (mut cart, version) = self.read().await.map_err(to_js)?;
+            cart.add(&item, qty);
+            match self
+                .store
+                .save_if_version_from(&self.id, &cart, version)
+                .await
+            {
+                Ok(version) => return Ok(version as f64),
+                Err(e) if e.code() == ErrorCode::VersionConflict => continue,
+                Err(e) => return Err(to_js(e)),
+            }
+        }
+        Err(js_error(
+            ErrorCode::VersionConflict.as_str(),
+            "addItem: other tabs kept changing the cart; try again",
+        ))
+    }
+
+    /// The cart as `{ version, items: [{ item, qty }] }` (version 0 and no items when it has
+    /// expired).
+    ///
+    /// # Errors
+    /// `CORRUPT` or `INVALID_INPUT` when the stored cart cannot be read as a [`Cart`];
+    /// `CLOSED` after [`close`](CartApp::close).
+    pub async fn items(&self) -> Result<JsValue, JsValue> {
+        let (cart, version) = self.read().await.map_err(to_js)?;
+        let lines = js_sys::Array::new();
+        for line in &cart.items {
+            lines.push(&object(&[
+                ("item", JsValue::from_str(&line.item)),
+                ("qty", JsValue::from(line.qty)),
+            ]));
+        }
+        Ok(object(&[
+            ("version", JsValue::from_f64(version as f64)),
+            ("items", lines.into()),
+        ]))
+    }
+
+    /// How many changes to the cart this tab has heard from other tabs (its own writes are not
+    /// counted).
+    pub fn events(&self) -> u32 {
+        self.remote_changes.get()
+    }
+
+    /// Shows what the version check prevents: reads the cart at version `v`, writes it back
+    /// expecting `v` (accepted), then writes again expecting `v`, as a tab that missed the first
+    /// write would. Resolves to the refused write's error code, `"VERSION_CONFLICT"`.
+    ///
+    /// # Errors
+    /// `CartError` with code `STALE_WRITE_ACCEPTED` if the second write went through; the
+    /// store's error if the first write failed.
+    #[wasm_bindgen(js_name = staleWrite)]
+    pub async fn stale_write(&self) -> Result<String, JsValue> {
+        let (cart, version) = self.read().await.map_err(to_js)?;
+        self.store
+            .save_if_version_from(&self.id, &cart, version)
+            .await
+            .map_err(to_js)?;
+        match self
+            .store
+            .save_if_version_from(&self.id, &cart, version)
+            .await
+        {
+            Err(e) if e.code() == ErrorCode::VersionConflict => Ok(e.code().as_str().to_owned()),
+            Err(e) => Err(to_js(e)),
+            Ok(_) => Err(js_error(
+                "STALE_WRITE_ACCEPTED",
+                "a write based on a stale version was accepted",
+            )),
+        }
+    }
+
+    /// The backend the cart lives in: `"indexeddb"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.store.backend().as_str().to_owned()
+    }
+
+    /// Closes the cart's store in this tab: later calls reject with `CLOSED`, and no more
+    /// events are counted. Idempotent.
+    pub fn close(&self) {
+        self.store.close();
+    }
+}
+
+impl CartApp {
+    /// The cart and its version; an empty cart at version 0 when it is missing or expired (a
+    /// compare-and-swap expecting 0 creates it again).
+    async fn read(&self) -> Result<(Cart, u64), StoreError> {
+        Ok(match self.store.load(&self.id).await? {
+            Some(record) => (record.state_as()?, record.version),
+            None => (Cart::default(), 0),
+        })
+    }
+}
+
+/// A `CartError` for JS, carrying the store's code and message.
+fn to_js(error: StoreError) -> JsValue {
+    js_error(error.code().as_str(), &error.message())
+}
+
+/// An `Error` named `CartError` with `code`.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name("CartError");
+    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code));
+    error.into()
+}
+
+/// A plain JS object with these fields.
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in fields {
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object.into()
+}

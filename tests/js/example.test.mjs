@@ -1,0 +1,169 @@
+// The Rust example app (examples/cart) as its users get it, in each engine (WSS_ENGINE): built
+// by scripts/build-example.sh into target/examples/cart/ (wasm-bindgen's module, and the app's
+// page), served from a server of its own (an origin of its own: the mounts of `useBrowser`
+// only count for the first file of tests/js/run-all.mjs, and this one needs none), in two
+// windows of this run's browser. Two tabs share one cart: each adds an item with
+// compare-and-swap, each hears the other's write through the store's change feed; a stale
+// write is refused; the app's own allocator is the one in use; and the app's module exports
+// the app only, nothing of the library's JS class.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { useBrowser, ENGINE } from "./helpers.mjs";
+import { serve } from "../../scripts/serve.mjs";
+
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+// WSS_EXAMPLE_DIR: another build of the example (e.g. one made before a change).
+const dir = process.env.WSS_EXAMPLE_DIR ? resolve(process.env.WSS_EXAMPLE_DIR) : join(repo, "target/examples/cart");
+const module = "wasm_session_store_example_cart";
+const files = {
+  glue: join(dir, `${module}.js`),
+  dts: join(dir, `${module}.d.ts`),
+  wasm: join(dir, `${module}_bg.wasm`),
+  page: join(dir, "index.html"),
+};
+
+const missing = Object.values(files).filter((file) => !existsSync(file));
+/** Fails, saying how to build it, when the example's build output is missing. */
+function requireBuild() {
+  if (missing.length) {
+    throw new Error(`the example app is not built (no ${missing.join(", ")}): run bash scripts/build-example.sh`);
+  }
+}
+
+/** A test that fails at once (and counts as failed) when the example is not built. */
+const appTest = (title, fn) => test(title, async () => {
+  requireBuild();
+  await fn();
+});
+
+const it = useBrowser();
+
+describe("the Rust example app (examples/cart)", () => {
+  let server;
+  const pages = [];
+  // One store per run of this file (the profile is fresh per launch; this is for reruns by hand).
+  const name = `cart-test-${Date.now()}`;
+
+  /** A window on the app's page, once the page has loaded the module (`window.app`). */
+  async function openApp() {
+    const page = await it.browser.page(server.url);
+    pages.push(page);
+    const status = await page.waitFor(() => {
+      const text = document.getElementById("status")?.textContent;
+      return text && text !== "loading" ? text : undefined;
+    }, undefined, { timeout: 30_000 });
+    assert.equal(status, "ready", `${ENGINE}: the app's page did not start`);
+    return page;
+  }
+
+  /** The app's cart in `page`, opened as `cart` on the test's store. */
+  const openCart = (page) => page.evaluate(async (name) => {
+    globalThis.cart = await app.openCart(name);
+    return cart.backend;
+  }, name);
+
+  let a, b;
+  before(async () => {
+    if (missing.length) return;
+    server = await serve({ mounts: { "/": dir } });
+    await it.ready();
+    a = await openApp();
+    b = await openApp();
+  });
+
+  after(async () => {
+    const errors = [];
+    for (const page of pages) {
+      await page.evaluate(() => globalThis.cart?.close()).catch(() => {});
+      await page.close().catch((e) => errors.push(e));
+    }
+    await server?.close();
+    if (errors.length) throw errors[0];
+  });
+
+  appTest("two tabs share one cart: each adds with compare-and-swap and hears the other's write", async () => {
+    assert.equal(await openCart(a), "indexeddb");
+    // openCart creates the empty cart (version 1); the first addition is version 2.
+    assert.equal(await a.evaluate(() => cart.addItem("apple", 2)), 2);
+    assert.equal(await openCart(b), "indexeddb");
+    assert.equal(await b.evaluate(() => cart.addItem("pear", 1)), 3);
+
+    // Tab A hears B's write through subscribe (its own writes are not counted).
+    const heard = await a.waitFor(() => cart.events(), undefined, { timeout: 10_000 });
+    assert.equal(heard, 1);
+    assert.deepEqual(await a.evaluate(() => cart.items()), {
+      version: 3,
+      items: [{ item: "apple", qty: 2 }, { item: "pear", qty: 1 }],
+    });
+
+    // And the other way: A adds to its line, B hears it and reads the merged cart.
+    assert.equal(await b.evaluate(() => cart.events()), 0, "B opened after A's writes and made its own");
+    assert.equal(await a.evaluate(() => cart.addItem("apple", 1)), 4);
+    assert.equal(await b.waitFor(() => cart.events(), undefined, { timeout: 10_000 }), 1);
+    assert.deepEqual(await b.evaluate(() => cart.items()), {
+      version: 4,
+      items: [{ item: "apple", qty: 3 }, { item: "pear", qty: 1 }],
+    });
+  });
+
+  appTest("a write based on a stale version is refused: VERSION_CONFLICT", async () => {
+    const out = await a.evaluate(async () => {
+      const before = (await cart.items()).version;
+      const code = await cart.staleWrite();
+      return { before, code, after: (await cart.items()).version };
+    });
+    // The first write of the two is accepted (one version more), the second refused.
+    assert.deepEqual(out, { before: out.before, code: "VERSION_CONFLICT", after: out.before + 1 });
+    assert.ok(out.before >= 1);
+  });
+
+  appTest("errors reach JS as CartErrors with the store's code", async () => {
+    const out = await b.evaluate(async (name) => {
+      const caught = (p) => p.then(() => "resolved", (e) => ({ name: e.name, code: e.code, isError: e instanceof Error }));
+      const badName = await caught(app.openCart("not a valid name!"));
+      const badQty = await caught(cart.addItem("apple", 0));
+      const other = await app.openCart(`${name}-closed`);
+      other.close();
+      const closed = await caught(other.addItem("apple", 1));
+      return { badName, badQty, closed };
+    }, name);
+    assert.deepEqual(out, {
+      badName: { name: "CartError", code: "INVALID_INPUT", isError: true },
+      badQty: { name: "CartError", code: "INVALID_INPUT", isError: true },
+      closed: { name: "CartError", code: "CLOSED", isError: true },
+    });
+  });
+
+  appTest("the app's own #[global_allocator] is the one in use", async () => {
+    const out = await a.evaluate(async () => {
+      const before = app.allocations();
+      await cart.addItem("plum", 1);
+      return { before, after: app.allocations() };
+    });
+    assert.ok(out.before > 0, `allocations() = ${out.before}`);
+    assert.ok(out.after > out.before, `an addItem allocates through the app's allocator: ${JSON.stringify(out)}`);
+  });
+
+  appTest("the app's module exports the app only: nothing of the library's SessionStore", async () => {
+    // The JS glue's exports, the .d.ts's declarations and the wasm's exports.
+    const glue = Object.keys(await import(pathToFileURL(files.glue).href)).sort();
+    const dts = [...readFileSync(files.dts, "utf8").matchAll(
+      /^export (?:declare )?(?:default )?(?:class|function|interface|type|const|enum) +([A-Za-z_$][\w$]*)/gm,
+    )].map((m) => m[1]).sort();
+    const wasm = WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(files.wasm))).map((e) => e.name);
+
+    const APP = ["CartApp", "allocations", "openCart"];
+    const extra = (names, allowed) => names.filter((n) => !allowed.includes(n));
+    const found = {
+      glue: extra(glue, [...APP, "default", "initSync"]),
+      dts: extra(dts, [...APP, "InitInput", "InitOutput", "SyncInitInput", "initSync", "__wbg_init"]),
+      wasm: wasm.filter((n) => /sessionstore/i.test(n)),
+    };
+    assert.deepEqual(found, { glue: [], dts: [], wasm: [] },
+      "the app's module has exports beyond the app's own (the library's #[wasm_bindgen] items leak into every app linking it)");
+    for (const name of ["openCart", "allocations", "cartapp_addItem"]) assert.ok(wasm.includes(name), `wasm exports ${name}`);
+  });
+});
