@@ -417,6 +417,66 @@ pub trait SessionStore {
         self.save_if_version(id, state, expected).await
     }
 
+    /// Changes a typed state safely against concurrent writers (other tabs, workers, tasks):
+    /// reads the live session's state as a `T`, calls `change` on it, and writes the result
+    /// with compare-and-swap on the version read ([`save_if_version`]). When another writer
+    /// got in between, it reads again and calls `change` on the fresh state, up to
+    /// [`UPDATE_ATTEMPTS`] times in all, so `change` should only compute: it may run more
+    /// than once, each time on the latest state. Resolves to the state written and its
+    /// version. As with [`save_from`](Self::save_from), the whole state becomes `T`'s
+    /// serialization: keys that `T` does not have are dropped.
+    ///
+    /// [`save_if_version`]: SessionStore::save_if_version
+    ///
+    /// # Errors
+    /// [`NotFound`](StoreError::NotFound) when no live session has the id (also when it
+    /// expired between attempts); [`InvalidInput`](StoreError::InvalidInput) when the stored
+    /// state is not a `T`, or the changed one does not serialize to a JSON object (nothing is
+    /// written); [`VersionConflict`](StoreError::VersionConflict) when other writers won
+    /// every attempt; otherwise as [`load`](Self::load) and [`save_if_version`].
+    ///
+    /// # Examples
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use wasm_session_store::prelude::*;
+    ///
+    /// #[derive(Serialize, Deserialize, Default)]
+    /// struct Cart {
+    ///     items: Vec<String>,
+    /// }
+    ///
+    /// # pollster::block_on(async {
+    /// let store = MemoryStore::open(StoreOptions::new()).unwrap();
+    /// let rec = store.create_from(&Cart::default(), Ttl::StoreDefault).await?;
+    /// let (cart, version) = store
+    ///     .update_as(&rec.id, |cart: &mut Cart| cart.items.push("apple".into()))
+    ///     .await?;
+    /// assert_eq!((cart.items.len(), version), (1, 2));
+    /// # Ok::<(), StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    async fn update_as<T, F>(&self, id: &SessionId, mut change: F) -> Result<(T, u64), StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(&mut T),
+    {
+        let mut attempt = 1;
+        loop {
+            let record = self.load(id).await?.ok_or_else(|| StoreError::NotFound {
+                id: id.as_str().to_owned(),
+            })?;
+            let mut state: T = record.state_as()?;
+            change(&mut state);
+            match self.save_if_version_from(id, &state, record.version).await {
+                Ok(version) => return Ok((state, version)),
+                Err(StoreError::VersionConflict { .. }) if attempt < UPDATE_ATTEMPTS => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// One value of the state as a `T` (serde); `None` when the key is absent.
     ///
     /// # Errors
@@ -484,6 +544,14 @@ pub trait SessionStore {
     /// ```
     fn subscribe(&self, callback: impl Fn(&StoreEvent) + 'static) -> Subscription;
 }
+
+/// How many times [`SessionStore::update_as`] reads, changes and tries to write a state
+/// before it gives up with [`VersionConflict`](StoreError::VersionConflict).
+///
+/// Generous on purpose: each conflict means another writer's change landed, and a writer
+/// that keeps losing to one busy writer (which re-reads right after each of its own writes)
+/// can lose once per write of that burst.
+pub const UPDATE_ATTEMPTS: u32 = 32;
 
 /// `key "<key>"`, for errors about one key's value.
 fn key_label(key: &str) -> String {

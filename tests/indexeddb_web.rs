@@ -361,3 +361,48 @@ async fn a_web_store_hears_another_instances_writes_and_closes() {
     b.clear().await.unwrap();
     b.close();
 }
+
+/// `update_as` from two `WebStore`s of one name at once, on IndexedDB and on localStorage
+/// (with its leader tab): their read-change-writes interleave, the losers of each race read
+/// again, and no change is lost.
+#[wasm_bindgen_test]
+async fn update_as_from_two_web_stores_at_once_loses_nothing() {
+    use wasm_session_store::{BackendKind, WebStore};
+
+    #[derive(serde::Serialize, serde::Deserialize, Default)]
+    struct Counter {
+        n: u32,
+        by: Vec<String>,
+    }
+
+    for kind in [BackendKind::IndexedDb, BackendKind::LocalStorage] {
+        let (opts, _clock) = options(&format!("web_store_update_as_{}", kind.as_str()));
+        let a = WebStore::open(opts.clone(), kind).await.unwrap();
+        let b = WebStore::open(opts, kind).await.unwrap();
+        let rec = a
+            .create_from(&Counter::default(), Ttl::StoreDefault)
+            .await
+            .unwrap();
+        let bump = |store: WebStore, who: &'static str| {
+            let id = rec.id.clone();
+            async move {
+                for _ in 0..15 {
+                    store
+                        .update_as(&id, |c: &mut Counter| {
+                            c.n += 1;
+                            c.by.push(who.into());
+                        })
+                        .await
+                        .unwrap();
+                }
+            }
+        };
+        join(bump(a.clone(), "a"), bump(b.clone(), "b")).await;
+        let done: Counter = b.load(&rec.id).await.unwrap().unwrap().state_as().unwrap();
+        assert_eq!(done.n, 30, "{kind:?}");
+        assert_eq!(done.by.iter().filter(|w| *w == "a").count(), 15);
+        b.clear().await.unwrap();
+        a.close();
+        b.close();
+    }
+}

@@ -1,5 +1,5 @@
 //! Typed state through serde (`create_from`, `state_as`, `get_as`, `set_as`, `save_from`,
-//! `save_if_version_from`), natively on `MemoryStore`: what a type that does not fit gives, and
+//! `save_if_version_from`, `update_as`), natively on `MemoryStore`: what a type that does not fit gives, and
 //! that nothing is written then.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -231,5 +231,98 @@ fn a_value_that_does_not_serialize_is_refused_and_nothing_is_written() {
             store.get_json(&rec.id, "ratio").await.unwrap().as_deref(),
             Some("null")
         );
+    });
+}
+
+#[test]
+fn update_as_changes_the_state_with_compare_and_swap() {
+    block_on(async {
+        let store = store();
+        let rec = store.create_from(&cart(), Ttl::StoreDefault).await.unwrap();
+        let (updated, version) = store
+            .update_as(&rec.id, |cart: &mut Cart| {
+                cart.coupon = Some("SPRING".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!((updated.coupon.as_deref(), version), (Some("SPRING"), 2));
+        let stored: Cart = store
+            .load(&rec.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state_as()
+            .unwrap();
+        assert_eq!(stored, updated);
+
+        // Missing (or expired): NOT_FOUND, and the change never runs.
+        let ghost = SessionId::new("ghost").unwrap();
+        let err = store
+            .update_as(&ghost, |_: &mut Cart| panic!("no state to change"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotFound);
+
+        // Stored data that is not a Cart: INVALID_INPUT, nothing written.
+        let other = store.create(State::new(), Ttl::StoreDefault).await.unwrap();
+        let err = store
+            .update_as(&other.id, |_: &mut Cart| panic!("not a cart"))
+            .await
+            .unwrap_err();
+        invalid(err, &["Cart"]);
+        assert_eq!(store.load(&other.id).await.unwrap(), Some(other));
+    });
+}
+
+#[test]
+fn update_as_reads_again_when_another_writer_got_in_between() {
+    block_on(async {
+        let store = store();
+        let rec = store.create_from(&cart(), Ttl::StoreDefault).await.unwrap();
+        let mut calls = 0;
+        let (updated, version) = store
+            .update_as(&rec.id, |cart: &mut Cart| {
+                calls += 1;
+                if calls == 1 {
+                    // Another writer saves between this read and its write (the memory store
+                    // completes at once, so it can be driven from inside the change).
+                    block_on(store.set_as(&rec.id, "coupon", &"OTHER")).unwrap();
+                }
+                cart.items[0].qty += 1;
+            })
+            .await
+            .unwrap();
+        // The change ran again, on the state the other writer left: nothing was lost.
+        assert_eq!(calls, 2);
+        assert_eq!(version, 3);
+        assert_eq!(updated.coupon.as_deref(), Some("OTHER"));
+        assert_eq!(updated.items[0].qty, 3);
+    });
+}
+
+#[test]
+fn update_as_gives_up_with_version_conflict_after_its_attempts() {
+    block_on(async {
+        let store = store();
+        let rec = store.create_from(&cart(), Ttl::StoreDefault).await.unwrap();
+        let mut calls = 0;
+        let err = store
+            .update_as(&rec.id, |cart: &mut Cart| {
+                calls += 1;
+                // Someone else writes every time.
+                block_on(store.set_as(&rec.id, "coupon", &calls.to_string())).unwrap();
+                cart.items.clear();
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::VersionConflict);
+        assert_eq!(calls, wasm_session_store::UPDATE_ATTEMPTS);
+        // Only the other writer's writes landed.
+        let stored = store.load(&rec.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.version,
+            1 + u64::from(wasm_session_store::UPDATE_ATTEMPTS)
+        );
+        assert_eq!(stored.state_as::<Cart>().unwrap().items.len(), 1);
     });
 }

@@ -117,10 +117,6 @@ const CART_ID: &str = "cart";
 /// How long an untouched cart lives: a week.
 const CART_TTL_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 
-/// How many times [`CartApp::add_item`] reads and writes again when other tabs keep writing
-/// first.
-const MAX_ATTEMPTS: u32 = 16;
-
 /// An open cart, shared with the other tabs that open the same store: what JS gets from
 /// [`open_cart`].
 #[wasm_bindgen]
@@ -182,13 +178,13 @@ pub async fn open_cart(name: String) -> Result<CartApp, JsValue> {
 impl CartApp {
     /// Adds `qty` of `item` to the cart and resolves to the cart's new version.
     ///
-    /// Reads the cart and writes it back only if no other tab wrote in between
-    /// (compare-and-swap on the version); if one did, reads again and retries, so no tab's
-    /// addition is lost.
+    /// [`update_as`](SessionStore::update_as) reads the cart and writes it back only if no
+    /// other tab wrote in between (compare-and-swap on the version); if one did, it reads
+    /// again and adds to that, so no tab's addition is lost.
     ///
     /// # Errors
     /// `INVALID_INPUT` for an empty item or a quantity of 0; `VERSION_CONFLICT` when other
-    /// tabs won every one of the attempts; `CLOSED` after [`close`](CartApp::close).
+    /// tabs won every attempt; `CLOSED` after [`close`](CartApp::close).
     #[wasm_bindgen(js_name = addItem)]
     pub async fn add_item(&self, item: String, qty: u32) -> Result<f64, JsValue> {
         if item.is_empty() || qty == 0 {
@@ -197,23 +193,26 @@ impl CartApp {
                 "addItem: the item must not be empty and the quantity must be at least 1",
             ));
         }
-        for _ in 0..MAX_ATTEMPTS {
-            let (mut cart, version) = self.read().await.map_err(to_js)?;
-            cart.add(&item, qty);
-            match self
-                .store
-                .save_if_version_from(&self.id, &cart, version)
-                .await
-            {
-                Ok(version) => return Ok(version as f64),
-                Err(e) if e.code() == ErrorCode::VersionConflict => continue,
-                Err(e) => return Err(to_js(e)),
+        let updated = self
+            .store
+            .update_as(&self.id, |cart: &mut Cart| cart.add(&item, qty))
+            .await;
+        match updated {
+            Ok((_, version)) => Ok(version as f64),
+            // The cart expired (a week untouched): a new one with this line. Expecting version
+            // 0 creates it only if no other tab did first.
+            Err(e) if e.code() == ErrorCode::NotFound => {
+                let mut cart = Cart::default();
+                cart.add(&item, qty);
+                let version = self
+                    .store
+                    .save_if_version_from(&self.id, &cart, 0)
+                    .await
+                    .map_err(to_js)?;
+                Ok(version as f64)
             }
+            Err(e) => Err(to_js(e)),
         }
-        Err(js_error(
-            ErrorCode::VersionConflict.as_str(),
-            "addItem: other tabs kept changing the cart; try again",
-        ))
     }
 
     /// The cart as `{ version, items: [{ item, qty }] }` (version 0 and no items when it has
