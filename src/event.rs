@@ -74,6 +74,31 @@ pub struct StoreEvent {
 }
 
 impl StoreEvent {
+    /// Whether this change may have changed the session `id`, so that a view of it should be
+    /// read again: an event about `id`, a rename onto `id` (`new_id`), or a clear of the whole
+    /// store.
+    ///
+    /// ```
+    /// use wasm_session_store::{EventKind, SessionId, StoreEvent};
+    /// let cart = SessionId::new("cart").unwrap();
+    /// let other = SessionId::new("other").unwrap();
+    /// let renamed = StoreEvent {
+    ///     kind: EventKind::IdChanged,
+    ///     id: Some(other.clone()),
+    ///     new_id: Some(cart.clone()),
+    ///     version: Some(3),
+    ///     local: false,
+    /// };
+    /// assert!(renamed.concerns(&cart) && renamed.concerns(&other));
+    /// let cleared = StoreEvent { kind: EventKind::Cleared, id: None, new_id: None, version: None, local: false };
+    /// assert!(cleared.concerns(&cart));
+    /// ```
+    pub fn concerns(&self, id: &SessionId) -> bool {
+        self.kind == EventKind::Cleared
+            || self.id.as_ref() == Some(id)
+            || self.new_id.as_ref() == Some(id)
+    }
+
     /// A local event about one session.
     pub(crate) fn about(kind: EventKind, id: &SessionId, version: u64) -> Self {
         StoreEvent {

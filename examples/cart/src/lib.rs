@@ -147,9 +147,8 @@ pub async fn open_cart(name: String) -> Result<CartApp, JsValue> {
     let heard = remote_changes.clone();
     let cart_id = id.clone();
     let changes = store.subscribe(move |event: &StoreEvent| {
-        // `id` is `None` only when the whole store was cleared, the cart with it.
-        let about_cart = event.id.as_ref().is_none_or(|id| *id == cart_id);
-        if !event.local && about_cart {
+        // About the cart, a rename onto it, or a clear of the whole store.
+        if !event.local && event.concerns(&cart_id) {
             heard.set(heard.get() + 1);
         }
     });

@@ -123,13 +123,6 @@ pub async fn update_cart(
     }
 }
 
-/// Whether `event` changes the cart `id`.
-fn concerns(event: &StoreEvent, id: &SessionId) -> bool {
-    event.kind == EventKind::Cleared
-        || event.id.as_ref() == Some(id)
-        || event.new_id.as_ref() == Some(id)
-}
-
 /// The page: opens the store, then shows the cart.
 #[component]
 pub fn App() -> impl IntoView {
@@ -165,7 +158,7 @@ pub fn CartView(
     let from_others = RwSignal::new(0u32);
     let id = cart_id();
     let subscription = store.subscribe(move |event| {
-        if concerns(event, &id) {
+        if event.concerns(&id) {
             changes.try_update(|n| *n += 1);
             if !event.local {
                 from_others.try_update(|n| *n += 1);
