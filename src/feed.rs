@@ -106,7 +106,7 @@ impl ChangeFeed {
             return feed;
         };
         // (WebKit delivers `storage` events only to windows that touched their localStorage:
-        // StorageBackend::open does, for the store this feed belongs to.)
+        // SingleTabStorageBackend::open does, for the store this feed belongs to.)
         let mut prefix = String::from(name);
         prefix.push(':');
         let handler = StorageHandler::new(move |e: StorageEvent| {

@@ -73,7 +73,7 @@ pub use backends::indexeddb::{IndexedDbBackend, IndexedDbStore};
 pub use backends::leader::SharedStorageBackend;
 pub use backends::memory::{MemoryBackend, MemoryStore};
 #[cfg(target_arch = "wasm32")]
-pub use backends::storage::{StorageBackend, StorageKind, StorageStore};
+pub use backends::storage::{SingleTabStorageBackend, SingleTabStorageStore, StorageKind};
 pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backend, Slot, Store, Write};
@@ -98,7 +98,7 @@ pub use web_store::{BackendKind, WebStore};
 /// `BackendKind`, and the IndexedDB and Web Storage stores.
 pub mod prelude {
     #[cfg(target_arch = "wasm32")]
-    pub use crate::{BackendKind, IndexedDbStore, StorageKind, StorageStore, WebStore};
+    pub use crate::{BackendKind, IndexedDbStore, SingleTabStorageStore, StorageKind, WebStore};
     pub use crate::{
         ErrorCode, EventKind, MemoryStore, SaveEntry, SessionId, SessionRecord, SessionStore,
         State, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,

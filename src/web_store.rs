@@ -5,7 +5,7 @@
 
 use crate::backends::indexeddb::{IndexedDbBackend, DEFAULT_BLOCKED_TIMEOUT_MS};
 use crate::backends::leader::SharedStorageBackend;
-use crate::backends::storage::{StorageBackend, StorageKind};
+use crate::backends::storage::{SingleTabStorageBackend, StorageKind};
 use crate::backends::AnyBackend;
 use crate::browser::WebLock;
 use crate::engine::{Op, Store};
@@ -70,7 +70,7 @@ async fn open_backend(
     let storage = |kind: StorageKind| match kind {
         StorageKind::Local => SharedStorageBackend::open(name)
             .map(|b| (AnyBackend::SharedStorage(b), BackendKind::LocalStorage)),
-        StorageKind::Session => StorageBackend::open(kind, name)
+        StorageKind::Session => SingleTabStorageBackend::open(kind, name)
             .map(|b| (AnyBackend::Storage(b), BackendKind::SessionStorage)),
     };
     let (backend, got) = match kind {

@@ -8,8 +8,8 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 use wasm_session_store::{
-    ErrorCode, SaveEntry, SessionId, SessionRecord, SessionStore, State, StorageKind, StorageStore,
-    StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
+    ErrorCode, SaveEntry, SessionId, SessionRecord, SessionStore, SingleTabStorageStore, State,
+    StorageKind, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
 };
 use wasm_session_store_testing::{options, state};
 
@@ -18,14 +18,14 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 mod local {
     use super::*;
     wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
-        StorageStore::open(StorageKind::Local, options).expect("localStorage")
+        SingleTabStorageStore::open(StorageKind::Local, options).expect("localStorage")
     });
 }
 
 mod session {
     use super::*;
     wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
-        StorageStore::open(StorageKind::Session, options).expect("sessionStorage")
+        SingleTabStorageStore::open(StorageKind::Session, options).expect("sessionStorage")
     });
 }
 
@@ -37,7 +37,7 @@ fn local_storage() -> web_sys::Storage {
 async fn records_sit_at_name_colon_id_and_corrupt_ones_stay_alone() {
     let (opts, clock) = options("ls_corrupt");
     let name = opts.get_name().to_owned();
-    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    let store = SingleTabStorageStore::open(StorageKind::Local, opts).unwrap();
     let good = store
         .create(state(json!({"ok": 1})), Ttl::StoreDefault)
         .await
@@ -119,7 +119,7 @@ async fn wrong_id_is_corrupt_alone<S: SessionStore>(
 #[wasm_bindgen_test]
 async fn a_record_under_the_wrong_id_is_corrupt_alone_in_local_storage() {
     let (opts, clock) = options("ls_wrong_id");
-    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    let store = SingleTabStorageStore::open(StorageKind::Local, opts).unwrap();
     wrong_id_is_corrupt_alone(store, clock, local_storage()).await;
 }
 
@@ -135,7 +135,7 @@ async fn a_record_under_the_wrong_id_is_corrupt_alone_through_the_leader_protoco
 #[wasm_bindgen_test]
 async fn a_record_under_the_wrong_id_is_corrupt_alone_in_session_storage() {
     let (opts, clock) = options("ss_wrong_id");
-    let store = StorageStore::open(StorageKind::Session, opts).unwrap();
+    let store = SingleTabStorageStore::open(StorageKind::Session, opts).unwrap();
     wrong_id_is_corrupt_alone(store, clock, session_storage()).await;
 }
 
@@ -162,7 +162,7 @@ async fn clear_leaves_every_foreign_key_alone() {
         let id = &key[name.len() + 1..];
         ls.set_item(key, &common::envelope(id, None)).unwrap();
     }
-    let store = StorageStore::open(StorageKind::Local, opts).unwrap();
+    let store = SingleTabStorageStore::open(StorageKind::Local, opts).unwrap();
     let mut ids = Vec::new();
     for i in 0..3 {
         let r = store
@@ -207,8 +207,10 @@ fn fill(ls: &web_sys::Storage, key: &str) -> usize {
 #[wasm_bindgen_test]
 async fn a_full_local_storage_gives_quota_exceeded_and_keeps_the_old_record() {
     let (opts, _clock) = options("ls_quota");
-    quota_exceeded_keeps_the_old_record(StorageStore::open(StorageKind::Local, opts).unwrap())
-        .await;
+    quota_exceeded_keeps_the_old_record(
+        SingleTabStorageStore::open(StorageKind::Local, opts).unwrap(),
+    )
+    .await;
 }
 
 #[wasm_bindgen_test]
@@ -604,7 +606,7 @@ async fn storage_stores_match_the_model() {
     .await;
     common::replay_model(
         |options| async move {
-            StorageStore::open(StorageKind::Session, options).expect("sessionStorage")
+            SingleTabStorageStore::open(StorageKind::Session, options).expect("sessionStorage")
         },
         "sessionstorage",
         400,

@@ -27,9 +27,9 @@ pub enum AnyBackend {
     /// [`IndexedDbBackend`](indexeddb::IndexedDbBackend).
     #[cfg(target_arch = "wasm32")]
     IndexedDb(indexeddb::IndexedDbBackend),
-    /// [`StorageBackend`](storage::StorageBackend): localStorage or sessionStorage.
+    /// [`SingleTabStorageBackend`](storage::SingleTabStorageBackend): localStorage or sessionStorage.
     #[cfg(target_arch = "wasm32")]
-    Storage(storage::StorageBackend),
+    Storage(storage::SingleTabStorageBackend),
     /// [`SharedStorageBackend`](leader::SharedStorageBackend): localStorage, atomic across tabs.
     #[cfg(target_arch = "wasm32")]
     SharedStorage(leader::SharedStorageBackend),

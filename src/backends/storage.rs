@@ -1,4 +1,6 @@
-//! [`StorageBackend`]: records in `localStorage` or `sessionStorage`, one key per record.
+//! [`SingleTabStorageBackend`]: records in `localStorage` or `sessionStorage`, one key per
+//! record, atomic within one tab (the name says so: across tabs, localStorage goes through
+//! the leader protocol of [`SharedStorageBackend`](super::leader::SharedStorageBackend)).
 //!
 //! Each record sits at exactly `<name>:<id>`, in the versioned [codec] format;
 //! anything of the store's own sits under `<name>::`. Names and ids cannot contain `:`, so no
@@ -32,17 +34,19 @@ impl StorageKind {
     }
 }
 
-/// Records in a Web Storage area, under the store's key prefix.
-pub struct StorageBackend {
+/// Records in a Web Storage area, under the store's key prefix, **for one tab only** (see
+/// [`SingleTabStorageStore`]). The coordinated localStorage backend keeps its records through
+/// one of these in the leader tab.
+pub struct SingleTabStorageBackend {
     storage: Storage,
     kind: StorageKind,
     /// `<name>:`
     prefix: String,
 }
 
-impl std::fmt::Debug for StorageBackend {
+impl std::fmt::Debug for SingleTabStorageBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageBackend")
+        f.debug_struct("SingleTabStorageBackend")
             .field("kind", &self.kind)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
@@ -91,9 +95,9 @@ pub(crate) fn removals(pairs: &[(String, Option<String>)]) -> RawPairs {
 /// localStorage). For localStorage shared by tabs, open a
 /// [`WebStore`](crate::WebStore) with `BackendKind::LocalStorage` (the leader-tab protocol).
 /// sessionStorage belongs to one tab, so this is all it needs.
-pub type StorageStore = Store<StorageBackend>;
+pub type SingleTabStorageStore = Store<SingleTabStorageBackend>;
 
-impl Store<StorageBackend> {
+impl Store<SingleTabStorageBackend> {
     /// Opens the store in the given storage area.
     ///
     /// # Errors
@@ -102,12 +106,12 @@ impl Store<StorageBackend> {
     /// blocked.
     pub fn open(kind: StorageKind, options: StoreOptions) -> Result<Self, StoreError> {
         options.validate()?;
-        let backend = StorageBackend::open(kind, options.get_name())?;
+        let backend = SingleTabStorageBackend::open(kind, options.get_name())?;
         Store::with_backend(backend, options)
     }
 }
 
-impl StorageBackend {
+impl SingleTabStorageBackend {
     /// The storage area for store `name`.
     ///
     /// # Errors
@@ -126,7 +130,7 @@ impl StorageBackend {
         let _ = storage.length();
         let mut prefix = String::from(name);
         prefix.push(':');
-        Ok(StorageBackend {
+        Ok(SingleTabStorageBackend {
             storage,
             kind,
             prefix,
@@ -276,7 +280,7 @@ impl StorageBackend {
     }
 }
 
-impl StorageBackend {
+impl SingleTabStorageBackend {
     /// [`Backend::read`], which localStorage does synchronously.
     pub(crate) fn read_now(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         let mut slots = Vec::with_capacity(ids.len());
@@ -308,7 +312,7 @@ impl StorageBackend {
     }
 }
 
-impl Backend for StorageBackend {
+impl Backend for SingleTabStorageBackend {
     async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
         self.read_now(ids)
     }

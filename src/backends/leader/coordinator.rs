@@ -2,7 +2,7 @@
 //! serving requests as leader, and sending them to the leader otherwise.
 
 use super::wire::{Answer, Message, Reply, Request};
-use crate::backends::storage::StorageBackend;
+use crate::backends::storage::SingleTabStorageBackend;
 use crate::browser::{global_property, sleep, unavailable_from, Deferred, WebLock};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -56,7 +56,7 @@ struct Pending {
 
 /// The tab's part in the protocol: leadership, the channel, requests in flight.
 pub(super) struct Coordinator {
-    local: Rc<StorageBackend>,
+    local: Rc<SingleTabStorageBackend>,
     seq_key: String,
     tab: String,
     channel: BroadcastChannel,
@@ -86,7 +86,10 @@ type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
 impl Coordinator {
     /// Joins the election of store `name`'s leader tab, on its channel; `Err` without Web
     /// Locks or BroadcastChannel.
-    pub(super) fn start(local: &Rc<StorageBackend>, name: &str) -> Result<Rc<Self>, StoreError> {
+    pub(super) fn start(
+        local: &Rc<SingleTabStorageBackend>,
+        name: &str,
+    ) -> Result<Rc<Self>, StoreError> {
         let navigator = global_property("navigator")?;
         let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).unwrap_or_default();
         let request = Reflect::get(&locks, &JsValue::from_str("request")).unwrap_or_default();

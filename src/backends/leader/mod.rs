@@ -35,7 +35,7 @@
 mod coordinator;
 mod wire;
 
-use super::storage::{expired_among, live_among, removals, RawPairs, StorageBackend};
+use super::storage::{expired_among, live_among, removals, RawPairs, SingleTabStorageBackend};
 use crate::engine::{Backend, Slot, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -45,7 +45,7 @@ use wire::{Reply, Request};
 
 /// localStorage whose read-check-writes are atomic across the tabs of an origin.
 pub struct SharedStorageBackend {
-    local: Rc<StorageBackend>,
+    local: Rc<SingleTabStorageBackend>,
     coordinator: Option<Rc<Coordinator>>,
 }
 
@@ -65,7 +65,7 @@ impl SharedStorageBackend {
     /// [`Unavailable`](StoreError::Unavailable) where localStorage does not exist (workers)
     /// or is blocked.
     pub fn open(name: &str) -> Result<Self, StoreError> {
-        let local = Rc::new(StorageBackend::open(
+        let local = Rc::new(SingleTabStorageBackend::open(
             super::storage::StorageKind::Local,
             name,
         )?);
@@ -142,7 +142,7 @@ impl Backend for SharedStorageBackend {
         Ok(ids
             .iter()
             .zip(raws)
-            .map(|(id, raw)| StorageBackend::decode_slot(id, raw))
+            .map(|(id, raw)| SingleTabStorageBackend::decode_slot(id, raw))
             .collect())
     }
 
@@ -160,7 +160,7 @@ impl Backend for SharedStorageBackend {
             let slots = ids
                 .iter()
                 .zip(&raws)
-                .map(|(id, raw)| StorageBackend::decode_slot(id, raw.clone()))
+                .map(|(id, raw)| SingleTabStorageBackend::decode_slot(id, raw.clone()))
                 .collect();
             let writes = self.local.raw_writes(decide(slots)?);
             if writes.is_empty() {
