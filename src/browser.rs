@@ -20,6 +20,11 @@ pub(crate) fn global_property(name: &str) -> Result<JsValue, StoreError> {
     })
 }
 
+/// `object[key]`; undefined when reading it throws (a getter) or `object` is not an object.
+pub(crate) fn field(object: &JsValue, key: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or_default()
+}
+
 /// The name and message of a thrown value: a DOMException, an Error, or a thrown string (its
 /// message, with no name).
 pub(crate) fn exception(err: &JsValue) -> BrowserException {

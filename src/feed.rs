@@ -1,5 +1,6 @@
 //! [`ChangeFeed`]: a store's events carried between the tabs and workers of an origin.
 
+use crate::browser::field;
 use crate::event::{EventKind, StoreEvent};
 use crate::id::SessionId;
 use js_sys::{Array, Object, Promise, Reflect};
@@ -181,10 +182,6 @@ pub fn event_object(event: &StoreEvent, with_local: bool) -> Object {
         set("local", JsValue::from_bool(event.local));
     }
     object
-}
-
-fn field(object: &JsValue, key: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(key)).unwrap_or_default()
 }
 
 fn id_field(object: &JsValue, key: &str) -> Option<SessionId> {

@@ -5,11 +5,6 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_session_store::__private::{push_u64, state_from_checked, text_from_js, text_to_js};
 use wasm_session_store::{codec, SessionId, SessionRecord, State, StoreError, MAX_SAFE_INTEGER};
 
-/// A StoreError as the JS contract's `StoreError` (see `StoreError::to_js`).
-pub(crate) fn to_js_error(err: &StoreError) -> JsValue {
-    err.to_js()
-}
-
 /// A session state from JS: a plain object of JSON values.
 pub(crate) fn state_from_js(value: &JsValue) -> Result<State, StoreError> {
     let text = text_from_js(value, "state")?;

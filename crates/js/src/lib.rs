@@ -11,7 +11,7 @@
 
 mod convert;
 
-use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js, to_js_error};
+use convert::{id_from_js, int_from_js, key_from_js, record_to_js, state_from_js};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::future::Future;
@@ -467,7 +467,7 @@ fn reply_to_js(reply: Reply, ids: Vec<SessionId>, outcome: Outcome) -> Result<Js
                 set("id", &JsValue::from_str(id.as_str()));
                 match result {
                     Ok(version) => set("version", &version_to_js(version)),
-                    Err(e) => set("error", &to_js_error(&e)),
+                    Err(e) => set("error", &e.to_js()),
                 }
                 JsValue::from(out)
             })
@@ -518,7 +518,7 @@ impl JsSessionStore {
     /// that task, its promise executor and its two closures were most of the cost of a call.
     fn run(&self, call: Call) -> Promise {
         if self.inner.web.is_closed() {
-            return Promise::reject(&to_js_error(&StoreError::Closed));
+            return Promise::reject(&StoreError::Closed.to_js());
         }
         let mut call = Box::pin(execute(self.inner.clone(), call));
         // What the call awaits keeps its own result until polled again (JsFuture does), so
@@ -526,10 +526,8 @@ impl JsSessionStore {
         // again right away.
         match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(value)) => Promise::resolve(&value),
-            Poll::Ready(Err(e)) => Promise::reject(&to_js_error(&e)),
-            Poll::Pending => {
-                future_to_promise(async move { call.await.map_err(|e| to_js_error(&e)) })
-            }
+            Poll::Ready(Err(e)) => Promise::reject(&e.to_js()),
+            Poll::Pending => future_to_promise(async move { call.await.map_err(|e| e.to_js()) }),
         }
     }
 }
@@ -540,10 +538,8 @@ impl JsSessionStore {
     /// and UNAVAILABLE when an explicitly chosen backend cannot be used here.
     pub fn open(options: JsValue) -> Promise {
         future_to_promise(async move {
-            let (kind, options) = parse_options(&options).map_err(|e| to_js_error(&e))?;
-            let web = WebStore::open(options, kind)
-                .await
-                .map_err(|e| to_js_error(&e))?;
+            let (kind, options) = parse_options(&options).map_err(|e| e.to_js())?;
+            let web = WebStore::open(options, kind).await.map_err(|e| e.to_js())?;
             let inner = Rc::new(Inner {
                 web,
                 listeners: Rc::default(),
@@ -612,12 +608,10 @@ impl JsSessionStore {
     /// `close()`.
     pub fn subscribe(&self, callback: JsValue) -> Result<Function, JsValue> {
         if self.inner.web.is_closed() {
-            return Err(to_js_error(&StoreError::Closed));
+            return Err(StoreError::Closed.to_js());
         }
         let callback: Function = callback.dyn_into().map_err(|_| {
-            to_js_error(&StoreError::invalid(
-                "subscribe needs a function, called with each event",
-            ))
+            StoreError::invalid("subscribe needs a function, called with each event").to_js()
         })?;
         let subscription = self.inner.listeners.subscribe(move |event| {
             // A fresh object per listener: one cannot change what the next one sees.

@@ -6,6 +6,7 @@
 //! now also carries the browser exception's `name` and `message`.
 
 use crate::backends::storage::RawPairs;
+use crate::browser::field;
 use crate::error::{BrowserException, StoreError};
 use crate::ErrorCode;
 use js_sys::{Array, Object, Reflect};
@@ -61,10 +62,6 @@ pub(super) enum Message {
     Answer { to: String, id: u64, answer: Answer },
     /// Tab `from` leads now; its localStorage shows `seq`.
     Leader { from: String, seq: u64 },
-}
-
-fn get(object: &JsValue, key: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
@@ -123,14 +120,14 @@ impl Request {
     }
 
     fn read_from(object: &JsValue) -> Option<Request> {
-        Some(match string(&get(object, "op")).as_str() {
+        Some(match string(&field(object, "op")).as_str() {
             "read" => {
-                let keys: Array = get(object, "keys").dyn_into().unwrap_or_default();
+                let keys: Array = field(object, "keys").dyn_into().unwrap_or_default();
                 Request::Read(keys.iter().map(|k| string(&k)).collect())
             }
             "cas" => Request::Cas {
-                expect: pairs_from_js(&get(object, "expect")),
-                writes: pairs_from_js(&get(object, "writes")),
+                expect: pairs_from_js(&field(object, "expect")),
+                writes: pairs_from_js(&field(object, "writes")),
             },
             "scan" => Request::Scan,
             "clear" => Request::Clear,
@@ -174,16 +171,16 @@ impl Answer {
 
     /// An answer's body.
     pub(super) fn from_js(body: &JsValue) -> Answer {
-        let seq = number(&get(body, "seq"));
-        let error = get(body, "error");
+        let seq = number(&field(body, "seq"));
+        let error = field(body, "error");
         let reply = if error.is_object() {
-            let reason = string(&get(&error, "reason"));
-            let name = get(&error, "name");
+            let reason = string(&field(&error, "reason"));
+            let name = field(&error, "name");
             let cause = name.as_string().map(|name| BrowserException {
                 name,
-                message: string(&get(&error, "message")),
+                message: string(&field(&error, "message")),
             });
-            Err(if get(&error, "quota").is_truthy() {
+            Err(if field(&error, "quota").is_truthy() {
                 StoreError::QuotaExceeded {
                     reason: reason.into(),
                     cause,
@@ -194,16 +191,16 @@ impl Answer {
                     cause,
                 }
             })
-        } else if let Ok(values) = get(body, "values").dyn_into::<Array>() {
+        } else if let Ok(values) = field(body, "values").dyn_into::<Array>() {
             Ok(Reply::Values(
                 values.iter().map(|v| v.as_string()).collect(),
             ))
         } else {
-            let pairs = get(body, "pairs");
+            let pairs = field(body, "pairs");
             if pairs.is_object() {
                 Ok(Reply::Pairs(pairs_from_js(&pairs)))
             } else {
-                Ok(Reply::Applied(!get(body, "changed").is_truthy()))
+                Ok(Reply::Applied(!field(body, "changed").is_truthy()))
             }
         };
         Answer { seq, reply }
@@ -248,21 +245,21 @@ impl Message {
     /// A message received on the channel, with the seq it carries (0 when none); `None` for
     /// what is not a message of the protocol.
     pub(super) fn from_js(message: &JsValue) -> (u64, Option<Message>) {
-        let seq = number(&get(message, "seq"));
-        let message = match string(&get(message, "kind")).as_str() {
+        let seq = number(&field(message, "seq"));
+        let message = match string(&field(message, "kind")).as_str() {
             "request" => Some(Message::Request {
-                from: string(&get(message, "from")),
-                id: number(&get(message, "id")),
-                min_seq: number(&get(message, "minSeq")),
+                from: string(&field(message, "from")),
+                id: number(&field(message, "id")),
+                min_seq: number(&field(message, "minSeq")),
                 request: Request::read_from(message),
             }),
             "answer" => Some(Message::Answer {
-                to: string(&get(message, "to")),
-                id: number(&get(message, "id")),
-                answer: Answer::from_js(&get(message, "body")),
+                to: string(&field(message, "to")),
+                id: number(&field(message, "id")),
+                answer: Answer::from_js(&field(message, "body")),
             }),
             "leader" => Some(Message::Leader {
-                from: string(&get(message, "from")),
+                from: string(&field(message, "from")),
                 seq,
             }),
             _ => None,
