@@ -2,6 +2,10 @@
 //!
 //! `{"v":1,"id":..,"state":{..},"version":..,"createdAt":..,"updatedAt":..,"expiresAt":..,"ttlMs":..}`
 //!
+//! An encrypted store's records are format 2: the same, with `"enc":"<base64>"` (the state
+//! sealed, see [`crypto`](crate::crypto)) in place of `state`. A release before encryption
+//! reads them as written by a newer format, and says so.
+//!
 //! `v` is the format version. A later release that changes the layout reads `v` and migrates
 //! older records lazily, when they are next read, with no IndexedDB schema bump. Records with a
 //! `v` newer than this release understands are reported as
@@ -13,8 +17,11 @@ use crate::json;
 use crate::json::MAX_STATE_DEPTH;
 use crate::record::{SessionRecord, State};
 
-/// The format version this release writes.
+/// The format version of plaintext records.
 pub const FORMAT_VERSION: u64 = 1;
+
+/// The format version of encrypted records, the newest this release reads.
+pub const SEALED_FORMAT_VERSION: u64 = 2;
 
 /// Encodes `record` in the current format.
 pub fn encode(record: &SessionRecord) -> String {
@@ -31,13 +38,21 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
     out.push('{');
     if let Some(v) = v {
         out.push_str("\"v\":");
-        push_u64(&mut out, v);
+        let sealed = record.state.is_sealed();
+        push_u64(&mut out, if sealed { SEALED_FORMAT_VERSION } else { v });
         out.push(',');
     }
     out.push_str("\"id\":");
     json::write_str(record.id.as_str(), &mut out);
-    out.push_str(",\"state\":");
-    out.push_str(record.state.as_json());
+    if record.state.is_sealed() {
+        // Base64 needs no escaping.
+        out.push_str(",\"enc\":\"");
+        out.push_str(record.state.as_json());
+        out.push('"');
+    } else {
+        out.push_str(",\"state\":");
+        out.push_str(record.state.as_json());
+    }
     let fields = [
         ("version", Some(record.version)),
         ("createdAt", Some(record.created_at)),
@@ -84,11 +99,12 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
         Some("null") => Some(None),
         other => number(other).map(Some),
     };
-    match number(field("v")) {
-        Some(FORMAT_VERSION) => {}
-        Some(v) if v > FORMAT_VERSION => return Err(newer_format(id, v)),
+    let sealed = match number(field("v")) {
+        Some(FORMAT_VERSION) => false,
+        Some(SEALED_FORMAT_VERSION) => true,
+        Some(v) if v > SEALED_FORMAT_VERSION => return Err(newer_format(id, v)),
         _ => return Err(corrupt("no known format version")),
-    }
+    };
     if field("id").and_then(json::unescape).as_deref() != Some(id.as_str()) {
         return Err(corrupt("the record inside belongs to another id"));
     }
@@ -101,12 +117,21 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
     ) else {
         return Err(corrupt("a field is missing or malformed"));
     };
-    let Some(state) = field("state").filter(|s| s.starts_with('{')) else {
-        return Err(corrupt("the state is not an object"));
+    let state = if sealed {
+        // A JSON string of base64 (no escapes); whether it decrypts is the engine's to find.
+        match field("enc").and_then(|s| s.strip_prefix('"')?.strip_suffix('"')) {
+            Some(enc) if !enc.contains('\\') => State::sealed(enc.to_owned()),
+            _ => return Err(corrupt("the encrypted state is not a string")),
+        }
+    } else {
+        match field("state").filter(|s| s.starts_with('{')) {
+            Some(state) => State::from_checked(state.to_owned()),
+            None => return Err(corrupt("the state is not an object")),
+        }
     };
     Ok(SessionRecord {
         id: id.clone(),
-        state: State::from_checked(state.to_owned()),
+        state,
         version,
         created_at,
         updated_at,
@@ -118,8 +143,8 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
 fn newer_format(id: &SessionId, v: u64) -> StoreError {
     let mut reason = String::from("written by a newer format version (v");
     push_u64(&mut reason, v);
-    reason.push_str("; this release reads v");
-    push_u64(&mut reason, FORMAT_VERSION);
+    reason.push_str("; this release reads up to v");
+    push_u64(&mut reason, SEALED_FORMAT_VERSION);
     reason.push_str("): upgrade wasm-session-store");
     StoreError::corrupt(id.as_str(), reason)
 }
@@ -187,10 +212,10 @@ mod tests {
         ] {
             assert_eq!(decode(&id, text).unwrap_err().code(), ErrorCode::Corrupt);
         }
-        let newer = encode(&record()).replacen("\"v\":1", "\"v\":2", 1);
+        let newer = encode(&record()).replacen("\"v\":1", "\"v\":3", 1);
         let e = decode(&id, &newer).unwrap_err();
         assert!(
-            e.message().contains("newer format version (v2"),
+            e.message().contains("newer format version (v3"),
             "{}",
             e.message()
         );

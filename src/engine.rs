@@ -4,6 +4,7 @@
 //! of the contract lives here, so every backend behaves the same by construction, and the
 //! conformance suite checks that each backend's storage mechanics keep it so.
 
+use crate::crypto::{Cipher, CHECK_ID, DEVICE_CHECK};
 use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
@@ -79,6 +80,87 @@ pub struct Store<B> {
     backend: B,
     options: StoreOptions,
     subscribers: Rc<Subscribers>,
+    /// An encrypted store's key (see [`crypto`](crate::crypto)).
+    cipher: Option<Cipher>,
+}
+
+/// What an encrypted operation learned about one state: `sealed` is `plain` sealed for `id`
+/// at `version`, because this store sealed it (with the key of `generation`) or opened it
+/// (`generation` `None`). An empty `plain`: `sealed` does not open.
+struct Sealing {
+    id: SessionId,
+    version: u64,
+    plain: String,
+    sealed: String,
+    generation: Option<u32>,
+}
+
+/// Why an encrypted transaction's decision could not be made: it failed, or it needs a state
+/// opened or sealed first (what was read is given back, to prepare from).
+enum Undecided {
+    Failed(StoreError),
+    Stale(Vec<Slot>),
+}
+
+/// What an encrypted operation carries from one attempt to the next.
+struct Sealer {
+    known: Vec<Sealing>,
+    /// The cipher's key generation when the operation began.
+    generation: u32,
+    /// A device store's key check that does not open with its key (whose key is gone): the
+    /// store's key check is replaced if it is still that one.
+    replace_check: Option<String>,
+    /// Whether what is written at a version known up front was sealed.
+    presealed: bool,
+    /// Whether the device key was read again for a state that did not open.
+    reloaded: bool,
+}
+
+/// What an encrypted operation does next.
+enum Step {
+    /// Seal (`false`) or open (`true`) these.
+    Crypt(bool, Vec<(SessionId, u64, String)>),
+    /// Read the device key again (making one when there is none, with `true`).
+    Reload(bool),
+    /// Run the transaction (or, read-only, give the result).
+    Ready,
+}
+
+impl From<StoreError> for Undecided {
+    fn from(e: StoreError) -> Self {
+        Undecided::Failed(e)
+    }
+}
+
+/// How many times an encrypted operation seals again for what changed under it before it
+/// gives up: each time, another writer's change landed (or this one's guess of the next
+/// version was wrong, which happens once).
+const SEAL_ATTEMPTS: usize = 32;
+
+/// The key-check record: `{}` sealed for [`CHECK_ID`] at `version`, which says what wrote
+/// it: the app's key (1) or a device key ([`DEVICE_CHECK`]).
+fn check_record(sealed: String, version: u64, now: u64) -> SessionRecord {
+    SessionRecord {
+        id: SessionId::reserved(CHECK_ID),
+        state: State::sealed(sealed),
+        version,
+        created_at: now,
+        updated_at: now,
+        expires_at: None,
+        ttl_ms: None,
+    }
+}
+
+/// The join of `items` by NUL, how lists cross to `crypto.js`.
+fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push('\0');
+        }
+        out.push_str(item);
+    }
+    out
 }
 
 /// What one slot holds, as the contract sees it at a given time.
@@ -173,11 +255,27 @@ impl<B: Backend> Store<B> {
     /// # Errors
     /// [`InvalidInput`](StoreError::InvalidInput) when an option is out of range.
     pub fn with_backend(backend: B, options: StoreOptions) -> Result<Self, StoreError> {
+        #[cfg(target_arch = "wasm32")]
+        if options.get_encryption().is_some() {
+            return Err(StoreError::invalid(
+                "an encrypted store is opened with WebStore::open, which makes or checks its key",
+            ));
+        }
+        Self::with_cipher(backend, options, None)
+    }
+
+    /// A store over `backend`, encrypted with `cipher`.
+    pub(crate) fn with_cipher(
+        backend: B,
+        options: StoreOptions,
+        cipher: Option<Cipher>,
+    ) -> Result<Self, StoreError> {
         options.validate()?;
         Ok(Store {
             backend,
             options,
             subscribers: Rc::default(),
+            cipher,
         })
     }
 
@@ -342,6 +440,11 @@ impl<B: Backend> Store<B> {
         let mut events = Vec::new();
         let outcome = match op {
             Op::Clear => {
+                // The device key first, so that another tab meeting the key check gone with
+                // the records finds no key to write with but a new one.
+                if let Some(cipher) = &self.cipher {
+                    cipher.destroy().await?;
+                }
                 self.backend.clear().await?;
                 events.push(StoreEvent {
                     kind: EventKind::Cleared,
@@ -351,15 +454,6 @@ impl<B: Backend> Store<B> {
                     local: true,
                 });
                 Outcome::Done
-            }
-            Op::Read if !self.options.is_sliding() => {
-                let now = self.now()?;
-                let slots = self.backend.read(ids).await?;
-                let mut out = Vec::with_capacity(slots.len());
-                for slot in slots {
-                    out.push(Self::live(slot, now)?);
-                }
-                Outcome::Records(out)
             }
             Op::DeleteExpired(limit) => {
                 let now = self.now()?;
@@ -371,26 +465,414 @@ impl<B: Backend> Store<B> {
             }
             Op::Ids => {
                 let now = self.now()?;
-                Outcome::Ids(self.backend.live_ids(now).await?)
+                let mut live = self.backend.live_ids(now).await?;
+                // The key check is never a session (only the memory backend lists it).
+                live.retain(|id| id.as_str() != CHECK_ID);
+                Outcome::Ids(live)
             }
-            op => {
-                let now = self.now()?;
-                let mut out = None;
-                self.backend
-                    .transact(ids, &mut |slots| {
-                        events.clear();
-                        let (writes, outcome) = self.decide(&op, ids, slots, now, &mut events)?;
-                        out = Some(outcome);
-                        Ok(writes)
-                    })
-                    .await?;
-                out.ok_or_else(|| {
-                    StoreError::unavailable("the backend finished a transaction without running it")
-                })?
-            }
+            // Reads, and every read-check-write.
+            op => self.transact(ids, &op, &mut events).await?,
         };
         self.emit(events);
         Ok(outcome)
+    }
+
+    /// Carries out `op` on the records of `ids` by one read, or one read-check-write in a
+    /// backend transaction.
+    ///
+    /// Encrypted, states are opened and sealed outside the transaction (WebCrypto is
+    /// asynchronous, and an IndexedDB transaction does not survive waiting for it in Firefox
+    /// and WebKit), optimistically: what the operation will write is sealed first where its
+    /// version is known (a create, a `saveIfVersion`, a save of a version this store saw), and
+    /// for operations that change the stored state (set, remove, changeId, sliding reads) what
+    /// they read is read and opened first. The transaction then decides on what it reads;
+    /// when that needs a state not opened or sealed yet (another writer got in first, or the
+    /// version was guessed wrong) it writes nothing, and the operation prepares from what it
+    /// read and runs again. So what is written is always decided on what is stored.
+    ///
+    /// One loop with one await per kind of step, the steps planned synchronously
+    /// ([`plan`](Self::plan)): each await is a state of the engine's one async function, and
+    /// they are most of its size in wasm.
+    async fn transact(
+        &self,
+        ids: &[&SessionId],
+        op: &Op,
+        events: &mut Vec<StoreEvent>,
+    ) -> Result<Outcome, StoreError> {
+        let now = self.now()?;
+        let read_only =
+            matches!(op, Op::CheckKey) || matches!(op, Op::Read) && !self.options.is_sliding();
+        let check = SessionId::reserved(CHECK_ID);
+        let mut all: Vec<&SessionId> = ids.to_vec();
+        if self.cipher.is_some() && self.guarded(op) {
+            all.push(&check);
+        }
+        let mut seal = Sealer {
+            known: Vec::new(),
+            generation: self.cipher.as_ref().map_or(0, Cipher::generation),
+            replace_check: None,
+            presealed: false,
+            reloaded: false,
+        };
+        let mut read = None;
+        let mut attempts = 0;
+        loop {
+            if read.is_none() && (read_only || self.cipher.is_some() && Self::reads_state(op)) {
+                read = Some(self.backend.read(&all).await?);
+            }
+            if let Some(cipher) = &self.cipher {
+                match self.plan(cipher, op, ids, read.as_deref(), now, &mut seal)? {
+                    Step::Crypt(open, todo) => {
+                        Self::crypt(cipher, open, todo, &mut seal.known).await?;
+                        continue;
+                    }
+                    Step::Reload(make) => {
+                        cipher.load(make).await?;
+                        continue;
+                    }
+                    Step::Ready => {}
+                }
+            }
+            if matches!(op, Op::CheckKey) {
+                return Ok(Outcome::Done);
+            }
+            if read_only {
+                let mut out = Vec::new();
+                for slot in read.unwrap_or_default() {
+                    let slot = self.unseal(slot, &seal.known).unwrap_or(Slot::Empty);
+                    let record = Self::live(slot, now)?;
+                    if let (Some(cipher), Some(record)) = (&self.cipher, &record) {
+                        cipher.remember(&record.id, record.version);
+                    }
+                    out.push(record);
+                }
+                return Ok(Outcome::Records(out));
+            }
+            let mut out = None;
+            let mut stale = None;
+            let done = self
+                .backend
+                .transact(&all, &mut |slots| {
+                    events.clear();
+                    match self.decide_sealed(op, ids, slots, now, events, &seal) {
+                        Ok((writes, outcome)) => {
+                            out = Some(outcome);
+                            Ok(writes)
+                        }
+                        Err(Undecided::Failed(e)) => Err(e),
+                        Err(Undecided::Stale(slots)) => {
+                            stale = Some(slots);
+                            Err(StoreError::Closed)
+                        }
+                    }
+                })
+                .await;
+            if stale.is_none() {
+                done?;
+                return out.ok_or_else(|| {
+                    StoreError::unavailable("the backend finished a transaction without running it")
+                });
+            }
+            attempts += 1;
+            if attempts == SEAL_ATTEMPTS {
+                return Err(StoreError::unavailable(
+                    "other writers kept changing these sessions while this encrypted write \
+                     sealed them",
+                ));
+            }
+            read = stale;
+        }
+    }
+
+    /// Whether `op` needs the stored states themselves (opened, when encrypted).
+    fn reads_state(op: &Op) -> bool {
+        matches!(op, Op::Read | Op::Set(..) | Op::Remove(_) | Op::ChangeId)
+    }
+
+    /// Whether an encrypted store's `op` reads the key check (last, after `ids`): every
+    /// write but a delete (which needs no key), and the check of the key at open.
+    fn guarded(&self, op: &Op) -> bool {
+        match op {
+            Op::Delete => false,
+            Op::Read => self.options.is_sliding(),
+            _ => true,
+        }
+    }
+
+    /// Seals (`open` false) each `(id, version, plain)` of `todo` into `known`, or opens each
+    /// `(id, version, sealed)`: one call to WebCrypto for all of them, in parallel. A sealed
+    /// key check becomes the cipher's.
+    async fn crypt(
+        cipher: &Cipher,
+        open: bool,
+        todo: Vec<(SessionId, u64, String)>,
+        known: &mut Vec<Sealing>,
+    ) -> Result<(), StoreError> {
+        let mut aads = Vec::with_capacity(todo.len());
+        for (id, version, _) in &todo {
+            aads.push(cipher.aad(id.as_str(), *version));
+        }
+        let aads = joined(aads.iter().map(String::as_str));
+        let texts = joined(todo.iter().map(|t| t.2.as_str()));
+        let results = cipher.crypt(open, &aads, &texts).await?;
+        let generation = (!open).then(|| cipher.generation());
+        for ((id, version, text), result) in todo.into_iter().zip(results.split('\0')) {
+            let (plain, sealed) = if open {
+                (result.to_owned(), text)
+            } else {
+                (text, result.to_owned())
+            };
+            if !open && id.as_str() == CHECK_ID {
+                cipher.set_check(Some(sealed));
+                continue;
+            }
+            known.push(Sealing {
+                id,
+                version,
+                plain,
+                sealed,
+                generation,
+            });
+        }
+        Ok(())
+    }
+
+    /// `slot` with a sealed state opened (from `known`), or CORRUPT when it does not open or
+    /// the store has no key; `Err` when it was not opened yet.
+    fn unseal(&self, slot: Slot, known: &[Sealing]) -> Result<Slot, ()> {
+        let Slot::Record(mut record) = slot else {
+            return Ok(slot);
+        };
+        if !record.state.is_sealed() {
+            return Ok(Slot::Record(record));
+        }
+        let reason = match (&self.cipher, find_opened(known, &record)) {
+            (None, _) => "the record is encrypted: open the store with its encryption key",
+            (Some(_), None) => return Err(()),
+            (Some(_), Some(k)) if k.plain.is_empty() => {
+                "the encrypted state does not decrypt with this store's key (tampered with, \
+                 moved from another id or version, or written with another key)"
+            }
+            (Some(_), Some(k)) => {
+                record.state = State::from_checked(k.plain.clone());
+                return Ok(Slot::Record(record));
+            }
+        };
+        Ok(Slot::Corrupt(StoreError::corrupt(
+            record.id.as_str(),
+            reason,
+        )))
+    }
+
+    /// The next thing an encrypted `op` needs before its transaction (or, read-only, its
+    /// result), given what it `read` last (`None`: nothing yet): the states it reads opened
+    /// (a device key that fails them read again once, as another tab may have remade it), the
+    /// key check confirmed (or the device key read again), what it writes sealed.
+    fn plan(
+        &self,
+        cipher: &Cipher,
+        op: &Op,
+        ids: &[&SessionId],
+        read: Option<&[Slot]>,
+        now: u64,
+        seal: &mut Sealer,
+    ) -> Result<Step, StoreError> {
+        let known = &mut seal.known;
+        let mut todo = Vec::new();
+        let Some(slots) = read else {
+            // Before the first transaction: what is written at a version known now.
+            if !seal.presealed {
+                seal.presealed = true;
+                match op {
+                    Op::Create(state, _) => {
+                        if let Some(id) = ids.first() {
+                            todo.push(((*id).clone(), 1, state.as_json().to_owned()));
+                        }
+                    }
+                    Op::Put(entries, _) => {
+                        for entry in entries {
+                            let before = entry.expected.or_else(|| cipher.recall(&entry.id));
+                            let version = before.unwrap_or(0).saturating_add(1);
+                            todo.push((
+                                entry.id.clone(),
+                                version,
+                                entry.state.as_json().to_owned(),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(self.seal_step(cipher, op, todo));
+        };
+        // At open, a device key is read first: where IndexedDB fails, the open does.
+        if matches!(op, Op::CheckKey)
+            && cipher.is_device()
+            && cipher.key_missing()
+            && !seal.reloaded
+        {
+            seal.reloaded = true;
+            return Ok(Step::Reload(false));
+        }
+        let (mine, check) = if self.guarded(op) {
+            slots.split_at(ids.len())
+        } else {
+            (slots, &[][..])
+        };
+        let check = check.first();
+        // The states to open: the op's own where it reads them, and a key check not known.
+        let mut opens: Vec<&SessionRecord> = Vec::new();
+        let reads = Self::reads_state(op);
+        for slot in mine.iter().filter(|_| reads).chain(check) {
+            if let Slot::Record(r) = slot {
+                let known_check = cipher.check().as_deref() == Some(r.state.as_json());
+                if r.state.is_sealed() && !known_check && find_opened(known, r).is_none() {
+                    opens.push(r);
+                }
+            }
+        }
+        if !opens.is_empty() {
+            for r in opens {
+                todo.push((r.id.clone(), r.version, r.state.as_json().to_owned()));
+            }
+            return Ok(Step::Crypt(true, todo));
+        }
+        if cipher.is_device() && !seal.reloaded && known.iter().any(|k| k.plain.is_empty()) {
+            seal.reloaded = true;
+            known.retain(|k| !k.plain.is_empty());
+            return Ok(Step::Reload(false));
+        }
+        match check {
+            Some(Slot::Record(r)) if r.state.is_sealed() => {
+                let ct = r.state.as_json();
+                if cipher.check().as_deref() != Some(ct) {
+                    if find_opened(known, r).is_some_and(|k| !k.plain.is_empty()) {
+                        cipher.set_check(Some(ct.to_owned()));
+                    } else if !cipher.is_device() || r.version != DEVICE_CHECK {
+                        // The app's key, or a device store meeting data under the app's key.
+                        return Err(wrong_key());
+                    } else if !matches!(op, Op::CheckKey) {
+                        // Its key is gone: this device's key takes the store over.
+                        seal.replace_check = Some(ct.to_owned());
+                    }
+                }
+            }
+            // No key check (the store was cleared, or never written encrypted): a device key
+            // held since before may have been destroyed with it.
+            Some(_)
+                if cipher.is_device()
+                    && cipher.generation() == seal.generation
+                    && !matches!(op, Op::CheckKey) =>
+            {
+                return Ok(Step::Reload(true));
+            }
+            _ => {}
+        }
+        if self.guarded(op) || matches!(op, Op::Delete) {
+            let plain: Vec<Slot> = mine
+                .iter()
+                .map(|slot| self.unseal(slot.clone(), known).unwrap_or(Slot::Empty))
+                .collect();
+            if let Ok((writes, _)) = self.decide(op, ids, plain, now, &mut Vec::new()) {
+                let generation = Some(cipher.generation());
+                for write in writes {
+                    if let Write::Put(r) = write {
+                        if !r.state.is_sealed() && find_sealed(known, &r, generation).is_none() {
+                            todo.push((r.id, r.version, r.state.into_json()));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self.seal_step(cipher, op, todo))
+    }
+
+    /// Sealing `todo`, and the key check of a store that writes and has none; else ready.
+    fn seal_step(&self, cipher: &Cipher, op: &Op, mut todo: Vec<(SessionId, u64, String)>) -> Step {
+        if cipher.check().is_none() && self.guarded(op) && !matches!(op, Op::CheckKey) {
+            todo.push((
+                SessionId::reserved(CHECK_ID),
+                cipher.check_version(),
+                "{}".to_owned(),
+            ));
+        }
+        if todo.is_empty() {
+            Step::Ready
+        } else {
+            Step::Crypt(false, todo)
+        }
+    }
+
+    /// [`decide`](Self::decide) on what a transaction read, opening and sealing states from
+    /// what `seal` holds (and, encrypted, confirming the key check last among `slots`).
+    fn decide_sealed(
+        &self,
+        op: &Op,
+        ids: &[&SessionId],
+        slots: Vec<Slot>,
+        now: u64,
+        events: &mut Vec<StoreEvent>,
+        seal: &Sealer,
+    ) -> Result<(Vec<Write>, Outcome), Undecided> {
+        let known = &seal.known;
+        let Some(cipher) = &self.cipher else {
+            // Not encrypted: an encrypted record is CORRUPT, saying why.
+            let slots = slots
+                .into_iter()
+                .map(|slot| self.unseal(slot, known).unwrap_or(Slot::Empty))
+                .collect();
+            return Ok(self.decide(op, ids, slots, now, events)?);
+        };
+        let mut open = Vec::with_capacity(slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            // The key check (last) stays as stored.
+            if Self::reads_state(op) && i < ids.len() {
+                match self.unseal(slot.clone(), known) {
+                    Ok(slot) => open.push(slot),
+                    Err(()) => return Err(Undecided::Stale(slots)),
+                }
+            } else {
+                open.push(slot.clone());
+            }
+        }
+        let (mut writes, outcome) = self.decide(op, ids, open, now, events)?;
+        let generation = Some(cipher.generation());
+        for write in &mut writes {
+            if let Write::Put(r) = write {
+                if !r.state.is_sealed() {
+                    match find_sealed(known, r, generation) {
+                        Some(k) => r.state = State::sealed(k.sealed.clone()),
+                        None => return Err(Undecided::Stale(slots)),
+                    }
+                }
+                cipher.remember(&r.id, r.version);
+            }
+        }
+        if self.guarded(op) {
+            let ours = cipher.check();
+            let stored = match slots.last() {
+                Some(Slot::Record(r)) if r.state.is_sealed() => Some(r.state.as_json()),
+                _ => None,
+            };
+            // A device key this operation did not read again may be one another tab destroyed
+            // with the key check.
+            let fresh = !cipher.is_device() || cipher.generation() != seal.generation;
+            let write_ours = match stored {
+                Some(ct) if Some(ct) == ours.as_deref() => false,
+                Some(ct) if Some(ct) == seal.replace_check.as_deref() => true,
+                None if fresh => true,
+                _ => return Err(Undecided::Stale(slots)),
+            };
+            if write_ours {
+                match ours {
+                    Some(ct) => {
+                        writes.push(Write::Put(check_record(ct, cipher.check_version(), now)))
+                    }
+                    None => return Err(Undecided::Stale(slots)),
+                }
+            }
+        }
+        Ok((writes, outcome))
     }
 
     /// What `op` writes, given what the backend read under `ids` (in order), and what it
@@ -518,7 +1000,7 @@ impl<B: Backend> Store<B> {
                 writes.push(Write::Put(record));
                 Outcome::Done
             }
-            Op::DeleteExpired(_) | Op::Ids | Op::Clear => Outcome::Done,
+            Op::DeleteExpired(_) | Op::Ids | Op::Clear | Op::CheckKey => Outcome::Done,
         };
         Ok((writes, outcome))
     }
@@ -542,6 +1024,41 @@ fn claim(
         }
         Found::Missing => Ok(()),
     }
+}
+
+/// The opening of `record`'s sealed state in `known`: the same ciphertext, for the same id
+/// and version (a ciphertext copied to another record is not taken for it).
+fn find_opened<'a>(known: &'a [Sealing], record: &SessionRecord) -> Option<&'a Sealing> {
+    known.iter().find(|k| {
+        k.generation.is_none()
+            && k.sealed == record.state.as_json()
+            && k.id == record.id
+            && k.version == record.version
+    })
+}
+
+/// The sealing of `record`'s plaintext state for its id and version, by the key of
+/// `generation` (or opened from storage).
+fn find_sealed<'a>(
+    known: &'a [Sealing],
+    record: &SessionRecord,
+    generation: Option<u32>,
+) -> Option<&'a Sealing> {
+    known.iter().find(|k| {
+        (k.generation.is_none() || k.generation == generation)
+            && !k.plain.is_empty()
+            && k.id == record.id
+            && k.version == record.version
+            && k.plain == record.state.as_json()
+    })
+}
+
+/// INVALID_INPUT: the app's key is not the one the store's data was written with.
+fn wrong_key() -> StoreError {
+    StoreError::invalid(
+        "this store's data was encrypted with another key: its key check does not decrypt \
+         with this one (a device key never opens data written with the app's key)",
+    )
 }
 
 /// An operation run without the ids it needs (a bug in the caller, not the user's input).
@@ -580,6 +1097,9 @@ pub enum Op {
     Ids,
     /// Removes every record.
     Clear,
+    /// Confirms that an encrypted store's key opens its key check (INVALID_INPUT for the
+    /// app's key when it does not); nothing for a store that is not encrypted.
+    CheckKey,
 }
 
 impl Op {

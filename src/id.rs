@@ -50,6 +50,12 @@ impl SessionId {
         Ok(SessionId(base64url(&bytes)))
     }
 
+    /// An id the store reserves for itself, outside the valid ids (so no scan, sweep or id
+    /// list ever meets it): the key check of an encrypted store.
+    pub(crate) fn reserved(id: &'static str) -> Self {
+        SessionId(id.to_owned())
+    }
+
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0

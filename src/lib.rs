@@ -42,6 +42,7 @@
 
 mod clock;
 pub mod codec;
+mod crypto;
 mod engine;
 mod error;
 mod event;
@@ -76,6 +77,8 @@ pub use backends::memory::{MemoryBackend, MemoryStore};
 pub use backends::storage::{SingleTabStorageBackend, SingleTabStorageStore, StorageKind};
 pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(target_arch = "wasm32")]
+pub use crypto::Encryption;
 pub use engine::{Backend, Slot, Store, Write};
 pub use error::{BrowserException, ErrorCode, StoreError};
 pub use event::{EventKind, StoreEvent, Subscribers, Subscription};
@@ -98,7 +101,9 @@ pub use web_store::{BackendKind, WebStore};
 /// `BackendKind`, and the IndexedDB and Web Storage stores.
 pub mod prelude {
     #[cfg(target_arch = "wasm32")]
-    pub use crate::{BackendKind, IndexedDbStore, SingleTabStorageStore, StorageKind, WebStore};
+    pub use crate::{
+        BackendKind, Encryption, IndexedDbStore, SingleTabStorageStore, StorageKind, WebStore,
+    };
     pub use crate::{
         ErrorCode, EventKind, MemoryStore, SaveEntry, SessionId, SessionRecord, SessionStore,
         State, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,

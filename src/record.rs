@@ -32,6 +32,9 @@ use std::any::type_name;
 #[derive(Clone)]
 pub struct State {
     json: String,
+    /// Inside the engine of an encrypted store only, never handed out: `json` is then the
+    /// state sealed (base64 of IV, ciphertext and tag), as stored.
+    sealed: bool,
 }
 
 impl State {
@@ -103,7 +106,23 @@ impl State {
     /// A state from text known to be a JSON object within the limits of
     /// [`from_json`](Self::from_json).
     pub(crate) fn from_checked(json: String) -> Self {
-        State { json }
+        State {
+            json,
+            sealed: false,
+        }
+    }
+
+    /// A sealed state: its ciphertext as stored (see [`crypto`](crate::crypto)).
+    pub(crate) fn sealed(ciphertext: String) -> Self {
+        State {
+            json: ciphertext,
+            sealed: true,
+        }
+    }
+
+    /// Whether this is a sealed state (its text the ciphertext).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed
     }
 
     /// The state's JSON text.
@@ -312,7 +331,8 @@ fn value_text(value: &serde_json::Value) -> String {
 impl PartialEq for State {
     /// The same text, or the same keys with equal values (compared as `serde_json` values).
     fn eq(&self, other: &Self) -> bool {
-        self.json == other.json || self.to_map() == other.to_map()
+        self.sealed == other.sealed
+            && (self.json == other.json || (!self.sealed && self.to_map() == other.to_map()))
     }
 }
 

@@ -43,6 +43,8 @@ pub struct StoreOptions {
     max_lifetime_ms: Option<u64>,
     sweep_interval_ms: Option<u64>,
     clock: Rc<dyn Clock>,
+    #[cfg(target_arch = "wasm32")]
+    encryption: Option<crate::crypto::Encryption>,
 }
 
 impl Default for StoreOptions {
@@ -54,19 +56,23 @@ impl Default for StoreOptions {
             max_lifetime_ms: None,
             sweep_interval_ms: Some(DEFAULT_SWEEP_INTERVAL_MS),
             clock: Rc::new(SystemClock),
+            #[cfg(target_arch = "wasm32")]
+            encryption: None,
         }
     }
 }
 
 impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreOptions")
-            .field("name", &self.name)
+        let mut f = f.debug_struct("StoreOptions");
+        f.field("name", &self.name)
             .field("ttl_ms", &self.ttl_ms)
             .field("sliding", &self.sliding)
             .field("max_lifetime_ms", &self.max_lifetime_ms)
-            .field("sweep_interval_ms", &self.sweep_interval_ms)
-            .finish_non_exhaustive()
+            .field("sweep_interval_ms", &self.sweep_interval_ms);
+        #[cfg(target_arch = "wasm32")]
+        f.field("encrypted", &self.encryption.is_some());
+        f.finish_non_exhaustive()
     }
 }
 
@@ -117,6 +123,31 @@ impl StoreOptions {
     pub fn shared_clock(mut self, clock: Rc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Encrypts the states the store writes (browser only; see
+    /// [`Encryption`](crate::Encryption)). Open the store with [`WebStore::open`](crate::WebStore::open):
+    /// the stores opened directly on a backend refuse it, as they cannot make or check a key.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use wasm_session_store::prelude::*;
+    /// use wasm_session_store::Encryption;
+    /// # async fn run() -> Result<(), StoreError> {
+    /// let options = StoreOptions::new().name("app").encryption(Encryption::Device);
+    /// let store = WebStore::open(options, BackendKind::Auto).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(target_arch = "wasm32")]
+    pub fn encryption(mut self, encryption: crate::crypto::Encryption) -> Self {
+        self.encryption = Some(encryption);
+        self
+    }
+
+    /// How the store encrypts, if it does.
+    #[cfg(target_arch = "wasm32")]
+    pub fn get_encryption(&self) -> Option<&crate::crypto::Encryption> {
+        self.encryption.as_ref()
     }
 
     /// The store name.

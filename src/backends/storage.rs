@@ -262,9 +262,17 @@ impl SingleTabStorageBackend {
         Ok(())
     }
 
-    /// Removes every record of this store, readable or not (metadata stays).
+    /// Removes every record of this store, readable or not, and the key check (other
+    /// metadata stays).
     pub(crate) fn clear_records(&self) -> Result<(), StoreError> {
-        for (key, _) in self.record_keys()? {
+        // The records, and an encrypted store's key check (`<name>::key`).
+        let check = self.meta_key(&crate::crypto::CHECK_ID[1..]);
+        for key in self
+            .record_keys()?
+            .into_iter()
+            .map(|(key, _)| key)
+            .chain([check])
+        {
             self.storage
                 .remove_item(&key)
                 .map_err(|e| storage_error(&e))?;

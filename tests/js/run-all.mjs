@@ -6,13 +6,14 @@ import "./api.test.mjs";
 import "./backends.test.mjs";
 import "./consumer.test.mjs";
 import "./cross-tab.test.mjs";
+import "./encryption.test.mjs";
 import "./events.test.mjs";
 import "./example.test.mjs";
 import "./faults.test.mjs";
 import "./readme.test.mjs";
 import "./smoke.test.mjs";
 
-const IMPORTED = ["api", "backends", "consumer", "cross-tab", "events", "example", "faults", "readme", "smoke"];
+const IMPORTED = ["api", "backends", "consumer", "cross-tab", "encryption", "events", "example", "faults", "readme", "smoke"];
 const files = readdirSync(new URL(".", import.meta.url)).filter((f) => f.endsWith(".test.mjs"));
 const missing = files.filter((f) => !IMPORTED.includes(f.replace(/\.test\.mjs$/, "")));
 if (missing.length) throw new Error(`tests/js/run-all.mjs does not import ${missing.join(", ")}: add them`);

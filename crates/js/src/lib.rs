@@ -26,8 +26,8 @@ use wasm_session_store::__private::{
     Op, Outcome,
 };
 use wasm_session_store::{
-    BackendKind, Clock, SaveEntry, SessionId, SessionStore as _, State, StoreError, StoreEvent,
-    StoreOptions, Subscribers, Subscription, WebStore,
+    BackendKind, Clock, Encryption, SaveEntry, SessionId, SessionStore as _, State, StoreError,
+    StoreEvent, StoreOptions, Subscribers, Subscription, WebStore,
 };
 
 /// The allocator of the npm package's wasm: talc is about 3 KB (gzipped) smaller than Rust's
@@ -56,7 +56,7 @@ impl Clock for JsClock {
     }
 }
 
-const OPTION_KEYS: [&str; 7] = [
+const OPTION_KEYS: [&str; 8] = [
     "backend",
     "name",
     "ttlMs",
@@ -64,6 +64,7 @@ const OPTION_KEYS: [&str; 7] = [
     "maxLifetimeMs",
     "sweepIntervalMs",
     "now",
+    "encryption",
 ];
 
 /// Reads the own enumerable keys of an options object, refusing unknown ones.
@@ -172,6 +173,21 @@ fn parse_options(value: &JsValue) -> Result<(BackendKind, StoreOptions), StoreEr
                 ))
             }
         }
+    }
+    let encryption = field(&object, "encryption");
+    if !encryption.is_undefined() {
+        let encryption = if encryption.as_string().as_deref() == Some("device") {
+            Encryption::Device
+        } else if encryption.is_object() {
+            let key = options_object(&encryption, "encryption", &["key"])?;
+            // Checked (an AES-GCM CryptoKey that encrypts and decrypts) when the store opens.
+            Encryption::Key(field(&key, "key").unchecked_into())
+        } else {
+            return Err(StoreError::invalid(
+                "encryption must be \"device\" or { key: CryptoKey }",
+            ));
+        };
+        options = options.encryption(encryption);
     }
     options.validate()?;
     Ok((choice, options))
