@@ -3,7 +3,7 @@
 //! `{"v":1,"id":..,"state":{..},"version":..,"createdAt":..,"updatedAt":..,"expiresAt":..,"ttlMs":..}`
 //!
 //! An encrypted store's records are format 2: the same, with `"enc":"<base64>"` (the state
-//! sealed, see [`crypto`](crate::crypto)) in place of `state`. A release before encryption
+//! sealed with AES-GCM: IV, ciphertext and tag) in place of `state`. A release before encryption
 //! reads them as written by a newer format, and says so.
 //!
 //! `v` is the format version. A later release that changes the layout reads `v` and migrates
@@ -182,6 +182,35 @@ mod tests {
         let text = r#"{"v":1,"id":"abc","state":{"big":9007199254740991,"n":0.1,"nested":{"a":[1,null,true]},"user":"ü💡"},"version":3,"createdAt":10,"updatedAt":20,"expiresAt":30,"ttlMs":null}"#;
         assert_eq!(decode(&record().id, text).unwrap(), record());
         assert_eq!(encode(&record()), text);
+    }
+
+    #[test]
+    fn sealed_states_are_format_2_and_round_trip() {
+        let mut sealed = record();
+        sealed.state = State::sealed("AAEC/+8=".into());
+        let text = encode(&sealed);
+        assert!(
+            text.starts_with(r#"{"v":2,"id":"abc","enc":"AAEC/+8=","version":3,"#),
+            "{text}"
+        );
+        let back = decode(&sealed.id, &text).unwrap();
+        assert!(back.state.is_sealed());
+        assert_eq!(back, sealed);
+        for bad in [
+            text.replace(r#""enc":"AAEC/+8=""#, r#""enc":7"#),
+            text.replace(r#""enc":"AAEC/+8=""#, r#""enc":"a\u0041""#),
+            text.replace(r#""enc""#, r#""state""#),
+        ] {
+            assert_eq!(
+                decode(&sealed.id, &bad).unwrap_err().code(),
+                ErrorCode::Corrupt,
+                "{bad}"
+            );
+        }
+        // A plaintext record is not read as sealed, nor a sealed one as plaintext.
+        let plain = encode(&record());
+        assert!(!decode(&sealed.id, &plain).unwrap().state.is_sealed());
+        assert_ne!(back.state, record().state);
     }
 
     #[test]

@@ -11,11 +11,6 @@ const AES = "AES-GCM";
 const KEYS = "keys";
 const te = new TextEncoder();
 const td = new TextDecoder("utf-8", { fatal: true });
-const subtle = () => {
-  const s = globalThis.crypto?.subtle;
-  if (!s) throw new DOMException("WebCrypto (crypto.subtle) needs a secure context: https or localhost", "NotSupportedError");
-  return s;
-};
 
 // Base64 of bytes, and back: the engines' own (Uint8Array.prototype.toBase64, 2025) where
 // they have it, else btoa/atob over chunks (String.fromCharCode takes a bounded argument list).
@@ -33,17 +28,6 @@ const unb64 = (s) => {
   return u8;
 };
 
-/** Whether `key` is an AES-GCM CryptoKey that can encrypt and decrypt. */
-export function crypto_key_ok(key) {
-  return (
-    typeof CryptoKey != "undefined" &&
-    key instanceof CryptoKey &&
-    key.algorithm?.name == AES &&
-    key.usages.includes("encrypt") &&
-    key.usages.includes("decrypt")
-  );
-}
-
 // The device keys' database: one object store, a key per store (by `<backend>:<name>`).
 const keysDb = () =>
   new Promise((resolve, reject) => {
@@ -51,7 +35,6 @@ const keysDb = () =>
     req.onupgradeneeded = () => req.result.createObjectStore(KEYS);
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);
-    req.onblocked = () => reject(new DOMException("the keys database is blocked by another tab", "AbortError"));
   });
 
 // Runs `f(store)` in a transaction on the keys; resolves with the value `f`'s last request
@@ -68,42 +51,84 @@ const onKeys = (write, f) =>
       }),
   );
 
-const generate = () => subtle().generateKey({ name: AES, length: 256 }, false, ["encrypt", "decrypt"]);
+const generate = () => crypto.subtle.generateKey({ name: AES, length: 256 }, false, ["encrypt", "decrypt"]);
 
 /**
- * The device key stored as `entry` (undefined when there is none); with `make`, one is made
- * and stored first when there is none. `entry` empty: a new key kept nowhere (a memory store's).
- * Two contexts making one at once agree on the first stored (`add` fails for the second).
+ * A store's key holder, or why there is none: 1 without WebCrypto, 2 for a `key` that is not
+ * an AES-GCM CryptoKey able to encrypt and decrypt. `mode`: 0 the app's `key`; 1 a memory
+ * store's device key (made in memory, kept with the holder); 2 a device key kept in the keys
+ * database as `entry`, or for sessionStorage (`tab`: the sessionStorage key naming the tab,
+ * written when the tab's first key is made) as `<entry>:<tab's name>`.
  */
-export async function crypto_device_key(entry, make) {
-  if (!entry) return generate();
-  const get = () => onKeys(false, (s, done) => (s.get(entry).onsuccess = (e) => done(e.target.result)));
-  const found = await get();
-  if (found || !make) return found;
-  const key = await generate();
-  try {
-    await onKeys(true, (s) => s.add(key, entry));
-    return key;
-  } catch (e) {
-    if (e?.name == "ConstraintError") return get();
-    throw e;
+export function crypto_new(key, mode, entry, tab) {
+  if (!globalThis.crypto?.subtle) return 1;
+  const ok = key instanceof CryptoKey && key.algorithm.name == AES && ["encrypt", "decrypt"].every((u) => key.usages.includes(u));
+  if (!mode && !ok) return 2;
+  return { k: mode ? undefined : key, m: mode, e: entry, t: tab, g: 0 };
+}
+
+// The keys database entry of `h`'s device key (undefined for a tab that has none, unless
+// `make`).
+const entryOf = (h, make) => {
+  if (!h.t) return h.e;
+  let tab = sessionStorage.getItem(h.t);
+  if (!tab && make) sessionStorage.setItem(h.t, (tab = crypto.randomUUID()));
+  return tab && `${h.e}:${tab}`;
+};
+
+// Reads `h`'s device key again (another context may have destroyed and remade it); with
+// `make`, makes and stores one when there is none (two contexts making one at once agree on
+// the first stored: `add` fails for the second). A memory store's is only ever made.
+const load = async (h, make) => {
+  if (h.m == 1) {
+    if (make && !h.k) (h.k = await generate()), h.g++;
+    return;
   }
-}
-
-/** Destroys the device key stored as `entry`. */
-export function crypto_device_drop(entry) {
-  return entry ? onKeys(true, (s) => s.delete(entry)) : Promise.resolve();
-}
+  if (h.m != 2) return;
+  const entry = entryOf(h, make);
+  const get = () => onKeys(false, (s, done) => (s.get(entry).onsuccess = (e) => done(e.target.result)));
+  let key = entry && (await get());
+  if (!key && make) {
+    key = await generate();
+    try {
+      await onKeys(true, (s) => s.add(key, entry));
+    } catch (e) {
+      if (e?.name != "ConstraintError") throw e;
+      key = await get();
+    }
+  }
+  h.k = key;
+  h.g++;
+};
 
 /**
- * Encrypts each of `texts` (NUL-joined) with `key`, a fresh IV and its additional data (the
- * same index of `aads`): base64 of IV + ciphertext + tag. With `open`, decrypts each of
- * `texts` (such base64) instead: the plaintext, or an empty string for one that does not
- * decrypt (tampered, another key, another id or version, not base64). NUL-joined, in order.
+ * Everything an encrypted store asks of WebCrypto and its key, as one call: `op` 0 encrypts
+ * each of `texts` (NUL-joined) with a fresh IV and its additional data (the same index of
+ * `aads`), giving base64 of IV + ciphertext + tag; 1 decrypts each (such base64), giving the
+ * plaintext or an empty string for one that does not decrypt (tampered, another key, another
+ * id or version); 2 reads the device key again, 3 the same making one when there is none; 4
+ * destroys the device key. Resolves to the key's generation (bumped whenever the key is read
+ * or replaced) and the results, NUL-joined.
  */
-export async function crypto_run(key, open, aads, texts) {
+export async function crypto_call(h, op, aads, texts) {
+  let out = "";
+  if (op == 4) {
+    const entry = h.m == 2 && entryOf(h, false);
+    if (entry) await onKeys(true, (s) => s.delete(entry));
+    if (h.m) (h.k = undefined), h.g++;
+  } else if (op > 1) {
+    await load(h, op == 3);
+  } else {
+    if (!h.k) await load(h, !op);
+    out = await run(h.k, op == 1, aads, texts);
+  }
+  return `${h.g}\0${out}`;
+}
+
+// Encrypts, or with `open` decrypts, each of `texts` (see `crypto_call`).
+async function run(key, open, aads, texts) {
   const ad = aads.split("\0");
-  const s = subtle();
+  const s = crypto.subtle;
   const out = await Promise.all(
     texts.split("\0").map(async (text, i) => {
       const alg = { name: AES, additionalData: te.encode(ad[i]) };

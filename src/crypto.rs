@@ -45,24 +45,35 @@ pub enum Encryption {
     Key(web_sys::CryptoKey),
 }
 
-/// The key as the engine holds it: a `CryptoKey` (undefined while a device key is not made or
-/// loaded yet). Natively there is none, so no [`Cipher`] can be made.
+/// The key holder of `crypto.js` (the key itself stays in JS). Natively there is none, so
+/// no [`Cipher`] can be made.
 #[cfg(target_arch = "wasm32")]
-type Key = wasm_bindgen::JsValue;
+type Holder = wasm_bindgen::JsValue;
 #[cfg(not(target_arch = "wasm32"))]
-type Key = std::convert::Infallible;
+type Holder = std::convert::Infallible;
+
+/// What `Cipher::call` asks of `crypto.js`.
+pub(crate) const SEAL: u32 = 0;
+/// Decrypt.
+pub(crate) const OPEN: u32 = 1;
+/// Read the device key again.
+pub(crate) const RELOAD: u32 = 2;
+/// Read the device key again, making one when there is none.
+pub(crate) const MAKE: u32 = 3;
+/// Destroy the device key.
+pub(crate) const DESTROY: u32 = 4;
 
 /// An encrypted store's key and what it knows about it.
 pub(crate) struct Cipher {
     /// `wss1:<name>:`, the start of every additional data.
     aad: String,
-    /// Where the device key is kept (`None`: the app's key). Empty: a memory store's key,
-    /// kept nowhere.
-    entry: Option<String>,
-    key: RefCell<Key>,
-    /// Bumped whenever `key` is replaced: what was sealed before is sealed with another key.
+    /// 0: the app's key; 1: a memory store's device key; 2: a device key in IndexedDB.
+    mode: u32,
+    holder: Holder,
+    /// The key's generation as `crypto.js` last reported it: bumped whenever the key is read
+    /// or replaced, so what was sealed before may be sealed with another key.
     generation: Cell<u32>,
-    /// The ciphertext of a key-check record sealed with `key`.
+    /// The ciphertext of a key-check record sealed with the key.
     check: RefCell<Option<String>>,
     /// Versions recently read or written, by id.
     memo: RefCell<Vec<(SessionId, u64)>>,
@@ -80,29 +91,34 @@ impl Cipher {
 
     /// The version of the key check this key writes.
     pub(crate) fn check_version(&self) -> u64 {
-        if self.entry.is_some() {
+        if self.mode > 0 {
             DEVICE_CHECK
         } else {
             1
         }
     }
 
-    /// Whether the key is yet to be read (or made).
-    pub(crate) fn key_missing(&self) -> bool {
-        #[cfg(target_arch = "wasm32")]
-        return self.key.borrow().is_undefined();
-        #[cfg(not(target_arch = "wasm32"))]
-        match *self.key.borrow() {}
-    }
-
     /// Whether this is a device key kept in IndexedDB (which another tab may destroy and
     /// remake): not the app's key, nor a memory store's.
     pub(crate) fn is_device(&self) -> bool {
-        self.entry.as_deref().is_some_and(|e| !e.is_empty())
+        self.mode == 2
     }
 
     pub(crate) fn generation(&self) -> u32 {
         self.generation.get()
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    /// Takes in what `crypto.js` answered (`<generation>\0<results>`): the results.
+    fn answer(&self, out: &str) -> String {
+        let (generation, results) = out.split_once('\0').unwrap_or((out, ""));
+        let generation = crate::json::uint(generation).unwrap_or(0) as u32;
+        if generation != self.generation.get() {
+            // Another key: the check known for the last one says nothing of it.
+            self.generation.set(generation);
+            self.set_check(None);
+        }
+        results.to_owned()
     }
 
     /// The check ciphertext known to be sealed with the key.
@@ -135,7 +151,7 @@ impl Cipher {
 #[cfg(target_arch = "wasm32")]
 mod web {
     use super::{Cipher, Encryption};
-    use crate::browser::{global_property, unavailable_from};
+    use crate::browser::unavailable_from;
     use crate::error::StoreError;
     use js_sys::Promise;
     use std::cell::{Cell, RefCell};
@@ -145,136 +161,79 @@ mod web {
 
     #[wasm_bindgen(module = "/src/crypto.js")]
     extern "C" {
-        fn crypto_key_ok(key: &JsValue) -> bool;
-        fn crypto_device_key(entry: &str, make: bool) -> Promise;
-        fn crypto_device_drop(entry: &str) -> Promise;
-        fn crypto_run(key: &JsValue, open: bool, aads: &str, texts: &str) -> Promise;
-    }
-
-    async fn wait(promise: Promise, what: &str) -> Result<JsValue, StoreError> {
-        JsFuture::from(promise)
-            .await
-            .map_err(|e| unavailable_from(what, &e))
+        fn crypto_new(key: &JsValue, mode: u32, entry: &str, tab: &str) -> JsValue;
+        fn crypto_call(holder: &JsValue, op: u32, aads: &str, texts: &str) -> Promise;
     }
 
     impl Cipher {
-        /// The cipher of store `name` for `encryption`; a device key is kept as `entry`
-        /// (`""`: in memory only), and read when first needed.
+        /// The cipher of store `name` for `encryption`. A device key (`entry` not `None`) is
+        /// kept in the keys database as `entry` (empty: in memory only), or with `tab` (a
+        /// sessionStorage key) as `entry` and the tab's name, and read when first needed.
         ///
         /// # Errors
         /// INVALID_INPUT for a key that is not an AES-GCM key able to encrypt and decrypt;
-        /// UNAVAILABLE without WebCrypto (not a secure context) or, for a device key kept in
-        /// IndexedDB, without IndexedDB.
+        /// UNAVAILABLE without WebCrypto (not a secure context).
         pub(crate) fn new(
             name: &str,
             encryption: &Encryption,
             entry: &str,
+            tab: &str,
         ) -> Result<Cipher, StoreError> {
-            let subtle = global_property("crypto")
-                .map(|c| crate::browser::field(&c, "subtle"))
-                .unwrap_or_default();
-            if subtle.is_undefined() {
-                return Err(StoreError::unavailable(
+            let (key, mode) = match encryption {
+                Encryption::Key(key) => (JsValue::from(key.clone()), 0),
+                Encryption::Device => (JsValue::UNDEFINED, if entry.is_empty() { 1 } else { 2 }),
+            };
+            let holder = crypto_new(&key, mode, entry, tab);
+            match holder.as_f64() {
+                Some(1.0) => Err(StoreError::unavailable(
                     "encryption needs WebCrypto (crypto.subtle), which browsers offer only in \
                      secure contexts: https, or http on localhost",
-                ));
-            }
-            // A device key is read (or made) when first needed: the check at open reads it.
-            let (entry, key) = match encryption {
-                Encryption::Key(key) => {
-                    if !crypto_key_ok(key) {
-                        return Err(StoreError::invalid(
-                            "encryption.key must be an AES-GCM CryptoKey with the encrypt and \
-                             decrypt usages",
-                        ));
-                    }
-                    (None, JsValue::from(key.clone()))
+                )),
+                Some(_) => Err(StoreError::invalid(
+                    "encryption.key must be an AES-GCM CryptoKey with the encrypt and decrypt \
+                     usages",
+                )),
+                None => {
+                    let mut aad = String::from("wss1:");
+                    aad.push_str(name);
+                    aad.push(':');
+                    Ok(Cipher {
+                        aad,
+                        mode,
+                        holder,
+                        generation: Cell::new(0),
+                        check: RefCell::default(),
+                        memo: RefCell::default(),
+                    })
                 }
-                Encryption::Device => (Some(entry.to_owned()), JsValue::UNDEFINED),
-            };
-            let mut aad = String::from("wss1:");
-            aad.push_str(name);
-            aad.push(':');
-            Ok(Cipher {
-                aad,
-                entry,
-                key: RefCell::new(key),
-                generation: Cell::new(0),
-                check: RefCell::default(),
-                memo: RefCell::default(),
-            })
+            }
         }
 
-        /// Seals (`open` false) each of `texts` (NUL-joined) with the additional data of the
-        /// same index of `aads`, base64; or opens each (empty for one that does not
-        /// decrypt). NUL-joined, in order. Sealing makes the device key when there is none.
-        pub(crate) async fn crypt(
+        /// One call to `crypto.js` (`op`: [`SEAL`](super::SEAL), [`OPEN`](super::OPEN),
+        /// ...): the results, NUL-joined. Sealing makes the device key when there is none.
+        pub(crate) async fn call(
             &self,
-            open: bool,
+            op: u32,
             aads: &str,
             texts: &str,
         ) -> Result<String, StoreError> {
-            if self.key.borrow().is_undefined() {
-                self.load(!open).await?;
-            }
-            let key = self.key.borrow().clone();
-            let done = wait(crypto_run(&key, open, aads, texts), "WebCrypto failed").await?;
-            Ok(done.as_string().unwrap_or_default())
-        }
-
-        /// Loads the device key again (another tab may have destroyed and remade it); with
-        /// `make`, makes one when there is none. The app's key, and a memory store's, stay.
-        pub(crate) async fn load(&self, make: bool) -> Result<(), StoreError> {
-            let Some(entry) = self.entry.as_deref() else {
-                return Ok(());
-            };
-            // A memory store's key is only ever made (when there is none), never reloaded.
-            if !entry.is_empty() || (make && self.key.borrow().is_undefined()) {
-                let key = wait(
-                    crypto_device_key(entry, make),
-                    "encryption \"device\" keeps its key in IndexedDB, which failed",
-                )
-                .await?;
-                *self.key.borrow_mut() = key;
-                self.generation.set(self.generation.get().wrapping_add(1));
-                self.set_check(None);
-            }
-            Ok(())
-        }
-
-        /// Destroys the device key (crypto-shredding); the next write makes a new one.
-        pub(crate) async fn destroy(&self) -> Result<(), StoreError> {
-            let Some(entry) = self.entry.as_deref() else {
-                return Ok(());
-            };
-            wait(
-                crypto_device_drop(entry),
-                "the device key could not be destroyed",
-            )
-            .await?;
-            *self.key.borrow_mut() = JsValue::UNDEFINED;
-            self.generation.set(self.generation.get().wrapping_add(1));
-            self.set_check(None);
-            Ok(())
+            let out = JsFuture::from(crypto_call(&self.holder, op, aads, texts))
+                .await
+                .map_err(|e| {
+                    unavailable_from(
+                        "WebCrypto, or the device key's IndexedDB database, failed",
+                        &e,
+                    )
+                })?;
+            Ok(self.answer(&out.as_string().unwrap_or_default()))
         }
     }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl Cipher {
-    // Natively no cipher exists (`Key` is uninhabited): these are never called.
-    pub(crate) async fn crypt(
-        &self,
-        _: bool,
-        _: &str,
-        _: &str,
-    ) -> Result<String, crate::StoreError> {
-        match *self.key.borrow() {}
-    }
-    pub(crate) async fn load(&self, _: bool) -> Result<(), crate::StoreError> {
-        match *self.key.borrow() {}
-    }
-    pub(crate) async fn destroy(&self) -> Result<(), crate::StoreError> {
-        match *self.key.borrow() {}
+    // Natively no cipher exists (`Holder` is uninhabited): never called.
+    pub(crate) async fn call(&self, _: u32, _: &str, _: &str) -> Result<String, crate::StoreError> {
+        match self.holder {}
     }
 }

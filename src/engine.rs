@@ -4,7 +4,7 @@
 //! of the contract lives here, so every backend behaves the same by construction, and the
 //! conformance suite checks that each backend's storage mechanics keep it so.
 
-use crate::crypto::{Cipher, CHECK_ID, DEVICE_CHECK};
+use crate::crypto::{Cipher, CHECK_ID, DESTROY, DEVICE_CHECK, MAKE, OPEN, RELOAD, SEAL};
 use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
@@ -69,7 +69,8 @@ pub trait Backend {
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError>;
 
-    /// Removes every record of this store, unreadable ones included, and nothing else.
+    /// Removes every record of this store, unreadable ones included, and what the engine keeps
+    /// under its reserved ids (an encrypted store's key check, `:key`), and nothing else.
     async fn clear(&self) -> Result<(), StoreError>;
 }
 
@@ -118,10 +119,9 @@ struct Sealer {
 
 /// What an encrypted operation does next.
 enum Step {
-    /// Seal (`false`) or open (`true`) these.
-    Crypt(bool, Vec<(SessionId, u64, String)>),
-    /// Read the device key again (making one when there is none, with `true`).
-    Reload(bool),
+    /// Ask `crypto.js` (`Cipher::call`): seal or open these `(id, version, text)`, or read
+    /// (or make) the device key again.
+    Call(u32, Vec<(SessionId, u64, String)>),
     /// Run the transaction (or, read-only, give the result).
     Ready,
 }
@@ -443,7 +443,7 @@ impl<B: Backend> Store<B> {
                 // The device key first, so that another tab meeting the key check gone with
                 // the records finds no key to write with but a new one.
                 if let Some(cipher) = &self.cipher {
-                    cipher.destroy().await?;
+                    cipher.call(DESTROY, "", "").await?;
                 }
                 self.backend.clear().await?;
                 events.push(StoreEvent {
@@ -522,12 +522,15 @@ impl<B: Backend> Store<B> {
             }
             if let Some(cipher) = &self.cipher {
                 match self.plan(cipher, op, ids, read.as_deref(), now, &mut seal)? {
-                    Step::Crypt(open, todo) => {
-                        Self::crypt(cipher, open, todo, &mut seal.known).await?;
-                        continue;
-                    }
-                    Step::Reload(make) => {
-                        cipher.load(make).await?;
+                    Step::Call(op, todo) => {
+                        let mut aads = Vec::with_capacity(todo.len());
+                        for (id, version, _) in &todo {
+                            aads.push(cipher.aad(id.as_str(), *version));
+                        }
+                        let aads = joined(aads.iter().map(String::as_str));
+                        let texts = joined(todo.iter().map(|t| t.2.as_str()));
+                        let results = cipher.call(op, &aads, &texts).await?;
+                        Self::absorb(cipher, op, todo, &results, &mut seal.known);
                         continue;
                     }
                     Step::Ready => {}
@@ -599,22 +602,17 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// Seals (`open` false) each `(id, version, plain)` of `todo` into `known`, or opens each
-    /// `(id, version, sealed)`: one call to WebCrypto for all of them, in parallel. A sealed
-    /// key check becomes the cipher's.
-    async fn crypt(
+    /// Takes in the `results` of `op` on `todo`: each `(id, version, plain)` sealed, or
+    /// each `(id, version, sealed)` opened, into `known`. A sealed key check becomes the
+    /// cipher's.
+    fn absorb(
         cipher: &Cipher,
-        open: bool,
+        op: u32,
         todo: Vec<(SessionId, u64, String)>,
+        results: &str,
         known: &mut Vec<Sealing>,
-    ) -> Result<(), StoreError> {
-        let mut aads = Vec::with_capacity(todo.len());
-        for (id, version, _) in &todo {
-            aads.push(cipher.aad(id.as_str(), *version));
-        }
-        let aads = joined(aads.iter().map(String::as_str));
-        let texts = joined(todo.iter().map(|t| t.2.as_str()));
-        let results = cipher.crypt(open, &aads, &texts).await?;
+    ) {
+        let open = op == OPEN;
         let generation = (!open).then(|| cipher.generation());
         for ((id, version, text), result) in todo.into_iter().zip(results.split('\0')) {
             let (plain, sealed) = if open {
@@ -634,7 +632,6 @@ impl<B: Backend> Store<B> {
                 generation,
             });
         }
-        Ok(())
     }
 
     /// `slot` with a sealed state opened (from `known`), or CORRUPT when it does not open or
@@ -706,13 +703,9 @@ impl<B: Backend> Store<B> {
             return Ok(self.seal_step(cipher, op, todo));
         };
         // At open, a device key is read first: where IndexedDB fails, the open does.
-        if matches!(op, Op::CheckKey)
-            && cipher.is_device()
-            && cipher.key_missing()
-            && !seal.reloaded
-        {
+        if matches!(op, Op::CheckKey) && cipher.is_device() && !seal.reloaded {
             seal.reloaded = true;
-            return Ok(Step::Reload(false));
+            return Ok(Step::Call(RELOAD, Vec::new()));
         }
         let (mine, check) = if self.guarded(op) {
             slots.split_at(ids.len())
@@ -735,12 +728,12 @@ impl<B: Backend> Store<B> {
             for r in opens {
                 todo.push((r.id.clone(), r.version, r.state.as_json().to_owned()));
             }
-            return Ok(Step::Crypt(true, todo));
+            return Ok(Step::Call(OPEN, todo));
         }
         if cipher.is_device() && !seal.reloaded && known.iter().any(|k| k.plain.is_empty()) {
             seal.reloaded = true;
             known.retain(|k| !k.plain.is_empty());
-            return Ok(Step::Reload(false));
+            return Ok(Step::Call(RELOAD, Vec::new()));
         }
         match check {
             Some(Slot::Record(r)) if r.state.is_sealed() => {
@@ -764,7 +757,7 @@ impl<B: Backend> Store<B> {
                     && cipher.generation() == seal.generation
                     && !matches!(op, Op::CheckKey) =>
             {
-                return Ok(Step::Reload(true));
+                return Ok(Step::Call(MAKE, Vec::new()));
             }
             _ => {}
         }
@@ -799,7 +792,7 @@ impl<B: Backend> Store<B> {
         if todo.is_empty() {
             Step::Ready
         } else {
-            Step::Crypt(false, todo)
+            Step::Call(SEAL, todo)
         }
     }
 

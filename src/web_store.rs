@@ -8,7 +8,7 @@ use crate::backends::leader::SharedStorageBackend;
 use crate::backends::storage::{SingleTabStorageBackend, StorageKind};
 use crate::backends::AnyBackend;
 use crate::browser::WebLock;
-use crate::crypto::{Cipher, Encryption};
+use crate::crypto::Cipher;
 use crate::engine::{Op, Store};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscribers, Subscription};
@@ -105,33 +105,18 @@ async fn open_backend(
 
 /// Where an encrypted store's device key is kept in IndexedDB: `<backend>:<name>`, so each
 /// store's `clear` destroys its own key only. sessionStorage is each tab's own, so its key
-/// is too (`<name>::device` in the tab's sessionStorage names it). A memory store's key is
-/// kept nowhere (`""`): its data dies with it.
-///
-/// A tab without a name yet gets one in `new_tab`, for the caller to keep once the open
-/// succeeds: an open that fails writes nothing.
-fn device_key_entry(
-    backend: &AnyBackend,
-    kind: BackendKind,
-    name: &str,
-    new_tab: &mut Option<String>,
-) -> Result<String, StoreError> {
+/// is too: the second value is the sessionStorage key (`<name>::device`) of the tab's name for
+/// it, which `crypto.js` writes when it makes the tab's first key. A memory store's key is kept
+/// nowhere (`""`): its data dies with it.
+fn device_key_entry(backend: &AnyBackend, kind: BackendKind, name: &str) -> (String, String) {
     let mut entry = String::from(kind.as_str());
     entry.push(':');
     entry.push_str(name);
     match backend {
-        AnyBackend::Memory(_) => entry.clear(),
-        AnyBackend::Storage(storage) => {
-            let tab = match storage.get_raw(&storage.meta_key("device"))? {
-                Some(tab) => tab,
-                None => new_tab.insert(SessionId::generate()?.into()).clone(),
-            };
-            entry.push(':');
-            entry.push_str(&tab);
-        }
-        _ => {}
+        AnyBackend::Memory(_) => (String::new(), String::new()),
+        AnyBackend::Storage(storage) => (entry, storage.meta_key("device")),
+        _ => (entry, String::new()),
     }
-    Ok(entry)
 }
 
 /// The background sweep: a timer, and the Web Lock that makes one instance per store name
@@ -213,16 +198,10 @@ impl WebStore {
     pub async fn open(options: StoreOptions, kind: BackendKind) -> Result<WebStore, StoreError> {
         options.validate()?;
         let (backend, kind, fallback_reason) = open_backend(kind, options.get_name()).await?;
-        let mut tab = None;
         let cipher = match options.get_encryption() {
             Some(encryption) => {
-                let entry = match encryption {
-                    Encryption::Device => {
-                        device_key_entry(&backend, kind, options.get_name(), &mut tab)?
-                    }
-                    _ => String::new(),
-                };
-                Some(Cipher::new(options.get_name(), encryption, &entry)?)
+                let (entry, tab) = device_key_entry(&backend, kind, options.get_name());
+                Some(Cipher::new(options.get_name(), encryption, &entry, &tab)?)
             }
             None => None,
         };
@@ -230,10 +209,6 @@ impl WebStore {
         let store = Store::with_cipher(backend, options, cipher)?;
         if encrypted {
             crate::__private::run(&store, &[], Op::CheckKey).await?;
-            // A new tab's name for its sessionStorage key, kept once the open succeeded.
-            if let (AnyBackend::Storage(storage), Some(tab)) = (store.backend(), tab) {
-                storage.set_raw(&storage.meta_key("device"), &tab)?;
-            }
         }
         let rt = Rc::new(Runtime {
             store,
