@@ -3,9 +3,10 @@
 //
 // Contenders on IndexedDB: "raw" (IndexedDB by hand, one transaction per operation, the same
 // pattern as wasm-session-store: get + put in one readwrite transaction for every write; the
-// practical limit), "wss" (this package), "idb-keyval", "localForage". On Web Storage: "raw"
-// (localStorage + JSON by hand), "wss" (the localstorage backend, with its leader tab) and
-// "wss-session" (the sessionstorage backend, direct).
+// practical limit), "wss" (this package), "wss-enc" (this package with `encryption: "device"`),
+// "idb-keyval", "localForage". On Web Storage: "raw" (localStorage + JSON by hand), "wss" (the
+// localstorage backend, with its leader tab), "wss-enc" (the same, encrypted) and "wss-session"
+// (the sessionstorage backend, direct).
 import init, { SessionStore } from "wasm-session-store";
 import * as keyval from "idb-keyval";
 
@@ -136,14 +137,15 @@ class RawIdb {
   }
 }
 
-/** This package, on any backend. */
+/** This package, on any backend; `options` are added to every open (`{ encryption: "device" }`). */
 class Wss {
-  constructor(backend) {
+  constructor(backend, options = {}) {
     this.backend = backend;
+    this.options = options;
   }
   async open(name) {
     this.name = name;
-    this.store = await SessionStore.open({ backend: this.backend, name, ttlMs: TTL, sweepIntervalMs: null, now: () => clock.t });
+    this.store = await SessionStore.open({ ...this.options, backend: this.backend, name, ttlMs: TTL, sweepIntervalMs: null, now: () => clock.t });
   }
   create(id, state) { return this.store.create(state, { id }); }
   load(id) { return this.store.load(id); }
@@ -157,7 +159,8 @@ class Wss {
   loadMany(ids) { return this.store.loadMany(ids); }
   async seed(ids, expiresAt) {
     // A second instance with the TTL that makes the deadline (the clock is shared).
-    const seeder = await SessionStore.open({ backend: this.backend, name: this.name, ttlMs: expiresAt - clock.t, sweepIntervalMs: null, now: () => clock.t });
+    // Encrypted, it finds the same device key (kept per backend and store name).
+    const seeder = await SessionStore.open({ ...this.options, backend: this.backend, name: this.name, ttlMs: expiresAt - clock.t, sweepIntervalMs: null, now: () => clock.t });
     for (let i = 0; i < ids.length; i += 1000) {
       await seeder.saveMany(ids.slice(i, i + 1000).map((id, k) => ({ id, state: makeState(i + k) })));
     }
@@ -165,6 +168,7 @@ class Wss {
   }
   deleteExpired() { return this.store.deleteExpired(); }
   async destroy() {
+    // Encrypted, clear() also destroys the store's device key (in its keys database).
     await this.store.clear();
     this.store.close();
     if (this.backend === "indexeddb") await deleteDatabase(this.name);
@@ -291,8 +295,19 @@ class RawMemory extends RawStorage {
 }
 
 export const CONTENDERS = {
-  indexeddb: { raw: () => new RawIdb(), wss: () => new Wss("indexeddb"), "idb-keyval": () => new KeyVal(), localForage: () => new LocalForage() },
-  storage: { raw: () => new RawStorage(), wss: () => new Wss("localstorage"), "wss-session": () => new Wss("sessionstorage") },
+  indexeddb: {
+    raw: () => new RawIdb(),
+    wss: () => new Wss("indexeddb"),
+    "wss-enc": () => new Wss("indexeddb", { encryption: "device" }),
+    "idb-keyval": () => new KeyVal(),
+    localForage: () => new LocalForage(),
+  },
+  storage: {
+    raw: () => new RawStorage(),
+    wss: () => new Wss("localstorage"),
+    "wss-enc": () => new Wss("localstorage", { encryption: "device" }),
+    "wss-session": () => new Wss("sessionstorage"),
+  },
   memory: { raw: () => new RawMemory(), wss: () => new Wss("memory") },
 };
 

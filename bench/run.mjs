@@ -1,13 +1,15 @@
-// `npm run bench`: wasm-session-store against raw IndexedDB, idb-keyval and localForage (and
-// raw localStorage for the Web Storage backends), in one headless Chromium session, workloads
-// interleaved in rounds (A B C D, A B C D, ...). Writes bench/results.json and BENCHMARKS.md.
+// `npm run bench`: wasm-session-store (plain, and encrypted: "wss-enc") against raw IndexedDB,
+// idb-keyval and localForage (and raw localStorage for the Web Storage backends), in one
+// headless Chromium session, workloads interleaved in rounds (A B C D, A B C D, ...). Writes
+// bench/results.json and BENCHMARKS.md.
 //   node bench/run.mjs             the full run (~9 min on a 2-core machine)
 //   node bench/run.mjs --smoke     tiny counts, one round, results to test-results/ (npm test)
 //   node bench/run.mjs --render    rewrite BENCHMARKS.md from bench/results.json
 //   node bench/run.mjs --only saveMany,deleteExpired [--rounds 3]
 //                                  some workloads (for profiling), results to test-results/
 // Ratios are throughput relative to the raw baseline of the same family, from medians:
-// raw median time / contender median time (1.00 = as fast as raw; above 1 is faster).
+// raw median time / contender median time (1.00 = as fast as raw; above 1 is faster). The
+// encryption targets compare wss-enc with wss the same way: wss median time / wss-enc median time.
 import { cpus, platform, release } from "node:os";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -26,12 +28,12 @@ export const SMOKE = { rounds: 1, n: 100, expire: 100, storageExpire: 100, cold:
 const FAMILIES = {
   indexeddb: {
     title: "IndexedDB",
-    contenders: ["raw", "wss", "idb-keyval", "localForage"],
+    contenders: ["raw", "wss", "wss-enc", "idb-keyval", "localForage"],
     workloads: ["create", "load (hot)", "save", "saveIfVersion", "set one key", "mixed 80/20 load/save", "saveMany", "loadMany", "deleteExpired"],
   },
   storage: {
     title: "Web Storage",
-    contenders: ["raw", "wss", "wss-session"],
+    contenders: ["raw", "wss", "wss-enc", "wss-session"],
     workloads: ["create", "load (hot)", "save", "saveIfVersion", "set one key", "mixed 80/20 load/save", "saveMany", "loadMany", "deleteExpired"],
   },
   // The memory backend's floor: no storage at all, so what remains is the package's own cost.
@@ -182,6 +184,35 @@ function targets({ results, coldStart: cold, sizes }) {
   const cs = cold.wss.medianMs / cold["idb-keyval"].medianMs;
   const csValue = Number.isFinite(cs) ? +cs.toFixed(2) : null;
   t.push({ what: "cold start: wss time / idb-keyval first get time", value: csValue, goal: "<= 1.3", met: csValue !== null && cs <= 1.3 });
+  // Encryption at rest (issue 18): wss-enc (`encryption: "device"`) against wss, same run:
+  // wss median time / wss-enc median time (1.00: encrypting costs nothing). Goals on load and
+  // save (issue 18's, for ~1 KB states); the other rows are informative (goal "-", met null).
+  const encVsPlain = (family, workload) => {
+    const row = (contender) => results.find((r) => r.family === family && r.workload === workload && r.contender === contender);
+    const [plain, enc] = [row("wss"), row("wss-enc")];
+    if (!plain || !enc) return undefined; // not run (--only)
+    return plain.medianMs > 0 && enc.medianMs > 0 ? +(plain.medianMs / enc.medianMs).toFixed(2) : null;
+  };
+  for (const [workload, what, goal] of [
+    ["load (hot)", "encrypted load (hot), IndexedDB: wss-enc throughput vs wss (same run)", 0.8],
+    ["save", "encrypted save, IndexedDB: wss-enc vs wss", 0.8],
+    ["create", "encrypted create, IndexedDB: wss-enc vs wss"],
+    ["saveIfVersion", "encrypted saveIfVersion, IndexedDB: wss-enc vs wss"],
+    ["set one key", "encrypted set one key, IndexedDB: wss-enc vs wss"],
+    ["loadMany", "encrypted loadMany, IndexedDB: wss-enc vs wss"],
+    ["saveMany", "encrypted saveMany, IndexedDB: wss-enc vs wss"],
+  ]) {
+    const v = encVsPlain("indexeddb", workload);
+    if (v === undefined) continue;
+    t.push(goal === undefined
+      ? { what, value: v, goal: "-", met: null }
+      : { what, value: v, goal: `>= ${goal}`, met: v !== null && v >= goal });
+  }
+  const encStorage = ops.map((w) => ({ workload: w, v: encVsPlain("storage", w) })).filter((x) => x.v !== undefined);
+  if (encStorage.length > 0) {
+    const worst = encStorage.reduce((a, b) => ((b.v ?? Infinity) < (a.v ?? Infinity) ? b : a));
+    t.push({ what: `encrypted localStorage: every operation, wss-enc vs wss (worst: ${worst.workload})`, value: worst.v, goal: "-", met: null });
+  }
   return t;
 }
 
@@ -260,6 +291,10 @@ export function markdown(r) {
     "  records as objects with an index on `expiresAt`. For saveMany it is a single-transaction bulk put (puts only),",
     "  for deleteExpired `getAllKeys` over the `expiresAt` index range, then a delete per key. This is the practical limit.",
     "- **wss**: this package (backend `indexeddb`, or `localstorage` with its leader tab; **wss-session** is `sessionstorage`).",
+    "- **wss-enc**: the package with `encryption: \"device\"` (on `indexeddb` and `localstorage`): AES-GCM 256 through",
+    "  WebCrypto, a fresh IV per write; each write is sealed before its transaction and each read opened after it.",
+    "  The encryption rows of the Targets table compare it with **wss** of the same run (wss median time / wss-enc",
+    "  median time: 1.00 is encryption at no cost); a goal of \"-\" marks a row that is informative only.",
     "- **idb-keyval** 6.3.0: `get`/`set`, writes that need the old value through `update` (one transaction);",
     "  `setMany`/`getMany` for the batches; deleteExpired reads all `entries()` (it has no index).",
     "- **localForage** 1.10.0 (IndexedDB driver): `getItem` then `setItem` (two transactions: not atomic);",
@@ -274,7 +309,7 @@ export function markdown(r) {
     "",
     "| target | measured | goal | met |",
     "|---|---|---|---|",
-    ...r.targets.map((t) => `| ${t.what} | ${t.value} | ${t.goal} | ${t.met ? "yes" : "**no**"} |`),
+    ...r.targets.map((t) => `| ${t.what} | ${t.value} | ${t.goal} | ${t.met === null ? "-" : t.met ? "yes" : "**no**"} |`),
     "",
     ...WHY,
     "",
@@ -331,6 +366,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   mkdirSync(dirname(json), { recursive: true });
   writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
   writeFileSync(md, markdown(results));
-  for (const t of results.targets) console.log(`${t.met ? "met " : "MISS"}  ${t.what}: ${t.value} (goal ${t.goal})`);
+  for (const t of results.targets) console.log(`${t.met === null ? "info" : t.met ? "met " : "MISS"}  ${t.what}: ${t.value} (goal ${t.goal})`);
   console.log(`wrote ${json} and ${md}`);
 }

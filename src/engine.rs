@@ -762,9 +762,14 @@ impl<B: Backend> Store<B> {
             _ => {}
         }
         if self.guarded(op) || matches!(op, Op::Delete) {
+            // As the transaction will see them: opened where the op reads them, else as
+            // stored (a save needs only the stored version).
             let plain: Vec<Slot> = mine
                 .iter()
-                .map(|slot| self.unseal(slot.clone(), known).unwrap_or(Slot::Empty))
+                .map(|slot| match reads {
+                    true => self.unseal(slot.clone(), known).unwrap_or(Slot::Empty),
+                    false => slot.clone(),
+                })
                 .collect();
             if let Ok((writes, _)) = self.decide(op, ids, plain, now, &mut Vec::new()) {
                 let generation = Some(cipher.generation());

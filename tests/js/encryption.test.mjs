@@ -786,3 +786,30 @@ test("README-style: a key derived with PBKDF2 from a passphrase opens the store;
   console.log(`# ${ENGINE}: PBKDF2-SHA-256 x 600000 took ${Math.round(out.ms)} ms`);
   await p.close();
 });
+
+for (const backend of ["indexeddb", "localstorage"]) {
+  test(`${backend}, "device": a save of a record another instance wrote (its version unknown to the saver, or forgotten after 70 others) succeeds once, at the next version`, async () => {
+    const log = await page.evaluate(async (backend) => {
+      const name = `enc-unseen-${backend}-${Math.random().toString(36).slice(2, 8)}`;
+      const open = () => wss.SessionStore.open({ backend, name, encryption: "device", sweepIntervalMs: null });
+      const [a, b] = [await open(), await open()];
+      const out = [];
+      const r = await a.create({ n: 0 });
+      await a.set(r.id, "n", 1);
+      out.push(await b.save(r.id, { n: 2 })); // b guesses version 1; the store holds 2
+      const ids = [];
+      for (let i = 0; i < 70; i++) ids.push((await a.create({ i })).id);
+      for (const id of ids) await a.set(id, "seen", true);
+      out.push(await a.save(ids[0], { i: "again" })); // a remembers the last 64 ids only
+      const many = await b.saveMany(ids.slice(0, 5).map((id) => ({ id, state: { many: true } })));
+      out.push(many.map((m) => m.ok && m.version));
+      const back = await a.load(r.id);
+      out.push([back.version, back.state]);
+      await a.clear();
+      a.close();
+      b.close();
+      return out;
+    }, backend);
+    assert.deepEqual(log, [3, 3, [4, 3, 3, 3, 3], [3, { n: 2 }]]);
+  });
+}
