@@ -24,9 +24,11 @@ pub(crate) const CHECK_ID: &str = ":key";
 /// (that key is gone), never the app's.
 pub(crate) const DEVICE_CHECK: u64 = 2;
 
-/// How many recently seen versions an encrypted store remembers (to seal a `save` for the
-/// version it will write before its transaction starts).
-const MEMO: usize = 64;
+/// How many ids' versions an encrypted store remembers (to seal a `save` for the version it
+/// will write before its transaction starts); when full it starts over. About 60 KB at most.
+/// (64 was too few: saves of 1,000 sessions just written missed it and paid a second
+/// transaction each, 0.55x of a plaintext save against 0.8x.)
+const MEMO: usize = 1024;
 
 /// How a store encrypts the states it stores (browser only: WebCrypto).
 ///
@@ -75,7 +77,7 @@ pub(crate) struct Cipher {
     generation: Cell<u32>,
     /// The ciphertext of a key-check record sealed with the key.
     check: RefCell<Option<String>>,
-    /// Versions recently read or written, by id.
+    /// Versions read or written, sorted by id.
     memo: RefCell<Vec<(SessionId, u64)>>,
 }
 
@@ -133,18 +135,24 @@ impl Cipher {
     /// The last version seen of `id`.
     pub(crate) fn recall(&self, id: &SessionId) -> Option<u64> {
         let memo = self.memo.borrow();
-        memo.iter().rev().find(|(i, _)| i == id).map(|(_, v)| *v)
+        let at = memo.binary_search_by(|(i, _)| i.cmp(id)).ok()?;
+        Some(memo[at].1)
     }
 
     /// Remembers `version` as the last seen of `id`.
     pub(crate) fn remember(&self, id: &SessionId, version: u64) {
         let mut memo = self.memo.borrow_mut();
-        if let Some(at) = memo.iter().position(|(i, _)| i == id) {
-            memo.remove(at);
-        } else if memo.len() == MEMO {
-            memo.remove(0);
+        match memo.binary_search_by(|(i, _)| i.cmp(id)) {
+            Ok(at) => memo[at].1 = version,
+            Err(at) => {
+                if memo.len() == MEMO {
+                    memo.clear();
+                    memo.push((id.clone(), version));
+                } else {
+                    memo.insert(at, (id.clone(), version));
+                }
+            }
         }
-        memo.push((id.clone(), version));
     }
 }
 

@@ -208,10 +208,10 @@ async fn the_key_check_is_not_a_session() {
     }
 }
 
-/// A save of a record this instance never saw (another tab wrote it; or so many others since
-/// that it forgot its version) seals for the wrong version first, then again for the right
-/// one: it succeeds, once. (On localStorage: `encryption.test.mjs`, "a save of a record
-/// another instance wrote".)
+/// A save of a record this instance never saw (another tab wrote it, or its memo of versions
+/// started over) seals for the wrong version first, then again for the right one: it
+/// succeeds, once. (On localStorage: `encryption.test.mjs`, "a save of a record another
+/// instance wrote".)
 #[wasm_bindgen_test]
 async fn saves_over_records_another_instance_wrote_succeed() {
     saves_over(BackendKind::IndexedDb).await;
@@ -243,7 +243,8 @@ async fn saves_over(kind: BackendKind) {
                 .id,
         );
     }
-    // More ids than an instance remembers versions of: the first ones are forgotten.
+    // Many ids written and rewritten by one instance (whose guesses are right), then saved
+    // by the other (whose guesses are wrong), in one batch.
     for id in &ids {
         a.set(id, "seen", json!(true)).await.unwrap();
     }
