@@ -762,15 +762,8 @@ impl<B: Backend> Store<B> {
             _ => {}
         }
         if self.guarded(op) || matches!(op, Op::Delete) {
-            // As the transaction will see them: opened where the op reads them, else as
-            // stored (a save needs only the stored version).
-            let plain: Vec<Slot> = mine
-                .iter()
-                .map(|slot| match reads {
-                    true => self.unseal(slot.clone(), known).unwrap_or(Slot::Empty),
-                    false => slot.clone(),
-                })
-                .collect();
+            // As the transaction will see them (every state it reads is opened by now).
+            let plain = self.as_decided(op, ids, mine, known).unwrap_or_default();
             if let Ok((writes, _)) = self.decide(op, ids, plain, now, &mut Vec::new()) {
                 let generation = Some(cipher.generation());
                 for write in writes {
@@ -801,6 +794,27 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// The slots `decide` gets for `op` from `slots` as read: the states it reads opened
+    /// from `known`, the others (and the key check, after `ids`) as stored, since a save
+    /// needs only the stored version; `None` when a state it reads is not opened yet.
+    fn as_decided(
+        &self,
+        op: &Op,
+        ids: &[&SessionId],
+        slots: &[Slot],
+        known: &[Sealing],
+    ) -> Option<Vec<Slot>> {
+        let reads = Self::reads_state(op);
+        let mut out = Vec::with_capacity(slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            out.push(match reads && i < ids.len() {
+                true => self.unseal(slot.clone(), known).ok()?,
+                false => slot.clone(),
+            });
+        }
+        Some(out)
+    }
+
     /// [`decide`](Self::decide) on what a transaction read, opening and sealing states from
     /// what `seal` holds (and, encrypted, confirming the key check last among `slots`).
     fn decide_sealed(
@@ -821,18 +835,9 @@ impl<B: Backend> Store<B> {
                 .collect();
             return Ok(self.decide(op, ids, slots, now, events)?);
         };
-        let mut open = Vec::with_capacity(slots.len());
-        for (i, slot) in slots.iter().enumerate() {
-            // The key check (last) stays as stored.
-            if Self::reads_state(op) && i < ids.len() {
-                match self.unseal(slot.clone(), known) {
-                    Ok(slot) => open.push(slot),
-                    Err(()) => return Err(Undecided::Stale(slots)),
-                }
-            } else {
-                open.push(slot.clone());
-            }
-        }
+        let Some(open) = self.as_decided(op, ids, &slots, known) else {
+            return Err(Undecided::Stale(slots));
+        };
         let (mut writes, outcome) = self.decide(op, ids, open, now, events)?;
         let generation = Some(cipher.generation());
         for write in &mut writes {
