@@ -174,9 +174,9 @@ mod web {
     }
 
     impl Cipher {
-        /// The cipher of store `name` for `encryption`. A device key (`entry` not `None`) is
-        /// kept in the keys database as `entry` (empty: in memory only), or with `tab` (a
-        /// sessionStorage key) as `entry` and the tab's name, and read when first needed.
+        /// The cipher of store `name` for `encryption`. A device key is kept in the keys
+        /// database as `entry` (empty: in memory only), or, with `tab` (a sessionStorage key)
+        /// not empty, as `entry` and the tab's name; it is read when first needed.
         ///
         /// # Errors
         /// INVALID_INPUT for a key that is not an AES-GCM key able to encrypt and decrypt;
