@@ -6,6 +6,11 @@
 //! sealed with AES-GCM: IV, ciphertext and tag) in place of `state`. A release before encryption
 //! reads them as written by a newer format, and says so.
 //!
+//! A record written by a store with a `stateVersion` above 0 also carries it, as
+//! `"stateVersion":N` (the app's shape of the state; see
+//! [`StoreOptions::migrate`](crate::StoreOptions::migrate)); without it the state is of
+//! version 0, so records of apps that never set one keep their bytes.
+//!
 //! `v` is the format version. A later release that changes the layout reads `v` and migrates
 //! older records lazily, when they are next read, with no IndexedDB schema bump. Records with a
 //! `v` newer than this release understands are reported as
@@ -60,7 +65,9 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
         ("expiresAt", record.expires_at),
         ("ttlMs", record.ttl_ms),
     ];
-    for (name, value) in fields {
+    let shape = record.state.shape();
+    let shape = (v.is_some() && shape > 0).then_some(("stateVersion", Some(shape)));
+    for (name, value) in fields.into_iter().chain(shape) {
         out.push_str(",\"");
         out.push_str(name);
         out.push_str("\":");
@@ -108,13 +115,22 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
     if field("id").and_then(json::unescape).as_deref() != Some(id.as_str()) {
         return Err(corrupt("the record inside belongs to another id"));
     }
-    let (Some(version), Some(created_at), Some(updated_at), Some(expires_at), Some(ttl_ms)) = (
+    let (
+        Some(version),
+        Some(created_at),
+        Some(updated_at),
+        Some(expires_at),
+        Some(ttl_ms),
+        Some(shape),
+    ) = (
         number(field("version")).filter(|&v| v > 0),
         number(field("createdAt")),
         number(field("updatedAt")),
         optional(field("expiresAt")),
         optional(field("ttlMs")),
-    ) else {
+        field("stateVersion").map_or(Some(0), |s| number(Some(s))),
+    )
+    else {
         return Err(corrupt("a field is missing or malformed"));
     };
     let state = if sealed {
@@ -131,7 +147,7 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
     };
     Ok(SessionRecord {
         id: id.clone(),
-        state,
+        state: state.with_shape(shape),
         version,
         created_at,
         updated_at,
@@ -211,6 +227,37 @@ mod tests {
         let plain = encode(&record());
         assert!(!decode(&sealed.id, &plain).unwrap().state.is_sealed());
         assert_ne!(back.state, record().state);
+    }
+
+    #[test]
+    fn a_state_version_is_stored_when_above_0_and_read_back() {
+        let mut r = record();
+        r.state = r.state.with_shape(7);
+        let text = encode(&r);
+        assert!(
+            text.ends_with(r#""ttlMs":null,"stateVersion":7}"#),
+            "{text}"
+        );
+        assert_eq!(decode(&r.id, &text).unwrap().state.shape(), 7);
+        // The contract's plain object has exactly its seven fields.
+        assert!(!to_plain_json(&r).contains("stateVersion"));
+        // 0 is not written, and a record without it is of version 0.
+        assert!(!encode(&record()).contains("stateVersion"));
+        assert_eq!(decode(&r.id, &encode(&record())).unwrap().state.shape(), 0);
+        for bad in ["-1", "1.5", "null", "\"7\""] {
+            let text = text.replace(":7}", &format!(":{bad}}}"));
+            assert_eq!(
+                decode(&r.id, &text).unwrap_err().code(),
+                ErrorCode::Corrupt,
+                "{text}"
+            );
+        }
+        // Sealed states keep it beside the ciphertext.
+        let mut sealed = r.clone();
+        sealed.state = State::sealed("AAEC".into()).with_shape(3);
+        let back = decode(&r.id, &encode(&sealed)).unwrap();
+        assert!(back.state.is_sealed());
+        assert_eq!(back.state.shape(), 3);
     }
 
     #[test]

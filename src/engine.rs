@@ -5,7 +5,7 @@
 //! conformance suite checks that each backend's storage mechanics keep it so.
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY, DEVICE_CHECK, MAKE, OPEN, RELOAD, SEAL};
-use crate::error::StoreError;
+use crate::error::{push_u64, StoreError};
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
 use crate::record::{checked_value, SaveEntry, SessionRecord, State, Ttl};
@@ -338,7 +338,7 @@ impl<B: Backend> Store<B> {
     ) -> SessionRecord {
         SessionRecord {
             id: id.clone(),
-            state,
+            state: state.with_shape(self.options.get_state_version()),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -363,8 +363,38 @@ impl<B: Backend> Store<B> {
         }
         record.version += 1;
         record.updated_at = now;
+        record.state.set_shape(self.options.get_state_version());
         self.slide(record, now);
         Ok(record.version)
+    }
+
+    /// `record` as this store's app reads it: a state of a lower `stateVersion` through
+    /// `migrate` (when there is one; the record is otherwise as stored), CORRUPT for a higher
+    /// one, INVALID_INPUT when `migrate` fails.
+    fn migrated(&self, mut record: SessionRecord) -> Result<SessionRecord, StoreError> {
+        let current = self.options.get_state_version();
+        let from = record.state.shape();
+        let id = record.id.as_str();
+        if from > current {
+            let mut reason = String::from("written with a higher stateVersion (");
+            push_u64(&mut reason, from);
+            reason.push_str(") by a newer release of the app: reload the app");
+            return Err(StoreError::corrupt(id, reason));
+        }
+        if let (true, Some(migrate)) = (from < current, self.options.get_migrate()) {
+            // Moved out (a placeholder that allocates nothing), not cloned.
+            let state = std::mem::replace(&mut record.state, State::sealed(String::new()));
+            record.state = migrate(state, from)
+                .map_err(|e| {
+                    let mut reason = String::from("migrate failed on session ");
+                    reason.push_str(id);
+                    reason.push_str(": ");
+                    reason.push_str(&e.message());
+                    StoreError::invalid(reason)
+                })?
+                .with_shape(current);
+        }
+        Ok(record)
     }
 
     /// Decides a write of the whole state of `id` over what `slot` holds: unconditional when
@@ -540,16 +570,18 @@ impl<B: Backend> Store<B> {
                 return Ok(Outcome::Done);
             }
             if read_only {
-                let mut out = Vec::new();
+                // What a sliding read would return, without its writes.
+                let mut slots = Vec::new();
                 for slot in read.unwrap_or_default() {
-                    let slot = self.unseal(slot, &seal.known).unwrap_or(Slot::Empty);
-                    let record = Self::live(slot, now)?;
-                    if let (Some(cipher), Some(record)) = (&self.cipher, &record) {
+                    slots.push(self.unseal(slot, &seal.known).unwrap_or(Slot::Empty));
+                }
+                let (_, out) = self.decide(op, ids, slots, now, &mut Vec::new())?;
+                if let (Some(cipher), Outcome::Records(records)) = (&self.cipher, &out) {
+                    for record in records.iter().flatten() {
                         cipher.remember(&record.id, record.version);
                     }
-                    out.push(record);
                 }
-                return Ok(Outcome::Records(out));
+                return Ok(out);
             }
             let mut out = None;
             let mut stale = None;
@@ -651,7 +683,8 @@ impl<B: Backend> Store<B> {
                  moved from another id or version, or written with another key)"
             }
             (Some(_), Some(k)) => {
-                record.state = State::from_checked(k.plain.clone());
+                let shape = record.state.shape();
+                record.state = State::from_checked(k.plain.clone()).with_shape(shape);
                 return Ok(Slot::Record(record));
             }
         };
@@ -844,7 +877,10 @@ impl<B: Backend> Store<B> {
             if let Write::Put(r) = write {
                 if !r.state.is_sealed() {
                     match find_sealed(known, r, generation) {
-                        Some(k) => r.state = State::sealed(k.sealed.clone()),
+                        Some(k) => {
+                            let shape = r.state.shape();
+                            r.state = State::sealed(k.sealed.clone()).with_shape(shape);
+                        }
                         None => return Err(Undecided::Stale(slots)),
                     }
                 }
@@ -900,9 +936,13 @@ impl<B: Backend> Store<B> {
                 for id in ids {
                     out.push(match classify(next(), now)? {
                         Found::Live(mut record) => {
-                            self.slide(&mut record, now);
-                            writes.push(Write::Put(record.clone()));
-                            Some(record)
+                            // Stored as it was (a read never writes a migrated state), and
+                            // returned migrated.
+                            if self.options.is_sliding() {
+                                self.slide(&mut record, now);
+                                writes.push(Write::Put(record.clone()));
+                            }
+                            Some(self.migrated(record)?)
                         }
                         Found::Expired(version) => {
                             events.push(StoreEvent::about(EventKind::Expired, id, version));
@@ -946,6 +986,10 @@ impl<B: Backend> Store<B> {
             Op::UpdateTtl(_) | Op::Set(..) | Op::Remove(_) => {
                 let id = ids.first().copied().ok_or_else(no_id)?;
                 let mut record = Self::live(next(), now)?.ok_or_else(|| not_found(id))?;
+                if !matches!(op, Op::UpdateTtl(_)) {
+                    // A write of the state: of the current stateVersion.
+                    record = self.migrated(record)?;
+                }
                 let mut kind = EventKind::Saved;
                 let changed = match op {
                     Op::UpdateTtl(ttl_ms) => {

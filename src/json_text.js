@@ -53,7 +53,7 @@ export function json_text(value, what) {
     } else {
       const proto = Object.getPrototypeOf(v);
       if (proto !== null && proto !== Object.prototype) {
-        fail(at, "an object that is not a plain object (Date, Map, class instance, ...)");
+        fail(at, "an object that is not a plain object (Date, Map, Promise, class instance, ...)");
       }
       if (Object.getOwnPropertySymbols(v).length > 0) fail(at, "an object with symbol keys");
       for (const key of Object.keys(v)) {

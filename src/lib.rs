@@ -87,8 +87,8 @@ pub use feed::ChangeFeed;
 pub use id::{SessionId, MAX_ID_LEN};
 pub use record::{SaveEntry, SessionRecord, State, Ttl};
 pub use store::{
-    SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_SAFE_INTEGER,
-    UPDATE_ATTEMPTS,
+    Migrate, SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS,
+    MAX_SAFE_INTEGER, UPDATE_ATTEMPTS,
 };
 #[cfg(target_arch = "wasm32")]
 pub use web_store::{BackendKind, WebStore};

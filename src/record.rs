@@ -35,6 +35,10 @@ pub struct State {
     /// Inside the engine of an encrypted store only, never handed out: `json` is then the
     /// state sealed (base64 of IV, ciphertext and tag), as stored.
     sealed: bool,
+    /// The app's shape version of this state (the store's `stateVersion` when it was
+    /// written; see [`StoreOptions::migrate`](crate::StoreOptions::migrate)). Kept by the
+    /// engine and the storage format, never compared: 0 for states built by the app.
+    shape: u64,
 }
 
 impl State {
@@ -109,6 +113,7 @@ impl State {
         State {
             json,
             sealed: false,
+            shape: 0,
         }
     }
 
@@ -117,7 +122,24 @@ impl State {
         State {
             json: ciphertext,
             sealed: true,
+            shape: 0,
         }
+    }
+
+    /// The `stateVersion` the state was written with (0 for a state the app built).
+    pub(crate) fn shape(&self) -> u64 {
+        self.shape
+    }
+
+    /// The same state, said to be of `stateVersion` `shape`.
+    pub(crate) fn with_shape(mut self, shape: u64) -> Self {
+        self.set_shape(shape);
+        self
+    }
+
+    /// Says the state is of `stateVersion` `shape`.
+    pub(crate) fn set_shape(&mut self, shape: u64) {
+        self.shape = shape;
     }
 
     /// Whether this is a sealed state (its text the ciphertext).

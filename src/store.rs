@@ -45,7 +45,13 @@ pub struct StoreOptions {
     clock: Rc<dyn Clock>,
     #[cfg(target_arch = "wasm32")]
     encryption: Option<crate::crypto::Encryption>,
+    state_version: u64,
+    migrate: Option<Rc<Migrate>>,
 }
+
+/// What [`StoreOptions::migrate`] is given: a function from a stored state and the
+/// `stateVersion` it was written with to the state of the current version.
+pub type Migrate = dyn Fn(State, u64) -> Result<State, StoreError>;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -58,6 +64,8 @@ impl Default for StoreOptions {
             clock: Rc::new(SystemClock),
             #[cfg(target_arch = "wasm32")]
             encryption: None,
+            state_version: 0,
+            migrate: None,
         }
     }
 }
@@ -69,7 +77,9 @@ impl std::fmt::Debug for StoreOptions {
             .field("ttl_ms", &self.ttl_ms)
             .field("sliding", &self.sliding)
             .field("max_lifetime_ms", &self.max_lifetime_ms)
-            .field("sweep_interval_ms", &self.sweep_interval_ms);
+            .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .field("state_version", &self.state_version)
+            .field("migrates", &self.migrate.is_some());
         #[cfg(target_arch = "wasm32")]
         f.field("encrypted", &self.encryption.is_some());
         f.finish_non_exhaustive()
@@ -148,6 +158,75 @@ impl StoreOptions {
     #[cfg(target_arch = "wasm32")]
     pub fn get_encryption(&self) -> Option<&crate::crypto::Encryption> {
         self.encryption.as_ref()
+    }
+
+    /// The shape version of the state this app writes now (default 0): every write stores it
+    /// with the record, and a record read with a lower one goes through
+    /// [`migrate`](Self::migrate) first. Raise it when a release changes the shape of its
+    /// state.
+    ///
+    /// A record written with a higher one (by a newer release of the app, in another tab)
+    /// is [`Corrupt`](StoreError::Corrupt) to this store's reads, saying so; its writes
+    /// replace it, stored with this store's version.
+    pub fn state_version(mut self, state_version: u64) -> Self {
+        self.state_version = state_version;
+        self
+    }
+
+    /// Upgrades the state of a record written with a lower
+    /// [`state_version`](Self::state_version): `migrate(state, from)` returns the state of the
+    /// current version. It runs on every read of such a record (load, load_many, get, and the
+    /// read of set and remove) before anything else sees the state; what it returns is what
+    /// the caller gets, and it is stored (with the current `state_version`, version + 1) by the
+    /// next write of that session. Reads never write it, and it must not have side effects (it
+    /// may run more than once for one read).
+    ///
+    /// Without `migrate`, such records are returned as they were stored. When it fails, the
+    /// operation is [`InvalidInput`](StoreError::InvalidInput) carrying its error's message, and
+    /// nothing is written.
+    ///
+    /// # Examples
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use wasm_session_store::{State, StoreOptions};
+    ///
+    /// #[derive(Deserialize)]
+    /// struct CartV1 { items: Vec<String> }
+    /// #[derive(Serialize)]
+    /// struct Line { sku: String, qty: u32 }
+    /// #[derive(Serialize)]
+    /// struct CartV2 { lines: Vec<Line> }
+    ///
+    /// let options = StoreOptions::new().state_version(2).migrate(|state, from| {
+    ///     match from {
+    ///         // Version 0 had no cart; version 1 a list of SKUs.
+    ///         0 => State::from_typed(&CartV2 { lines: vec![] }),
+    ///         1 => {
+    ///             let old: CartV1 = state.to_typed()?;
+    ///             let lines = old.items.into_iter().map(|sku| Line { sku, qty: 1 }).collect();
+    ///             State::from_typed(&CartV2 { lines })
+    ///         }
+    ///         _ => Ok(state),
+    ///     }
+    /// });
+    /// assert_eq!(options.get_state_version(), 2);
+    /// ```
+    pub fn migrate(
+        mut self,
+        migrate: impl Fn(State, u64) -> Result<State, StoreError> + 'static,
+    ) -> Self {
+        self.migrate = Some(Rc::new(migrate));
+        self
+    }
+
+    /// The shape version of the state this app writes.
+    pub fn get_state_version(&self) -> u64 {
+        self.state_version
+    }
+
+    /// The migration of older states, if any.
+    pub fn get_migrate(&self) -> Option<&Rc<Migrate>> {
+        self.migrate.as_ref()
     }
 
     /// The store name.

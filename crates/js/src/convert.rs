@@ -5,16 +5,16 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_session_store::__private::{push_u64, state_from_checked, text_from_js, text_to_js};
 use wasm_session_store::{codec, SessionId, SessionRecord, State, StoreError, MAX_SAFE_INTEGER};
 
-/// A session state from JS: a plain object of JSON values.
-pub(crate) fn state_from_js(value: &JsValue) -> Result<State, StoreError> {
-    let text = text_from_js(value, "state")?;
+/// A session state from JS: a plain object of JSON values (`what` names it in errors).
+pub(crate) fn state_from_js(value: &JsValue, what: &str) -> Result<State, StoreError> {
+    let text = text_from_js(value, what)?;
     if text.starts_with('{') {
         // json_text.js wrote it: a JSON object within the state's limits.
         Ok(state_from_checked(text))
     } else {
-        Err(StoreError::invalid(
-            "state must be a plain object of JSON values, like { user: \"ada\" }",
-        ))
+        let mut reason = String::from(what);
+        reason.push_str(" must be a plain object of JSON values, like { user: \"ada\" }");
+        Err(StoreError::invalid(reason))
     }
 }
 

@@ -56,7 +56,27 @@ impl Clock for JsClock {
     }
 }
 
-const OPTION_KEYS: [&str; 8] = [
+/// The `migrate` option: `migrate(state, fromVersion)`, a synchronous JS function returning
+/// the state of the current `stateVersion`.
+fn js_migrate(migrate: Function) -> impl Fn(State, u64) -> Result<State, StoreError> {
+    move |state, from| {
+        let value = migrate
+            .call2(
+                &JsValue::UNDEFINED,
+                &text_to_js(state.as_json()),
+                &JsValue::from_f64(from as f64),
+            )
+            .map_err(|e| {
+                let mut reason = String::from("it threw ");
+                reason.push_str(&exception_reason(&e));
+                StoreError::invalid(reason)
+            })?;
+        // A promise is refused there, as not a plain object: migrate is synchronous.
+        state_from_js(&value, "the state it returned")
+    }
+}
+
+const OPTION_KEYS: [&str; 10] = [
     "backend",
     "name",
     "ttlMs",
@@ -65,6 +85,8 @@ const OPTION_KEYS: [&str; 8] = [
     "sweepIntervalMs",
     "now",
     "encryption",
+    "stateVersion",
+    "migrate",
 ];
 
 /// Reads the own enumerable keys of an options object, refusing unknown ones.
@@ -188,6 +210,21 @@ fn parse_options(value: &JsValue) -> Result<(BackendKind, StoreOptions), StoreEr
             ));
         };
         options = options.encryption(encryption);
+    }
+    let state_version = field(&object, "stateVersion");
+    if let Some(version) = int_from_js(&state_version, "stateVersion", 0, false)? {
+        options = options.state_version(version);
+    }
+    let migrate = field(&object, "migrate");
+    if !migrate.is_undefined() {
+        match migrate.dyn_into::<Function>() {
+            Ok(migrate) => options = options.migrate(js_migrate(migrate)),
+            Err(_) => {
+                return Err(StoreError::invalid(
+                    "migrate must be a function (state, fromVersion) => state",
+                ))
+            }
+        }
     }
     options.validate()?;
     Ok((choice, options))
@@ -336,7 +373,7 @@ fn plan(
             let state = if state.is_undefined() {
                 State::new()
             } else {
-                state_from_js(&state)?
+                state_from_js(&state, "state")?
             };
             let object = options_object(&options, "create() options", &["ttlMs", "id"])?;
             let ttl_value = field(&object, "ttlMs");
@@ -378,7 +415,7 @@ fn plan(
                     options_object(&entry, "each saveMany entry", &["id", "state", "expected"])?;
                 batch.push(SaveEntry {
                     id: id_from_js(&field(&object, "id"), "id")?,
-                    state: state_from_js(&field(&object, "state"))?,
+                    state: state_from_js(&field(&object, "state"), "state")?,
                     expected: int_from_js(&field(&object, "expected"), "expected", 0, false)?,
                 });
             }
@@ -388,7 +425,7 @@ fn plan(
         Call::Save(id, state) => {
             let id = id_from_js(&id, "id")?;
             let entry = SaveEntry {
-                state: state_from_js(&state)?,
+                state: state_from_js(&state, "state")?,
                 id: id.clone(),
                 expected: None,
             };
@@ -396,7 +433,7 @@ fn plan(
         }
         Call::SaveIfVersion(id, state, expected) => {
             let id = id_from_js(&id, "id")?;
-            let state = state_from_js(&state)?;
+            let state = state_from_js(&state, "state")?;
             let expected = int_from_js(&expected, "expected", 0, false)?
                 .ok_or_else(|| StoreError::invalid("expected must be an integer >= 0"))?;
             let entry = SaveEntry {

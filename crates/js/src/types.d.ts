@@ -37,6 +37,23 @@ export interface SessionStoreOptions {
    * INVALID_INPUT. Default: none. See the README, "Encryption".
    */
   encryption?: "device" | { key: CryptoKey };
+  /**
+   * The shape version of the state this app writes now (an integer >= 0, default 0); every
+   * write stores it with the record. Raise it when a release changes the shape of its state,
+   * and give `migrate`. A record written with a higher one (by a newer release of the app, in
+   * another tab) is CORRUPT to this store's reads. See the README, "State migrations".
+   */
+  stateVersion?: number;
+  /**
+   * Upgrades the state of a record written with a lower `stateVersion` to the current one. It
+   * runs (synchronously) on every read of such a record (load, loadMany, get, and the read of
+   * set and remove) before anything else sees it; what it returns is what the caller gets,
+   * and is stored (version + 1) by the session's next write. Reads never write it. It must be
+   * free of side effects (it may run more than once per read). Throwing, or returning
+   * anything but a plain object of JSON values (a promise included): INVALID_INPUT with its
+   * message, and nothing is written. Without it, older records are returned as stored.
+   */
+  migrate?: (state: SessionState, fromVersion: number) => SessionState;
 }
 
 /** Options of `create`. */
