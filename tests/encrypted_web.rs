@@ -58,6 +58,12 @@ mod indexeddb_device {
     wasm_session_store_testing::conformance_tests!(wasm, |options: StoreOptions| async move {
         open(options, BackendKind::IndexedDb, Encryption::Device).await
     });
+    mod migrations {
+        use super::*;
+        wasm_session_store_testing::migration_tests!(wasm, |options: StoreOptions| async move {
+            open(options, BackendKind::IndexedDb, Encryption::Device).await
+        });
+    }
 }
 
 mod indexeddb_key {
@@ -91,6 +97,12 @@ mod localstorage {
     wasm_session_store_testing::conformance_tests!(wasm, |options: StoreOptions| async move {
         open(options, BackendKind::LocalStorage, Encryption::Device).await
     });
+    mod migrations {
+        use super::*;
+        wasm_session_store_testing::migration_tests!(wasm, |options: StoreOptions| async move {
+            open(options, BackendKind::LocalStorage, Encryption::Device).await
+        });
+    }
 }
 
 mod sessionstorage {

@@ -22,6 +22,15 @@ wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
         .expect("IndexedDB opens")
 });
 
+/// State migrations: two releases of an app (stateVersion 1 and 2) on one database.
+mod migrations {
+    wasm_session_store_testing::migration_tests!(wasm, |options| async move {
+        wasm_session_store::IndexedDbStore::open(options)
+            .await
+            .expect("IndexedDB opens")
+    });
+}
+
 #[wasm_bindgen_test]
 async fn data_survives_closing_and_reopening() {
     let (opts, _clock) = options("idb_persist");
@@ -307,6 +316,19 @@ mod web_store {
                 .await
                 .expect("opens")
         });
+
+        /// Two releases on localStorage with its leader tab.
+        mod migrations {
+            use super::*;
+            wasm_session_store_testing::migration_tests!(
+                wasm,
+                |options: StoreOptions| async move {
+                    WebStore::open(options, BackendKind::LocalStorage)
+                        .await
+                        .expect("opens")
+                }
+            );
+        }
     }
 }
 

@@ -7,6 +7,65 @@ wasm_session_store_testing::conformance_tests!(native, |options| async move {
     MemoryStore::open(options).expect("valid options")
 });
 
+/// Memory stores that share their records by name, as two releases of an app share storage:
+/// the state-migration cases need two stores on the same records.
+mod shared_by_name {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_session_store::{
+        Backend, MemoryBackend, SessionId, Slot, Store, StoreError, StoreOptions, Write,
+    };
+
+    pub struct Shared(Rc<MemoryBackend>);
+
+    impl Backend for Shared {
+        async fn read(&self, ids: &[&SessionId]) -> Result<Vec<Slot>, StoreError> {
+            self.0.read(ids).await
+        }
+        async fn transact(
+            &self,
+            ids: &[&SessionId],
+            decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
+        ) -> Result<(), StoreError> {
+            self.0.transact(ids, decide).await
+        }
+        async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
+            self.0.live_ids(now_ms).await
+        }
+        async fn delete_expired(
+            &self,
+            now_ms: u64,
+            limit: Option<usize>,
+        ) -> Result<Vec<(SessionId, u64)>, StoreError> {
+            self.0.delete_expired(now_ms, limit).await
+        }
+        async fn clear(&self) -> Result<(), StoreError> {
+            self.0.clear().await
+        }
+    }
+
+    thread_local! {
+        static BY_NAME: RefCell<Vec<(String, Rc<MemoryBackend>)>> = RefCell::default();
+    }
+
+    /// A store over the memory records of `options`' name.
+    pub fn open(options: StoreOptions) -> Store<Shared> {
+        let name = options.get_name().to_owned();
+        let backend = BY_NAME.with(|all| {
+            let mut all = all.borrow_mut();
+            if let Some((_, b)) = all.iter().find(|(n, _)| *n == name) {
+                return b.clone();
+            }
+            let b = Rc::new(MemoryBackend::default());
+            all.push((name, b.clone()));
+            b
+        });
+        Store::with_backend(Shared(backend), options).expect("valid options")
+    }
+
+    wasm_session_store_testing::migration_tests!(native, |options| async move { open(options) });
+}
+
 #[test]
 fn bad_options_are_invalid_input() {
     let cases = [

@@ -20,6 +20,12 @@ mod local {
     wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
         SingleTabStorageStore::open(StorageKind::Local, options).expect("localStorage")
     });
+    mod migrations {
+        use super::*;
+        wasm_session_store_testing::migration_tests!(wasm, |options| async move {
+            SingleTabStorageStore::open(StorageKind::Local, options).expect("localStorage")
+        });
+    }
 }
 
 mod session {
@@ -27,6 +33,12 @@ mod session {
     wasm_session_store_testing::conformance_tests!(wasm, |options| async move {
         SingleTabStorageStore::open(StorageKind::Session, options).expect("sessionStorage")
     });
+    mod migrations {
+        use super::*;
+        wasm_session_store_testing::migration_tests!(wasm, |options| async move {
+            SingleTabStorageStore::open(StorageKind::Session, options).expect("sessionStorage")
+        });
+    }
 }
 
 fn local_storage() -> web_sys::Storage {

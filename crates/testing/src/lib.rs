@@ -19,6 +19,7 @@
 //! ```
 #![allow(missing_docs)] // the cases are named for what they check
 
+pub mod migration;
 pub mod model;
 
 use serde_json::{json, Value};
@@ -1507,6 +1508,12 @@ macro_rules! __conformance_native {
             $crate::block_on($crate::$case(&$factory));
         }
     )*};
+    ($module:ident, $factory:expr; $($case:ident),* $(,)?) => {$(
+        #[test]
+        fn $case() {
+            $crate::block_on($crate::$module::$case(&$factory));
+        }
+    )*};
 }
 
 #[doc(hidden)]
@@ -1518,4 +1525,39 @@ macro_rules! __conformance_wasm {
             $crate::$case(&$factory).await;
         }
     )*};
+    ($module:ident, $factory:expr; $($case:ident),* $(,)?) => {$(
+        #[::wasm_bindgen_test::wasm_bindgen_test]
+        async fn $case() {
+            $crate::$module::$case(&$factory).await;
+        }
+    )*};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_migration_case {
+    (($($m:tt)*) ($($args:tt)*)) => {
+        $($m)*!($($args)*;
+            an_old_record_is_migrated_on_read_and_stored_by_the_next_write,
+            get_set_and_remove_see_the_migrated_state,
+            a_newer_record_is_corrupt_to_an_old_store_and_its_writes_replace_it,
+            a_failing_migrate_is_invalid_input_and_writes_nothing,
+            without_migrate_older_records_are_returned_as_stored,
+            a_sliding_read_moves_the_deadline_but_stores_the_old_state,
+            two_releases_interleave_without_losing_an_update
+        );
+    };
+}
+
+/// Stamps out the state-migration cases ([`migration`]) as one test per case, like
+/// [`conformance_tests!`](crate::conformance_tests). The factory must open the same records
+/// for the same store name (two releases of an app on one storage).
+#[macro_export]
+macro_rules! migration_tests {
+    (native, $factory:expr) => {
+        $crate::__for_each_migration_case!(($crate::__conformance_native)(migration, $factory));
+    };
+    (wasm, $factory:expr) => {
+        $crate::__for_each_migration_case!(($crate::__conformance_wasm)(migration, $factory));
+    };
 }
