@@ -87,7 +87,11 @@ pub async fn an_old_record_is_migrated_on_read_and_stored_by_the_next_write<O: O
     let read = load(&r.new, &old).await;
     assert_eq!(read.state, migrated(&["a", "b"], 1));
     assert_eq!((read.version, read.updated_at), (1, old.updated_at));
-    let many = r.new.load_many(&[old.id.clone()]).await.unwrap();
+    let many = r
+        .new
+        .load_many(std::slice::from_ref(&old.id))
+        .await
+        .unwrap();
     assert_eq!(many[0].as_ref().unwrap().state, read.state);
     assert_eq!(load(&r.old, &old).await, old, "a read writes nothing");
     // The next write stores it: version + 1, of stateVersion 2 (the old store now meets a
@@ -151,7 +155,10 @@ pub async fn a_newer_record_is_corrupt_to_an_old_store_and_its_writes_replace_it
         .await
         .unwrap();
     assert_code(r.old.load(&rec.id).await, ErrorCode::Corrupt);
-    assert_code(r.old.load_many(&[rec.id.clone()]).await, ErrorCode::Corrupt);
+    assert_code(
+        r.old.load_many(std::slice::from_ref(&rec.id)).await,
+        ErrorCode::Corrupt,
+    );
     assert_code(r.old.get(&rec.id, "lines").await, ErrorCode::Corrupt);
     assert_code(r.old.set(&rec.id, "k", json!(1)).await, ErrorCode::Corrupt);
     assert_code(r.old.remove(&rec.id, "lines").await, ErrorCode::Corrupt);
@@ -193,7 +200,7 @@ pub async fn a_failing_migrate_is_invalid_input_and_writes_nothing<O: OpenStore>
     assert!(e.to_string().contains("poisoned cart"), "{e}");
     assert!(e.to_string().contains(rec.id.as_str()), "{e}");
     assert_code(
-        new.load_many(&[rec.id.clone()]).await,
+        new.load_many(std::slice::from_ref(&rec.id)).await,
         ErrorCode::InvalidInput,
     );
     assert_code(new.get(&rec.id, "items").await, ErrorCode::InvalidInput);
