@@ -65,9 +65,7 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
         ("expiresAt", record.expires_at),
         ("ttlMs", record.ttl_ms),
     ];
-    let shape = record.state.shape();
-    let shape = (v.is_some() && shape > 0).then_some(("stateVersion", Some(shape)));
-    for (name, value) in fields.into_iter().chain(shape) {
+    for (name, value) in fields {
         out.push_str(",\"");
         out.push_str(name);
         out.push_str("\":");
@@ -75,6 +73,11 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
             Some(n) => push_u64(&mut out, n),
             None => out.push_str("null"),
         }
+    }
+    let shape = record.state.shape();
+    if v.is_some() && shape > 0 {
+        out.push_str(",\"stateVersion\":");
+        push_u64(&mut out, shape);
     }
     out.push('}');
     out

@@ -5,7 +5,7 @@
 //! conformance suite checks that each backend's storage mechanics keep it so.
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY, DEVICE_CHECK, MAKE, OPEN, RELOAD, SEAL};
-use crate::error::{push_u64, StoreError};
+use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::id::SessionId;
 use crate::record::{checked_value, SaveEntry, SessionRecord, State, Ttl};
@@ -376,10 +376,10 @@ impl<B: Backend> Store<B> {
         let from = record.state.shape();
         let id = record.id.as_str();
         if from > current {
-            let mut reason = String::from("written with a higher stateVersion (");
-            push_u64(&mut reason, from);
-            reason.push_str(") by a newer release of the app: reload the app");
-            return Err(StoreError::corrupt(id, reason));
+            return Err(StoreError::corrupt(
+                id,
+                "written with a higher stateVersion, by a newer release of the app: reload the app",
+            ));
         }
         if let (true, Some(migrate)) = (from < current, self.options.get_migrate()) {
             // Moved out (a placeholder that allocates nothing), not cloned.

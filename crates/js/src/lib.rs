@@ -66,11 +66,7 @@ fn js_migrate(migrate: Function) -> impl Fn(State, u64) -> Result<State, StoreEr
                 &text_to_js(state.as_json()),
                 &JsValue::from_f64(from as f64),
             )
-            .map_err(|e| {
-                let mut reason = String::from("it threw ");
-                reason.push_str(&exception_reason(&e));
-                StoreError::invalid(reason)
-            })?;
+            .map_err(|e| StoreError::invalid(exception_reason(&e)))?;
         // A promise is refused there, as not a plain object: migrate is synchronous.
         state_from_js(&value, "the state it returned")
     }
