@@ -378,19 +378,24 @@ impl<B: Backend> Store<B> {
         if from > current {
             return Err(StoreError::corrupt(
                 id,
-                "written with a higher stateVersion, by a newer release of the app: reload the app",
+                "written with a higher stateVersion, by a newer release of the app: reload the app \
+                 to read it",
             ));
         }
         if let (true, Some(migrate)) = (from < current, self.options.get_migrate()) {
             // Moved out (a placeholder that allocates nothing), not cloned.
             let state = std::mem::replace(&mut record.state, State::sealed(String::new()));
             record.state = migrate(state, from)
-                .map_err(|e| {
-                    let mut reason = String::from("migrate failed on session ");
-                    reason.push_str(id);
-                    reason.push_str(": ");
-                    reason.push_str(&e.message());
-                    StoreError::invalid(reason)
+                .map_err(|e| match e {
+                    StoreError::InvalidInput { reason: why } => {
+                        let mut reason = String::from("migrate failed on session ");
+                        reason.push_str(id);
+                        reason.push_str(": ");
+                        reason.push_str(&why);
+                        StoreError::invalid(reason)
+                    }
+                    // Another error the app's Rust closure chose: as it is.
+                    other => other,
                 })?
                 .with_shape(current);
         }

@@ -203,7 +203,14 @@ impl StoreError {
                 m.push_str(id);
                 m.push_str("\" cannot be read (");
                 m.push_str(reason);
-                m.push_str("); delete it to start over");
+                m.push(')');
+                // A reason that says what to do ("...: upgrade wasm-session-store", "...:
+                // reload the app") is about data that is fine: deleting it would lose it.
+                // (Bytes rather than `str::contains`, whose substring search costs ~350 B of
+                // gzipped wasm.)
+                if !reason.as_bytes().windows(2).any(|w| w == b": ") {
+                    m.push_str("; delete it to start over");
+                }
             }
             StoreError::Unavailable { reason, .. } => {
                 m.push_str("storage unavailable: ");

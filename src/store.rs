@@ -181,8 +181,10 @@ impl StoreOptions {
     /// next write of that session. Reads never write it, and it must not have side effects (it
     /// may run more than once for one read).
     ///
-    /// Without `migrate`, such records are returned as they were stored. When it fails, the
-    /// operation is [`InvalidInput`](StoreError::InvalidInput) carrying its error's message, and
+    /// Without `migrate`, such records are returned as they were stored. When it fails with
+    /// [`InvalidInput`](StoreError::InvalidInput) (what [`State::to_typed`] and
+    /// [`State::from_typed`] give), the operation is `InvalidInput` carrying its reason and
+    /// the session's id; another error it returns is the operation's as it is. Either way,
     /// nothing is written.
     ///
     /// # Examples
