@@ -136,7 +136,7 @@ async function sizes() {
   const read = (...p) => readFileSync(join(...p));
   const keyval = (await minify(read(modules, "idb-keyval", "dist", "index.js").toString(), { module: true })).code;
   return {
-    "wasm-session-store": gz(read(repo, "pkg", "wasm_session_store_bg.wasm")) + gz(read(repo, "pkg", "wasm_session_store.js")),
+    "wasm-session-store": gz(read(repo, "pkg", "wasm-session-store", "wasm_session_store_bg.wasm")) + gz(read(repo, "pkg", "wasm_session_store.js")),
     "idb-keyval": gz(Buffer.from(keyval)),
     localForage: gz(read(modules, "localforage", "dist", "localforage.min.js")),
   };

@@ -36,6 +36,10 @@ node scripts/class-methods.mjs pkg/wasm_session_store.js
 # ~4.3 KB gzipped.
 node scripts/shorten-imports.mjs pkg/wasm_session_store_bg.wasm pkg/wasm_session_store.js \
   pkg/wasm_session_store_bg.wasm.d.ts
+# The .wasm into pkg/wasm-session-store/, where the glue's URL for it also names it as a package
+# path (the `vite` dev server's reading once it has pre-bundled the glue); Node reads it with fs;
+# a .wasm that does not load fails init() with its URL and what to do.
+node scripts/locate-wasm.mjs pkg
 # The JS glue is minified (names and whitespace; import names and the
 # `new URL("…_bg.wasm", import.meta.url)` that bundlers look for are kept): ~2 KB gzipped less.
 npx --no-install terser pkg/wasm_session_store.js --module --compress --mangle \

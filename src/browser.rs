@@ -1,11 +1,12 @@
 //! What the browser backends share: the global scope (window or worker alike), promises,
-//! Web Locks, and browser exceptions as [`StoreError`]s.
+//! timers, Web Locks, and browser exceptions as [`StoreError`]s.
 
 use crate::error::{BrowserException, StoreError};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, DomException};
@@ -121,6 +122,45 @@ pub(crate) async fn sleep(ms: u32) {
         let _ = resolve.call0(&JsValue::UNDEFINED);
     });
     let _ = JsFuture::from(done.promise).await;
+}
+
+/// A `setInterval`, cleared on drop. It is for background work (the sweeper), so where the
+/// timer is an object with `unref` (Node's), it is unref'd: an open store never keeps a Node
+/// process alive (a script that forgets `close()` still exits). In browsers it is a number.
+pub(crate) struct Interval {
+    handle: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setInterval)]
+    fn set_interval(handler: &Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearInterval)]
+    fn clear_interval(handle: &JsValue);
+}
+
+impl Interval {
+    /// Calls `callback` every `ms` milliseconds until dropped.
+    pub(crate) fn new(ms: u32, callback: impl FnMut() + 'static) -> Interval {
+        let callback = Closure::<dyn FnMut()>::new(callback);
+        let handle = set_interval(callback.as_ref().unchecked_ref(), ms);
+        if handle.is_object() {
+            if let Some(unref) = field(&handle, "unref").dyn_ref::<Function>() {
+                let _ = unref.call0(&handle);
+            }
+        }
+        Interval {
+            handle,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for Interval {
+    fn drop(&mut self) {
+        clear_interval(&self.handle);
+    }
 }
 
 /// A Web Lock (`navigator.locks`) requested at creation and held until [`release`] or drop:

@@ -16,7 +16,7 @@ const SHELL = [
   "./icons/icon-192.png",
   "./icons/icon-512.png",
   "/pkg/wasm_session_store.js",
-  "/pkg/wasm_session_store_bg.wasm",
+  "/pkg/wasm-session-store/wasm_session_store_bg.wasm",
 ];
 const NETWORK_TIMEOUT_MS = 3000;
 const shellUrls = new Set(SHELL.map((path) => new URL(path, self.location).href));
