@@ -2,8 +2,9 @@
 // alike: `"./wasm_session_store_bg.js"."__wbg_getAllKeys_f22cbedeec86b411"` becomes `"w"."a"`.
 // The generated names carry a 64-bit hash each, which gzip cannot squeeze: ~4 KB gzipped of
 // the package. (binaryen's --minify-imports only renames Emscripten's "env" imports.)
-// Exports the glue reaches only as `wasm.<name>` are shortened the same way (in the .wasm, the
-// glue and the .wasm's own .d.ts).
+// Exports the glue reaches only as `wasm.<name>` (or, for closure shims, also by a local
+// function of the same name) are shortened the same way (in the .wasm, the glue and the
+// .wasm's own .d.ts).
 //   node scripts/shorten-imports.mjs pkg/wasm_session_store_bg.wasm pkg/wasm_session_store.js \
 //     pkg/wasm_session_store_bg.wasm.d.ts
 // Fails, changing nothing, unless every import is found in the glue exactly once.
@@ -127,8 +128,12 @@ function exportSection(bodyAt, end) {
     const [, next] = uleb(wasm, afterName + 1); // kind, then index
     const viaWasm = new RegExp(`(?<![\\w$.])wasm\\.${escape(name)}(?![\\w$])`, "g");
     const uses = js.match(viaWasm)?.length ?? 0;
+    // wasm-bindgen's closure shims: the glue also names a module-local function after each
+    // (`function <name>(...) { wasm.<name>(...) }`), which is not the export: their hashed
+    // names were ~200 B of the gzipped package.
+    const shim = /^wasm_bindgen__convert__closures_+invoke__/.test(name);
     let short = name;
-    if (uses > 0 && uses === js.match(word(name)).length) {
+    if (uses > 0 && (shim || uses === js.match(word(name)).length)) {
       short = `x${shortName(exported.size)}`;
       exported.set(name, short);
       js = js.replace(viaWasm, `wasm.${short}`);
