@@ -45,7 +45,7 @@ test("npm pack ships exactly the wasm, the JS, the .d.ts files, README and licen
   assert.deepEqual(files, [
     "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
     "pkg/wasm_session_store.d.ts", "pkg/wasm_session_store.js",
-    "pkg/wasm_session_store_bg.wasm", "pkg/wasm_session_store_bg.wasm.d.ts",
+    "pkg/wasm_session_store_bg.wasm", "pkg/wasm_session_store_bg.wasm.d.ts", "react/index.d.ts", "react/index.js",
   ]);
   console.log(`${packed.filename}: ${packed.size} B packed, ${packed.unpackedSize} B unpacked`);
   for (const f of packed.files) console.log(`  ${f.path.padEnd(40)} ${String(f.size).padStart(8)} B`);
