@@ -75,19 +75,23 @@ function assertRoundTrip({ created, loaded, fromWorker }, { worker = true } = {}
   if (worker) assert.deepEqual(fromWorker, { backend: "indexeddb", record: created }, "the module worker sees it too");
 }
 
-test("npm pack ships exactly the wasm, the JS, the .d.ts files, README and licenses", () => {
+test("npm pack ships exactly the wasm, the JS, the .d.ts files, the React subpath, README and licenses", () => {
   const { info } = packed();
   const files = info.files.map((f) => f.path).sort();
   assert.deepEqual(files, [
     "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
     "pkg/wasm-session-store/wasm_session_store_bg.wasm", "pkg/wasm-session-store/wasm_session_store_bg.wasm.d.ts",
     "pkg/wasm_session_store.d.ts", "pkg/wasm_session_store.js",
+    "react/index.d.ts", "react/index.js",
   ]);
   console.log(`${info.filename}: ${info.size} B packed, ${info.unpackedSize} B unpacked`);
   for (const f of info.files) console.log(`  ${f.path.padEnd(56)} ${String(f.size).padStart(8)} B`);
   const installedPkg = JSON.parse(readFileSync(join(app("vite").dir, "node_modules/wasm-session-store/package.json"), "utf8"));
   assert.equal(installedPkg.exports["."].types, "./pkg/wasm_session_store.d.ts");
   assert.equal(installedPkg.sideEffects, false);
+  // The React subpath (JS and types, no wasm), with react an optional peer.
+  assert.deepEqual(installedPkg.exports["./react"], { types: "./react/index.d.ts", default: "./react/index.js" });
+  assert.deepEqual(installedPkg.peerDependenciesMeta, { react: { optional: true } });
 });
 
 test("the glue's URL of the .wasm names the same file read relatively and as the package's exported subpath", () => {
