@@ -125,31 +125,24 @@ pub(crate) async fn sleep(ms: u32) {
 }
 
 /// A `setInterval`, cleared on drop. It is for background work (the sweeper), so where the
-/// timer is an object with `unref` (Node's), it is unref'd: an open store never keeps a Node
-/// process alive (a script that forgets `close()` still exits). In browsers it is a number.
+/// timer is an object with `unref` (Node's), it is unref'd (`timers.js`): an open store never
+/// keeps a Node process alive (a script that forgets `close()` still exits).
 pub(crate) struct Interval {
     handle: JsValue,
     _callback: Closure<dyn FnMut()>,
 }
 
-#[wasm_bindgen]
+#[wasm_bindgen(module = "/src/timers.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = setInterval)]
-    fn set_interval(handler: &Function, ms: u32) -> JsValue;
-    #[wasm_bindgen(js_name = clearInterval)]
-    fn clear_interval(handle: &JsValue);
+    fn interval_start(callback: &Function, ms: u32) -> JsValue;
+    fn interval_stop(handle: &JsValue);
 }
 
 impl Interval {
     /// Calls `callback` every `ms` milliseconds until dropped.
     pub(crate) fn new(ms: u32, callback: impl FnMut() + 'static) -> Interval {
         let callback = Closure::<dyn FnMut()>::new(callback);
-        let handle = set_interval(callback.as_ref().unchecked_ref(), ms);
-        if handle.is_object() {
-            if let Some(unref) = field(&handle, "unref").dyn_ref::<Function>() {
-                let _ = unref.call0(&handle);
-            }
-        }
+        let handle = interval_start(callback.as_ref().unchecked_ref(), ms);
         Interval {
             handle,
             _callback: callback,
@@ -159,7 +152,7 @@ impl Interval {
 
 impl Drop for Interval {
     fn drop(&mut self) {
-        clear_interval(&self.handle);
+        interval_stop(&self.handle);
     }
 }
 

@@ -13,11 +13,7 @@ const it = useBrowser();
 let page;
 before(async () => {
   page = await (await it.ready()).page();
-  await page.evaluate(async () => {
-    const checks = await import("/t/checks.js");
-    globalThis.wss = await checks.wss();
-    Object.assign(globalThis, { outcome: checks.outcome, same: checks.same, call: checks.call });
-  });
+  await page.evaluate(async () => (await import("/t/checks.js")).globals());
 });
 
 for (const backend of BACKENDS) {

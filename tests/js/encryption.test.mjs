@@ -23,10 +23,7 @@ before(async () => {
 
 /** Loads the helpers into a page's globals: wss, outcome, call, same, checker, raw. */
 async function setUpPage() {
-  const checks = await import("/t/checks.js");
-  globalThis.wss = await checks.wss();
-  Object.assign(globalThis, { outcome: checks.outcome, call: checks.call, same: checks.same, checker: checks.checker });
-  globalThis.raw = await import("/t/at-rest.js");
+  await (await import("/t/checks.js")).globals();
 }
 
 for (const backend of PERSISTENT) {

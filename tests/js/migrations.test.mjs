@@ -33,10 +33,7 @@ before(async () => {
  * the rolling-upgrade storms.
  */
 async function setUpPage() {
-  const checks = await import("/t/checks.js");
-  globalThis.wss = await checks.wss();
-  Object.assign(globalThis, { outcome: checks.outcome, call: checks.call, same: checks.same, checker: checks.checker });
-  globalThis.raw = await import("/t/at-rest.js");
+  await (await import("/t/checks.js")).globals();
 
   /** Every call of `upgrade`: `{ from, state }` (a copy of the state it was given). */
   globalThis.migrations = [];

@@ -57,6 +57,14 @@ export function checker() {
   return { checks, check: (name, ok, detail) => checks.push([name, !!ok, detail]) };
 }
 
+/**
+ * The page globals the JS tests' page code uses: `wss` (the package, initialised), `outcome`,
+ * `call`, `same`, `checker`, and `raw` (at-rest.js: raw reads and edits of stored records).
+ */
+export async function globals() {
+  Object.assign(globalThis, { wss: await wss(), outcome, call, same, checker, raw: await import("/t/at-rest.js") });
+}
+
 /** The package, initialised once per page. */
 export async function wss() {
   globalThis.__wss ??= import("wasm-session-store").then(async (m) => { await m.default(); return m; });
