@@ -65,6 +65,33 @@ if [[ " ${ENGINES[*]} " == *" webkit "* ]]; then start_xvfb; fi
 # browser: tests/js/run-all.mjs); the Chromium-only ones (CDP) are in tests/js/chromium/.
 js_tests=(tests/js/run-all.mjs)
 
+# The library's browser suites, one test binary at a time (so that one failing does not skip the
+# others), as `cargo test --tests` would run them.
+rust_suites=("--lib")
+for file in tests/*_web.rs; do rust_suites+=("--test $(basename "$file" .rs)"); done
+# A suite in one engine. wasm-bindgen-test-runner's page sometimes stalls while it loads its
+# scripts, before any test or library code runs: "Loading scripts..." and then, at the
+# timeout, "Failed to detect test as having been run" (a snippet request pending on the
+# runner's server; seen once in CI, issue 19, and 1 in 7 local runs under load in issue 18).
+# Only that stall is retried, twice; any failure of a test that ran fails the suite.
+rust_suite() { # engine cargo-args...
+  local engine=$1 out attempt
+  shift
+  for attempt in 1 2 3; do
+    out=$(mktemp)
+    if env $(rust_test_env "$engine") WASM_BINDGEN_TEST_TIMEOUT=300 \
+        cargo test -p wasm-session-store --target wasm32-unknown-unknown "$@" 2>&1 | tee "$out"; then
+      rm -f "$out"; return 0
+    fi
+    if grep -q "Failed to detect test as having been run" "$out" && ! grep -q "^running [0-9]* tests" "$out"; then
+      echo "(the runner's page stalled loading its scripts, before any test ran: attempt $attempt of 3)"
+      rm -f "$out"; continue
+    fi
+    rm -f "$out"; return 1
+  done
+  return 1
+}
+
 # "12 passed" from cargo's "test result:" lines, or node's "# pass" / "ℹ pass" lines.
 count() { { grep -Eo "$2" "$1" || true; } | grep -Eo '[0-9]+' | awk '{ n += $1 } END { print n + 0 }'; }
 
@@ -76,9 +103,9 @@ for engine in "${ENGINES[@]}"; do
   log="$logs/$engine.log"
   {
     step "$engine ($version): Rust browser suites (wasm-bindgen-test)"
-    if env $(rust_test_env "$engine") WASM_BINDGEN_TEST_TIMEOUT=300 \
-        cargo test -p wasm-session-store --target wasm32-unknown-unknown --tests 2>&1; then :
-    else echo "FAILED: $engine: Rust browser suites"; fi
+    for suite in "${rust_suites[@]}"; do
+      rust_suite "$engine" $suite || echo "FAILED: $engine: Rust browser suite $suite"
+    done
     step "$engine ($version): JS-level tests against pkg/"
     if WSS_ENGINE=$engine node --test --test-reporter=spec --test-timeout="$JS_TEST_TIMEOUT_MS" \
         --test-concurrency=1 "${js_tests[@]}" 2>&1; then :
