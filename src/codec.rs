@@ -131,7 +131,7 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
         number(field("updatedAt")),
         optional(field("expiresAt")),
         optional(field("ttlMs")),
-        field("stateVersion").map_or(Some(0), |s| number(Some(s))),
+        field("stateVersion").map_or(Some(0), json::uint),
     )
     else {
         return Err(corrupt("a field is missing or malformed"));
