@@ -56,6 +56,12 @@ impl SessionId {
         SessionId(id.to_owned())
     }
 
+    /// Whether this is one of the store's reserved ids (they start with `:`, which no valid id
+    /// holds).
+    pub(crate) fn is_reserved(&self) -> bool {
+        self.0.starts_with(':')
+    }
+
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0

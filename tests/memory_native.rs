@@ -13,7 +13,7 @@ mod shared_by_name {
     use std::cell::RefCell;
     use std::rc::Rc;
     use wasm_session_store::{
-        Backend, MemoryBackend, SessionId, Slot, Store, StoreError, StoreOptions, Write,
+        Backend, Expiry, MemoryBackend, SessionId, Slot, Store, StoreError, StoreOptions, Write,
     };
 
     pub struct Shared(Rc<MemoryBackend>);
@@ -29,15 +29,15 @@ mod shared_by_name {
         ) -> Result<(), StoreError> {
             self.0.transact(ids, decide).await
         }
-        async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-            self.0.live_ids(now_ms).await
+        async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError> {
+            self.0.live_ids(expiry).await
         }
         async fn delete_expired(
             &self,
-            now_ms: u64,
+            expiry: Expiry,
             limit: Option<usize>,
         ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-            self.0.delete_expired(now_ms, limit).await
+            self.0.delete_expired(expiry, limit).await
         }
         async fn clear(&self) -> Result<(), StoreError> {
             self.0.clear().await

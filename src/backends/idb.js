@@ -144,9 +144,12 @@ export function idb_delete(t, key) {
   t.store.delete(key);
 }
 
-/** Removes every record, in a transaction of its own; resolves once it completes. */
+/**
+ * Removes every session record, in a transaction of its own; resolves once it completes. The
+ * engine's reserved ids (they start with ":", between the ids' "9" and "A") stay.
+ */
 export function idb_clear(c) {
-  return on(c, true, (t) => (t.store.clear(), idb_commit(t)));
+  return on(c, true, (t) => (t.store.delete(IDBKeyRange.upperBound(":", true)), t.store.delete(IDBKeyRange.lowerBound(";")), idb_commit(t)));
 }
 
 /** Commits what was issued; resolves once the transaction completes, rejects when it aborts. */

@@ -7,7 +7,7 @@
 
 use crate::browser::{exception_name, global_property, storage_error, unavailable_from};
 use crate::codec;
-use crate::engine::{Backend, Slot, Store, Write};
+use crate::engine::{Backend, Expiry, Slot, Store, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::store::StoreOptions;
@@ -113,9 +113,9 @@ fn open_error(name: &str, blocked_timeout_ms: u32, e: &JsValue) -> StoreError {
 }
 
 /// The version of an expired, readable record of `id` stored as `text`.
-fn expired_version(id: &SessionId, text: &JsValue, now_ms: u64) -> Option<u64> {
+fn expired_version(id: &SessionId, text: &JsValue, expiry: Expiry) -> Option<u64> {
     match to_slot(id, text) {
-        Slot::Record(record) if record.is_expired(now_ms) => Some(record.version),
+        Slot::Record(record) if expiry.is_expired(&record) => Some(record.version),
         _ => None,
     }
 }
@@ -174,9 +174,13 @@ impl IndexedDbBackend {
     /// rather than one per cursor step); each is checked by its envelope and deleted.
     /// Unreadable records are skipped, never removed by expiry; a page they filled is followed
     /// by a longer one, so they cannot hide expired records behind them.
+    ///
+    /// The index holds the deadlines as written, which this store caps when it writes them: a
+    /// record whose stored deadline lies past `expiry`'s cap (moved there in storage, or written
+    /// under a higher cap) is not a candidate here, and is removed when it is next read.
     async fn delete_expired_in(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<(JsValue, Vec<(SessionId, u64)>), StoreError> {
         let mut t = JsValue::UNDEFINED;
@@ -185,7 +189,7 @@ impl IndexedDbBackend {
         loop {
             // 0 asks for every match. Earlier pages' deletes are already applied in `t`.
             let page = limit.map_or(0, |n| (n - removed.len()) as u32 + skipped);
-            let scan = self.wait(idb_scan(&self.conn, &t, Some(now_ms as f64), page));
+            let scan = self.wait(idb_scan(&self.conn, &t, Some(expiry.now_ms as f64), page));
             let scan = match scan.await {
                 Ok(scan) => scan,
                 Err(e) => {
@@ -206,7 +210,7 @@ impl IndexedDbBackend {
                     return Ok((t, removed));
                 }
                 let id = key.as_string().and_then(|k| SessionId::new(k).ok());
-                match id.and_then(|id| expired_version(&id, &text, now_ms).map(|v| (id, v))) {
+                match id.and_then(|id| expired_version(&id, &text, expiry).map(|v| (id, v))) {
                     Some((id, version)) => {
                         if let Err(e) = idb_delete(&t, id.as_str()) {
                             idb_abort(&t);
@@ -302,7 +306,7 @@ impl Backend for IndexedDbBackend {
         self.wait(idb_commit(&t)).await.map(drop)
     }
 
-    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
+    async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError> {
         let scan = self.wait(idb_scan(&self.conn, &JsValue::UNDEFINED, None, 0));
         let scan = scan.await?;
         let (keys, texts): (Array, Array) =
@@ -313,7 +317,7 @@ impl Backend for IndexedDbBackend {
                 continue;
             };
             if let Slot::Record(record) = to_slot(&id, &text) {
-                if !record.is_expired(now_ms) {
+                if !expiry.is_expired(&record) {
                     ids.push(id);
                 }
             }
@@ -323,10 +327,10 @@ impl Backend for IndexedDbBackend {
 
     async fn delete_expired(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let (t, removed) = self.delete_expired_in(now_ms, limit).await?;
+        let (t, removed) = self.delete_expired_in(expiry, limit).await?;
         self.wait(idb_commit(&t)).await.map(|_| removed)
     }
 

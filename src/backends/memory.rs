@@ -1,6 +1,6 @@
 //! [`MemoryBackend`]: records in a map, living as long as the store instance.
 
-use crate::engine::{Backend, Slot, Store, Write};
+use crate::engine::{Backend, Expiry, Slot, Store, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::SessionRecord;
@@ -85,25 +85,25 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
+    async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError> {
         Ok(self
             .records
             .borrow()
             .iter()
-            .filter(|r| !r.is_expired(now_ms))
+            .filter(|r| !r.id.is_reserved() && !expiry.is_expired(r))
             .map(|r| r.id.clone())
             .collect())
     }
 
     async fn delete_expired(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
         let limit = limit.unwrap_or(usize::MAX);
         let mut expired = Vec::new();
         self.records.borrow_mut().retain(|r| {
-            let remove = expired.len() < limit && r.is_expired(now_ms);
+            let remove = expired.len() < limit && !r.id.is_reserved() && expiry.is_expired(r);
             if remove {
                 expired.push((r.id.clone(), r.version));
             }
@@ -113,7 +113,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.records.borrow_mut().clear();
+        self.records.borrow_mut().retain(|r| r.id.is_reserved());
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ pub mod leader;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;
 
-use crate::engine::{Backend, Slot, Write};
+use crate::engine::{Backend, Expiry, Slot, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use memory::MemoryBackend;
@@ -83,16 +83,16 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.transact(ids, decide).await)
     }
 
-    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-        dispatch!(self, b => b.live_ids(now_ms).await)
+    async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError> {
+        dispatch!(self, b => b.live_ids(expiry).await)
     }
 
     async fn delete_expired(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        dispatch!(self, b => b.delete_expired(now_ms, limit).await)
+        dispatch!(self, b => b.delete_expired(expiry, limit).await)
     }
 
     async fn clear(&self) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@
 
 use crate::browser::{global_property, storage_error};
 use crate::codec;
-use crate::engine::{Backend, Slot, Store, Write};
+use crate::engine::{Backend, Expiry, Slot, Store, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::SessionRecord;
@@ -59,25 +59,25 @@ pub(crate) type RawPairs = Vec<(String, Option<String>)>;
 /// A readable record found by a scan: its key, its raw value, and the record.
 pub(crate) type Readable = (String, Option<String>, SessionRecord);
 
-/// The ids of the records live at `now_ms`.
-pub(crate) fn live_among(found: Vec<Readable>, now_ms: u64) -> Vec<SessionId> {
+/// The ids of the records live by `expiry`.
+pub(crate) fn live_among(found: Vec<Readable>, expiry: Expiry) -> Vec<SessionId> {
     found
         .into_iter()
-        .filter(|(_, _, r)| !r.is_expired(now_ms))
+        .filter(|(_, _, r)| !expiry.is_expired(r))
         .map(|(_, _, r)| r.id)
         .collect()
 }
 
-/// Up to `limit` records expired at `now_ms`: their `(key, raw value)` as read, and the id
+/// Up to `limit` records expired by `expiry`: their `(key, raw value)` as read, and the id
 /// and version of each.
 pub(crate) fn expired_among(
     found: Vec<Readable>,
-    now_ms: u64,
+    expiry: Expiry,
     limit: Option<usize>,
 ) -> (RawPairs, Vec<(SessionId, u64)>) {
     found
         .into_iter()
-        .filter(|(_, _, r)| r.is_expired(now_ms))
+        .filter(|(_, _, r)| expiry.is_expired(r))
         .take(limit.unwrap_or(usize::MAX))
         .map(|(key, raw, r)| ((key, raw), (r.id, r.version)))
         .unzip()
@@ -262,17 +262,10 @@ impl SingleTabStorageBackend {
         Ok(())
     }
 
-    /// Removes every record of this store, readable or not, and the key check (other
-    /// metadata stays).
+    /// Removes every record of this store, readable or not (metadata, the engine's reserved
+    /// ids among it, stays).
     pub(crate) fn clear_records(&self) -> Result<(), StoreError> {
-        // The records, and an encrypted store's key check (`<name>::key`).
-        let check = self.meta_key(&crate::crypto::CHECK_ID[1..]);
-        for key in self
-            .record_keys()?
-            .into_iter()
-            .map(|(key, _)| key)
-            .chain([check])
-        {
+        for (key, _) in self.record_keys()? {
             self.storage
                 .remove_item(&key)
                 .map_err(|e| storage_error(&e))?;
@@ -311,10 +304,10 @@ impl SingleTabStorageBackend {
     /// [`Backend::delete_expired`], synchronously.
     pub(crate) fn delete_expired_now(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let (found, removed) = expired_among(self.readable(self.scan_raw()?), now_ms, limit);
+        let (found, removed) = expired_among(self.readable(self.scan_raw()?), expiry, limit);
         self.apply_raw(&removals(&found))?;
         Ok(removed)
     }
@@ -333,16 +326,16 @@ impl Backend for SingleTabStorageBackend {
         self.transact_now(ids, decide)
     }
 
-    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
-        Ok(live_among(self.readable(self.scan_raw()?), now_ms))
+    async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError> {
+        Ok(live_among(self.readable(self.scan_raw()?), expiry))
     }
 
     async fn delete_expired(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        self.delete_expired_now(now_ms, limit)
+        self.delete_expired_now(expiry, limit)
     }
 
     async fn clear(&self) -> Result<(), StoreError> {

@@ -49,18 +49,51 @@ pub trait Backend {
         decide: &mut dyn FnMut(Vec<Slot>) -> Result<Vec<Write>, StoreError>,
     ) -> Result<(), StoreError>;
 
-    /// Ids of the readable records not expired at `now_ms`.
-    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError>;
+    /// Ids of the readable records not expired by `expiry`.
+    async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError>;
 
-    /// Removes up to `limit` (all when `None`) readable records expired at `now_ms`, skipping
+    /// Removes up to `limit` (all when `None`) readable records expired by `expiry`, skipping
     /// unreadable ones, and returns the id and version of each one removed.
     async fn delete_expired(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError>;
 
-    /// Removes every record of this store, unreadable ones included, and what the engine keeps
-    /// under its reserved ids (an encrypted store's key check, `:key`), and nothing else.
+    /// Removes every session record of this store (every valid session id), unreadable ones
+    /// included, and nothing else: what the engine keeps under its reserved ids (which start
+    /// with `:`, such as an encrypted store's key check, `:key`) stays, for the engine to
+    /// handle in its own transactions.
     async fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// When records expire, as the engine and a backend's scans judge it: at `now_ms`, a record is
+/// expired once now reaches its deadline, which is its `expires_at` capped at `created_at +
+/// max_lifetime_ms`. The cap is applied on every read, not only when deadlines are written: a
+/// deadline moved past it in storage (by a tamperer, or under a store since opened with a
+/// lower cap) still ends at the cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    /// The time, in ms since the Unix epoch.
+    pub now_ms: u64,
+    /// The store's `maxLifetimeMs`.
+    pub max_lifetime_ms: Option<u64>,
+}
+
+impl Expiry {
+    /// `record`'s deadline: its `expires_at`, capped.
+    pub fn deadline(&self, record: &SessionRecord) -> Option<u64> {
+        let cap = self
+            .max_lifetime_ms
+            .map(|max| record.created_at.saturating_add(max));
+        match (record.expires_at, cap) {
+            (Some(at), Some(cap)) => Some(at.min(cap)),
+            (at, cap) => at.or(cap),
+        }
+    }
+
+    /// Whether `record` is expired (`now >= deadline`).
+    pub fn is_expired(&self, record: &SessionRecord) -> bool {
+        self.deadline(record).is_some_and(|at| self.now_ms >= at)
+    }
 }

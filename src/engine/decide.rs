@@ -3,7 +3,7 @@
 //! operation writes and returns.
 
 use super::ops::{Op, Outcome};
-use super::{Backend, Slot, Store, Write};
+use super::{Backend, Expiry, Slot, Store, Write};
 use crate::error::StoreError;
 use crate::event::{EventKind, StoreEvent};
 use crate::id::SessionId;
@@ -18,12 +18,16 @@ pub(super) enum Found {
     Missing,
 }
 
-pub(super) fn classify(slot: Slot, now: u64) -> Result<Found, StoreError> {
+/// What `slot` holds by `expiry`; a live record with its deadline capped (see [`Expiry`]).
+pub(super) fn classify(slot: Slot, expiry: Expiry) -> Result<Found, StoreError> {
     match slot {
         Slot::Empty => Ok(Found::Missing),
         Slot::Corrupt(e) => Err(e),
-        Slot::Record(r) if r.is_expired(now) => Ok(Found::Expired(r.version)),
-        Slot::Record(r) => Ok(Found::Live(r)),
+        Slot::Record(r) if expiry.is_expired(&r) => Ok(Found::Expired(r.version)),
+        Slot::Record(mut r) => {
+            r.expires_at = expiry.deadline(&r);
+            Ok(Found::Live(r))
+        }
     }
 }
 
@@ -34,6 +38,14 @@ pub(super) fn not_found(id: &SessionId) -> StoreError {
 }
 
 impl<B: Backend> Store<B> {
+    /// When records expire at `now`, by this store's cap.
+    pub(super) fn expiry(&self, now: u64) -> Expiry {
+        Expiry {
+            now_ms: now,
+            max_lifetime_ms: self.options.get_max_lifetime_ms(),
+        }
+    }
+
     /// The deadline of a record created at `created_at` whose TTL starts now: now + TTL, capped
     /// at created_at + max lifetime; `None` when neither applies.
     pub(super) fn deadline(&self, created_at: u64, now: u64, ttl_ms: Option<u64>) -> Option<u64> {
@@ -148,7 +160,7 @@ impl<B: Backend> Store<B> {
         now: u64,
         events: &mut Vec<StoreEvent>,
     ) -> Result<SessionRecord, StoreError> {
-        let (live, expired) = match classify(slot, now)? {
+        let (live, expired) = match classify(slot, self.expiry(now))? {
             Found::Live(record) => (Some(record), None),
             Found::Expired(version) => (None, Some(version)),
             Found::Missing => (None, None),
@@ -182,8 +194,8 @@ impl<B: Backend> Store<B> {
     }
 
     /// The live record of one slot read at `now`, or `None`.
-    pub(super) fn live(slot: Slot, now: u64) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(match classify(slot, now)? {
+    pub(super) fn live(slot: Slot, expiry: Expiry) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(match classify(slot, expiry)? {
             Found::Live(record) => Some(record),
             Found::Expired(_) | Found::Missing => None,
         })
@@ -200,6 +212,7 @@ impl<B: Backend> Store<B> {
         now: u64,
         events: &mut Vec<StoreEvent>,
     ) -> Result<(Vec<Write>, Outcome), StoreError> {
+        let expiry = self.expiry(now);
         let mut writes = Vec::new();
         let mut slots = slots.into_iter();
         let mut next = || slots.next().unwrap_or(Slot::Empty);
@@ -209,7 +222,7 @@ impl<B: Backend> Store<B> {
             Op::Read => {
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
-                    out.push(match classify(next(), now)? {
+                    out.push(match classify(next(), expiry)? {
                         Found::Live(mut record) => {
                             // Stored as it was (a read never writes a migrated state), and
                             // returned migrated.
@@ -231,7 +244,7 @@ impl<B: Backend> Store<B> {
             }
             Op::Create(state, ttl_ms) => {
                 let id = ids.first().copied().ok_or_else(no_id)?;
-                claim(id, next(), now, events)?;
+                claim(id, next(), expiry, events)?;
                 let record = self.new_record(id, state.clone(), *ttl_ms, now);
                 events.push(StoreEvent::about(EventKind::Created, id, 1));
                 writes.push(Write::Put(record.clone()));
@@ -260,7 +273,7 @@ impl<B: Backend> Store<B> {
             }
             Op::UpdateTtl(_) | Op::Set(..) | Op::Remove(_) => {
                 let id = ids.first().copied().ok_or_else(no_id)?;
-                let mut record = Self::live(next(), now)?.ok_or_else(|| not_found(id))?;
+                let mut record = Self::live(next(), expiry)?.ok_or_else(|| not_found(id))?;
                 if !matches!(op, Op::UpdateTtl(_)) {
                     // A write of the state: of the current stateVersion.
                     record = self.migrated(record)?;
@@ -299,7 +312,7 @@ impl<B: Backend> Store<B> {
                     Slot::Empty => return Ok((writes, Outcome::Deleted(false))),
                     // Unreadable: its version is unknown.
                     Slot::Corrupt(_) => (EventKind::Deleted, 0),
-                    Slot::Record(record) if record.is_expired(now) => {
+                    Slot::Record(record) if expiry.is_expired(&record) => {
                         (EventKind::Expired, record.version)
                     }
                     Slot::Record(record) => (EventKind::Deleted, record.version),
@@ -312,8 +325,8 @@ impl<B: Backend> Store<B> {
                 let (Some(&old_id), Some(&new_id)) = (ids.first(), ids.get(1)) else {
                     return Err(no_id());
                 };
-                let mut record = Self::live(next(), now)?.ok_or_else(|| not_found(old_id))?;
-                claim(new_id, next(), now, events)?;
+                let mut record = Self::live(next(), expiry)?.ok_or_else(|| not_found(old_id))?;
+                claim(new_id, next(), expiry, events)?;
                 let mut renamed = StoreEvent::about(EventKind::IdChanged, old_id, record.version);
                 renamed.new_id = Some(new_id.clone());
                 events.push(renamed);
@@ -333,10 +346,10 @@ impl<B: Backend> Store<B> {
 pub(super) fn claim(
     id: &SessionId,
     slot: Slot,
-    now: u64,
+    expiry: Expiry,
     events: &mut Vec<StoreEvent>,
 ) -> Result<(), StoreError> {
-    match classify(slot, now)? {
+    match classify(slot, expiry)? {
         Found::Live(_) => Err(StoreError::AlreadyExists {
             id: id.as_str().to_owned(),
         }),

@@ -15,7 +15,7 @@ mod decide;
 mod ops;
 mod sealing;
 
-pub use backend::{Backend, Slot, Write};
+pub use backend::{Backend, Expiry, Slot, Write};
 pub use ops::{check_key, new_id_for, Op, Outcome};
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY};
@@ -119,6 +119,11 @@ impl<B: Backend> Store<B> {
                     cipher.call(DESTROY, "", "").await?;
                 }
                 self.backend.clear().await?;
+                // The backend keeps the reserved ids: the key check goes here.
+                let check = SessionId::reserved(CHECK_ID);
+                self.backend
+                    .transact(&[&check], &mut |_| Ok(vec![Write::Delete(check.clone())]))
+                    .await?;
                 events.push(StoreEvent {
                     kind: EventKind::Cleared,
                     id: None,
@@ -130,7 +135,7 @@ impl<B: Backend> Store<B> {
             }
             Op::DeleteExpired(limit) => {
                 let now = self.now()?;
-                let removed = self.backend.delete_expired(now, limit).await?;
+                let removed = self.backend.delete_expired(self.expiry(now), limit).await?;
                 for (id, version) in &removed {
                     events.push(StoreEvent::about(EventKind::Expired, id, *version));
                 }
@@ -138,7 +143,7 @@ impl<B: Backend> Store<B> {
             }
             Op::Ids => {
                 let now = self.now()?;
-                let mut live = self.backend.live_ids(now).await?;
+                let mut live = self.backend.live_ids(self.expiry(now)).await?;
                 // The key check is never a session (only the memory backend lists it).
                 live.retain(|id| id.as_str() != CHECK_ID);
                 Outcome::Ids(live)

@@ -36,7 +36,7 @@ mod coordinator;
 mod wire;
 
 use super::storage::{expired_among, live_among, removals, RawPairs, SingleTabStorageBackend};
-use crate::engine::{Backend, Slot, Write};
+use crate::engine::{Backend, Expiry, Slot, Write};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use coordinator::Coordinator;
@@ -173,25 +173,25 @@ impl Backend for SharedStorageBackend {
         }
     }
 
-    async fn live_ids(&self, now_ms: u64) -> Result<Vec<SessionId>, StoreError> {
+    async fn live_ids(&self, expiry: Expiry) -> Result<Vec<SessionId>, StoreError> {
         let found = match self.direct(false) {
             None => self.local.scan_raw()?,
             Some(c) => pairs(c.call(Request::Scan).await?),
         };
-        Ok(live_among(self.local.readable(found), now_ms))
+        Ok(live_among(self.local.readable(found), expiry))
     }
 
     async fn delete_expired(
         &self,
-        now_ms: u64,
+        expiry: Expiry,
         limit: Option<usize>,
     ) -> Result<Vec<(SessionId, u64)>, StoreError> {
         let Some(c) = self.direct(true) else {
-            return self.local.delete_expired_now(now_ms, limit);
+            return self.local.delete_expired_now(expiry, limit);
         };
         loop {
             let found = self.local.readable(pairs(c.call(Request::Scan).await?));
-            let (expect, removed) = expired_among(found, now_ms, limit);
+            let (expect, removed) = expired_among(found, expiry, limit);
             if removed.is_empty() {
                 return Ok(removed);
             }
