@@ -2,9 +2,14 @@
 //!
 //! `{"v":1,"id":..,"state":{..},"version":..,"createdAt":..,"updatedAt":..,"expiresAt":..,"ttlMs":..}`
 //!
-//! An encrypted store's records are format 2: the same, with `"enc":"<base64>"` (the state
-//! sealed with AES-GCM: IV, ciphertext and tag) in place of `state`. A release before encryption
-//! reads them as written by a newer format, and says so.
+//! An encrypted store's records are format 3: the same, with `"enc":"<base64>"` (the state
+//! sealed with AES-GCM: IV, ciphertext and tag) in place of `state`, sealed with additional
+//! data that binds the store name and every field but `expiresAt` (see the crate's `crypto`
+//! module). Format 2, the previous release's, is the same envelope sealed with additional data
+//! that bound only the name, the id and the version: it is read only to be resealed in format 3
+//! when a store is first opened with its key by this release, and is CORRUPT after that, like
+//! a plaintext record in an encrypted store. A release before encryption reads either as
+//! written by a newer format, and says so.
 //!
 //! A record written by a store with a `stateVersion` above 0 also carries it, as
 //! `"stateVersion":N` (the app's shape of the state; see
@@ -26,7 +31,10 @@ use crate::record::{SessionRecord, State};
 pub const FORMAT_VERSION: u64 = 1;
 
 /// The format version of encrypted records, the newest this release reads.
-pub const SEALED_FORMAT_VERSION: u64 = 2;
+pub const SEALED_FORMAT_VERSION: u64 = 3;
+
+/// The format version of the previous release's encrypted records (see the module docs).
+pub const LEGACY_SEALED_FORMAT_VERSION: u64 = 2;
 
 /// Encodes `record` in the current format.
 pub fn encode(record: &SessionRecord) -> String {
@@ -43,8 +51,8 @@ fn to_json(record: &SessionRecord, v: Option<u64>) -> String {
     out.push('{');
     if let Some(v) = v {
         out.push_str("\"v\":");
-        let sealed = record.state.is_sealed();
-        push_u64(&mut out, if sealed { SEALED_FORMAT_VERSION } else { v });
+        let sealed = record.state.sealed_format();
+        push_u64(&mut out, if sealed > 0 { u64::from(sealed) } else { v });
         out.push(',');
     }
     out.push_str("\"id\":");
@@ -110,8 +118,8 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
         other => number(other).map(Some),
     };
     let sealed = match number(field("v")) {
-        Some(FORMAT_VERSION) => false,
-        Some(SEALED_FORMAT_VERSION) => true,
+        Some(FORMAT_VERSION) => 0,
+        Some(v @ (LEGACY_SEALED_FORMAT_VERSION | SEALED_FORMAT_VERSION)) => v as u8,
         Some(v) if v > SEALED_FORMAT_VERSION => return Err(newer_format(id, v)),
         _ => return Err(corrupt("no known format version")),
     };
@@ -136,10 +144,10 @@ pub fn decode(id: &SessionId, text: &str) -> Result<SessionRecord, StoreError> {
     else {
         return Err(corrupt("a field is missing or malformed"));
     };
-    let state = if sealed {
+    let state = if sealed > 0 {
         // A JSON string of base64 (no escapes); whether it decrypts is the engine's to find.
         match field("enc").and_then(|s| s.strip_prefix('"')?.strip_suffix('"')) {
-            Some(enc) if !enc.contains('\\') => State::sealed(enc.to_owned()),
+            Some(enc) if !enc.contains('\\') => State::sealed_by(sealed, enc.to_owned()),
             _ => return Err(corrupt("the encrypted state is not a string")),
         }
     } else {
@@ -204,17 +212,23 @@ mod tests {
     }
 
     #[test]
-    fn sealed_states_are_format_2_and_round_trip() {
+    fn sealed_states_are_format_3_and_round_trip() {
         let mut sealed = record();
         sealed.state = State::sealed("AAEC/+8=".into());
         let text = encode(&sealed);
         assert!(
-            text.starts_with(r#"{"v":2,"id":"abc","enc":"AAEC/+8=","version":3,"#),
+            text.starts_with(r#"{"v":3,"id":"abc","enc":"AAEC/+8=","version":3,"#),
             "{text}"
         );
         let back = decode(&sealed.id, &text).unwrap();
-        assert!(back.state.is_sealed());
+        assert_eq!(back.state.sealed_format(), 3);
         assert_eq!(back, sealed);
+        // The previous release's sealed records (format 2) read as such, never as format 3.
+        let legacy = text.replacen(r#""v":3"#, r#""v":2"#, 1);
+        let old = decode(&sealed.id, &legacy).unwrap();
+        assert_eq!(old.state.sealed_format(), 2);
+        assert_ne!(old, sealed);
+        assert_eq!(encode(&old), legacy);
         for bad in [
             text.replace(r#""enc":"AAEC/+8=""#, r#""enc":7"#),
             text.replace(r#""enc":"AAEC/+8=""#, r#""enc":"a\u0041""#),
@@ -291,10 +305,10 @@ mod tests {
         ] {
             assert_eq!(decode(&id, text).unwrap_err().code(), ErrorCode::Corrupt);
         }
-        let newer = encode(&record()).replacen("\"v\":1", "\"v\":3", 1);
+        let newer = encode(&record()).replacen("\"v\":1", "\"v\":4", 1);
         let e = decode(&id, &newer).unwrap_err();
         assert!(
-            e.message().contains("newer format version (v3"),
+            e.message().contains("newer format version (v4"),
             "{}",
             e.message()
         );

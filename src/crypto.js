@@ -55,26 +55,61 @@ const generate = () => crypto.subtle.generateKey({ name: AES, length: 256 }, fal
 
 /**
  * A store's key holder, or why there is none: 1 without WebCrypto, 2 for a `key` that is not
- * an AES-GCM CryptoKey able to encrypt and decrypt. `mode`: 0 the app's `key`; 1 a memory
+ * an AES-GCM 256-bit CryptoKey able to encrypt and decrypt. `mode`: 0 the app's `key`; 1 a memory
  * store's device key (made in memory, kept with the holder); 2 a device key kept in the keys
  * database as `entry`, or for sessionStorage (`tab`: the sessionStorage key naming the tab,
  * written when the tab's first key is made) as `<entry>:<tab's name>`.
  */
 export function crypto_new(key, mode, entry, tab) {
   if (!globalThis.crypto?.subtle) return 1;
-  const ok = key instanceof CryptoKey && key.algorithm.name == AES && ["encrypt", "decrypt"].every((u) => key.usages.includes(u));
+  const ok = key instanceof CryptoKey && key.algorithm.name == AES && key.algorithm.length == 256 && ["encrypt", "decrypt"].every((u) => key.usages.includes(u));
   if (!mode && !ok) return 2;
   return { k: mode ? undefined : key, m: mode, e: entry, t: tab, g: 0 };
 }
 
+// Whether this page holds the tab name `tab` (a Web Lock, held for the page's lifetime), by
+// tab name: a promise, so that two stores of one page asking at once agree.
+const claims = new Map();
+const claim = (tab) => {
+  if (!claims.has(tab)) {
+    claims.set(
+      tab,
+      new Promise((resolve) =>
+        navigator.locks.request(`wasm-session-store:tab:${tab}`, { ifAvailable: true }, (lock) => {
+          resolve(!!lock);
+          if (lock) return new Promise(() => {});
+        }),
+      ),
+    );
+  }
+  return claims.get(tab);
+};
+
 // The keys database entry of `h`'s device key (undefined for a tab that has none, unless
-// `make`).
-const entryOf = (h, make) => {
+// `make`). A duplicated tab starts with a copy of its opener's sessionStorage, the tab's name
+// included: the name is this tab's only while no other live page holds it (by Web Lock; where
+// there are none, duplicates share a key), else this tab takes a name of its own with a copy
+// of the key (its copied records were sealed with it), so that a `clear()` in one destroys
+// that tab's key only.
+const entryOf = async (h, make) => {
   if (!h.t) return h.e;
   let tab = sessionStorage.getItem(h.t);
-  if (!tab && make) sessionStorage.setItem(h.t, (tab = crypto.randomUUID()));
+  const locks = globalThis.navigator?.locks;
+  if (tab && locks && !(await claim(tab))) {
+    const key = await getKey(`${h.e}:${tab}`);
+    while (!(await claim((tab = crypto.randomUUID()))));
+    if (key) await onKeys(true, (s) => s.put(key, `${h.e}:${tab}`));
+    sessionStorage.setItem(h.t, tab);
+  }
+  if (!tab && make) {
+    tab = crypto.randomUUID();
+    if (locks) await claim(tab);
+    sessionStorage.setItem(h.t, tab);
+  }
   return tab && `${h.e}:${tab}`;
 };
+
+const getKey = (entry) => onKeys(false, (s, done) => (s.get(entry).onsuccess = (e) => done(e.target.result)));
 
 // Reads `h`'s device key again (another context may have destroyed and remade it); with
 // `make`, makes and stores one when there is none (two contexts making one at once agree on
@@ -85,8 +120,8 @@ const load = async (h, make) => {
     return;
   }
   if (h.m != 2) return;
-  const entry = entryOf(h, make);
-  const get = () => onKeys(false, (s, done) => (s.get(entry).onsuccess = (e) => done(e.target.result)));
+  const entry = await entryOf(h, make);
+  const get = () => getKey(entry);
   let key = entry && (await get());
   if (!key && make) {
     key = await generate();
@@ -108,12 +143,15 @@ const load = async (h, make) => {
  * plaintext or an empty string for one that does not decrypt (tampered, another key, another
  * id or version); 2 reads the device key again, 3 the same making one when there is none; 4
  * destroys the device key. Resolves to the key's generation (bumped whenever the key is read
- * or replaced) and the results, NUL-joined.
+ * or replaced) and the results, NUL-joined. 5 drops a device key held in memory (another
+ * context cleared the store and destroyed it): the next use reads the keys database again.
  */
 export async function crypto_call(h, op, aads, texts) {
   let out = "";
-  if (op == 4) {
-    const entry = h.m == 2 && entryOf(h, false);
+  if (op == 5) {
+    if (h.m == 2) (h.k = undefined), h.g++;
+  } else if (op == 4) {
+    const entry = h.m == 2 && (await entryOf(h, false));
     if (entry) await onKeys(true, (s) => s.delete(entry));
     if (h.m) (h.k = undefined), h.g++;
   } else if (op > 1) {

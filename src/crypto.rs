@@ -2,18 +2,25 @@
 //! engine seals and opens states with.
 //!
 //! AES-GCM 256 through WebCrypto (`crypto.js`): the whole state is encrypted, with a fresh
-//! 96-bit IV per write and additional data binding the store name, the session id and the
-//! record's version (`wss1:<name>:<id>:<version>`), so a ciphertext moved to another id or
-//! version does not decrypt. The rest of the record (id, version, timestamps, deadline, TTL)
-//! stays readable: expiry and sweeping never need the key.
+//! 96-bit IV per write and additional data binding the store name and every field of the record
+//! but its deadline: `wss3:<name>:<id>:<version>:<createdAt>:<updatedAt>:<ttlMs>:<stateVersion>`
+//! ([`Cipher::aad`]). A ciphertext moved to another id or version, or a record whose creation
+//! time, TTL or state version was changed in storage, does not decrypt. The rest of the record
+//! stays readable, so expiry and sweeping never need the key; `expiresAt` is the one field
+//! left unauthenticated, because sliding expiry moves it on reads without resealing, and the
+//! engine caps it on every read at `createdAt + maxLifetimeMs` (see
+//! [`Expiry`](crate::Expiry)), `createdAt` being authenticated.
 //!
 //! The store keeps a key-check record under the reserved id [`CHECK_ID`] (never a valid
 //! session id, so no scan, sweep or id list sees it): the state `{}` sealed with the store's
 //! key. Opening with another key fails on it; every encrypted write reads it in its own
-//! transaction, so a tab still holding a device key that another tab destroyed (`clear`) finds
-//! out before it writes with it.
+//! transaction and writes only when it is this key's, so a tab still holding a device key that
+//! another tab destroyed (`clear`) finds out before it writes with it. The engine's `sealing`
+//! module has the check's life: first writes, the previous release's format, takeovers.
 
+use crate::error::push_u64;
 use crate::id::SessionId;
+use crate::record::SessionRecord;
 use std::cell::{Cell, RefCell};
 
 /// The reserved id of the key-check record (`<name>::key` in Web Storage).
@@ -25,7 +32,7 @@ pub(crate) const CHECK_ID: &str = ":key";
 pub(crate) const DEVICE_CHECK: u64 = 2;
 
 /// How many ids' versions an encrypted store remembers (to seal a `save` for the version it
-/// will write before its transaction starts); when full it starts over. About 60 KB at most.
+/// will write before its transaction starts); when full it starts over. About 80 KB at most.
 /// (64 was too few: saves of 1,000 sessions just written missed it and paid a second
 /// transaction each, 0.55x of a plaintext save against 0.8x.)
 const MEMO: usize = 1024;
@@ -64,11 +71,24 @@ pub(crate) const RELOAD: u32 = 2;
 pub(crate) const MAKE: u32 = 3;
 /// Destroy the device key.
 pub(crate) const DESTROY: u32 = 4;
+/// Drop the device key held in memory (another context cleared the store): the next use reads
+/// the keys database again.
+#[cfg(target_arch = "wasm32")]
+pub(crate) const FORGET: u32 = 5;
+
+/// What presealing a `save` needs of a session's last known record: the fields of its additional
+/// data that the save keeps.
+#[derive(Clone, Copy)]
+pub(crate) struct Seen {
+    pub(crate) version: u64,
+    pub(crate) created_at: u64,
+    pub(crate) ttl_ms: Option<u64>,
+}
 
 /// An encrypted store's key and what it knows about it.
 pub(crate) struct Cipher {
-    /// `wss1:<name>:`, the start of every additional data.
-    aad: String,
+    /// The store name, in every additional data.
+    name: String,
     /// 0: the app's key; 1: a memory store's device key; 2: a device key in IndexedDB.
     mode: u32,
     holder: Holder,
@@ -77,17 +97,44 @@ pub(crate) struct Cipher {
     generation: Cell<u32>,
     /// The ciphertext of a key-check record sealed with the key.
     check: RefCell<Option<String>>,
-    /// Versions read or written, sorted by id.
-    memo: RefCell<Vec<(SessionId, u64)>>,
+    /// What was last read or written of each session, sorted by id.
+    memo: RefCell<Vec<(SessionId, Seen)>>,
 }
 
 impl Cipher {
-    /// The additional data of a state sealed for `id` at `version`.
-    pub(crate) fn aad(&self, id: &str, version: u64) -> String {
-        let mut aad = self.aad.clone();
-        aad.push_str(id);
+    /// The additional data `record`'s state is sealed with (format 3): the store name and
+    /// every field but `expiresAt`, a TTL of none as nothing between its colons (see the
+    /// module docs).
+    pub(crate) fn aad(&self, record: &SessionRecord) -> String {
+        let mut aad = self.prefix("wss3:", record);
+        for n in [
+            Some(record.created_at),
+            Some(record.updated_at),
+            record.ttl_ms,
+            Some(record.state.shape()),
+        ] {
+            aad.push(':');
+            if let Some(n) = n {
+                push_u64(&mut aad, n);
+            }
+        }
+        aad
+    }
+
+    /// The additional data of the previous release's sealed records (format 2), which bound
+    /// only the name, the id and the version: used to open them once, to reseal them.
+    pub(crate) fn legacy_aad(&self, record: &SessionRecord) -> String {
+        self.prefix("wss1:", record)
+    }
+
+    /// `<tag><name>:<id>:<version>`.
+    fn prefix(&self, tag: &str, record: &SessionRecord) -> String {
+        let mut aad = String::from(tag);
+        aad.push_str(&self.name);
         aad.push(':');
-        crate::error::push_u64(&mut aad, version);
+        aad.push_str(record.id.as_str());
+        aad.push(':');
+        push_u64(&mut aad, record.version);
         aad
     }
 
@@ -132,24 +179,29 @@ impl Cipher {
         *self.check.borrow_mut() = check;
     }
 
-    /// The last version seen of `id`.
-    pub(crate) fn recall(&self, id: &SessionId) -> Option<u64> {
+    /// What was last seen of `id`.
+    pub(crate) fn recall(&self, id: &SessionId) -> Option<Seen> {
         let memo = self.memo.borrow();
         let at = memo.binary_search_by(|(i, _)| i.cmp(id)).ok()?;
         Some(memo[at].1)
     }
 
-    /// Remembers `version` as the last seen of `id`.
-    pub(crate) fn remember(&self, id: &SessionId, version: u64) {
+    /// Remembers `record` as the last seen of its id.
+    pub(crate) fn remember(&self, record: &SessionRecord) {
+        let seen = Seen {
+            version: record.version,
+            created_at: record.created_at,
+            ttl_ms: record.ttl_ms,
+        };
         let mut memo = self.memo.borrow_mut();
-        match memo.binary_search_by(|(i, _)| i.cmp(id)) {
-            Ok(at) => memo[at].1 = version,
+        match memo.binary_search_by(|(i, _)| i.cmp(&record.id)) {
+            Ok(at) => memo[at].1 = seen,
             Err(at) => {
                 if memo.len() == MEMO {
                     memo.clear();
-                    memo.push((id.clone(), version));
+                    memo.push((record.id.clone(), seen));
                 } else {
-                    memo.insert(at, (id.clone(), version));
+                    memo.insert(at, (record.id.clone(), seen));
                 }
             }
         }
@@ -179,7 +231,7 @@ mod web {
         /// not empty, as `entry` and the tab's name; it is read when first needed.
         ///
         /// # Errors
-        /// INVALID_INPUT for a key that is not an AES-GCM key able to encrypt and decrypt;
+        /// INVALID_INPUT for a key that is not an AES-GCM 256-bit key able to encrypt and decrypt;
         /// UNAVAILABLE without WebCrypto (not a secure context).
         pub(crate) fn new(
             name: &str,
@@ -198,22 +250,17 @@ mod web {
                      secure contexts: https, or http on localhost",
                 )),
                 Some(_) => Err(StoreError::invalid(
-                    "encryption.key must be an AES-GCM CryptoKey with the encrypt and decrypt \
-                     usages",
+                    "encryption.key must be an AES-GCM 256-bit CryptoKey with the encrypt and \
+                     decrypt usages",
                 )),
-                None => {
-                    let mut aad = String::from("wss1:");
-                    aad.push_str(name);
-                    aad.push(':');
-                    Ok(Cipher {
-                        aad,
-                        mode,
-                        holder,
-                        generation: Cell::new(0),
-                        check: RefCell::default(),
-                        memo: RefCell::default(),
-                    })
-                }
+                None => Ok(Cipher {
+                    name: name.to_owned(),
+                    mode,
+                    holder,
+                    generation: Cell::new(0),
+                    check: RefCell::default(),
+                    memo: RefCell::default(),
+                }),
             }
         }
 

@@ -32,9 +32,11 @@ use std::any::type_name;
 #[derive(Clone)]
 pub struct State {
     json: String,
-    /// Inside the engine of an encrypted store only, never handed out: `json` is then the
-    /// state sealed (base64 of IV, ciphertext and tag), as stored.
-    sealed: bool,
+    /// Inside the engine only, never handed out: when not 0, `json` is the state sealed
+    /// (base64 of IV, ciphertext and tag) as stored, and this is the number of the storage
+    /// format that sealed it ([`codec::SEALED_FORMAT_VERSION`](crate::codec::SEALED_FORMAT_VERSION),
+    /// or the previous release's 2, which binds less and is only ever opened to reseal it).
+    sealed: u8,
     /// The app's shape version of this state (the store's `stateVersion` when it was
     /// written; see [`StoreOptions::migrate`](crate::StoreOptions::migrate)). Kept by the
     /// engine and the storage format, never compared: 0 for states built by the app.
@@ -112,16 +114,21 @@ impl State {
     pub(crate) fn from_checked(json: String) -> Self {
         State {
             json,
-            sealed: false,
+            sealed: 0,
             shape: 0,
         }
     }
 
     /// A sealed state: its ciphertext as stored (see [`crypto`](crate::crypto)).
     pub(crate) fn sealed(ciphertext: String) -> Self {
+        Self::sealed_by(crate::codec::SEALED_FORMAT_VERSION as u8, ciphertext)
+    }
+
+    /// A state sealed by storage format `format` (2 or 3): its ciphertext as stored.
+    pub(crate) fn sealed_by(format: u8, ciphertext: String) -> Self {
         State {
             json: ciphertext,
-            sealed: true,
+            sealed: format,
             shape: 0,
         }
     }
@@ -144,6 +151,11 @@ impl State {
 
     /// Whether this is a sealed state (its text the ciphertext).
     pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed != 0
+    }
+
+    /// The storage format that sealed the state (0: not sealed).
+    pub(crate) fn sealed_format(&self) -> u8 {
         self.sealed
     }
 
@@ -354,7 +366,7 @@ impl PartialEq for State {
     /// The same text, or the same keys with equal values (compared as `serde_json` values).
     fn eq(&self, other: &Self) -> bool {
         self.sealed == other.sealed
-            && (self.json == other.json || (!self.sealed && self.to_map() == other.to_map()))
+            && (self.json == other.json || (self.sealed == 0 && self.to_map() == other.to_map()))
     }
 }
 

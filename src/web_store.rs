@@ -11,7 +11,7 @@ use crate::browser::{Interval, WebLock};
 use crate::crypto::Cipher;
 use crate::engine::{Op, Store};
 use crate::error::StoreError;
-use crate::event::{StoreEvent, Subscribers, Subscription};
+use crate::event::{EventKind, StoreEvent, Subscribers, Subscription};
 use crate::feed::ChangeFeed;
 use crate::id::SessionId;
 use crate::record::{SaveEntry, SessionRecord, State, Ttl};
@@ -204,11 +204,10 @@ impl WebStore {
             }
             None => None,
         };
-        let encrypted = cipher.is_some();
         let store = Store::with_cipher(backend, options, cipher)?;
-        if encrypted {
-            crate::__private::run(&store, &[], Op::CheckKey).await?;
-        }
+        // Encrypted: the key checked against the data's (and the store upgraded to this
+        // release's key check); without encryption: refused where the data is encrypted.
+        crate::__private::run(&store, &[], Op::CheckKey).await?;
         let rt = Rc::new(Runtime {
             store,
             kind,
@@ -283,6 +282,12 @@ impl Runtime {
         let weak = Rc::downgrade(self);
         let on_remote = move |event: StoreEvent| {
             if let Some(rt) = weak.upgrade() {
+                if event.kind == EventKind::Cleared {
+                    // Another context cleared the store and destroyed its device key: the copy
+                    // held here goes too.
+                    let rt = rt.clone();
+                    spawn_local(async move { rt.store.forget_key().await });
+                }
                 rt.listeners.emit(&event);
             }
         };

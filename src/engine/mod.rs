@@ -24,7 +24,9 @@ use crate::event::{EventKind, StoreEvent, Subscribers};
 use crate::id::SessionId;
 use crate::store::StoreOptions;
 use ops::{check_distinct, check_expected};
-use sealing::{joined, Sealer, Step, Undecided, SEAL_ATTEMPTS};
+use sealing::{
+    busy, encrypted_store, holds_check, tombstone, Sealer, Step, Undecided, SEAL_ATTEMPTS,
+};
 use std::rc::Rc;
 
 /// A session store: the contract of [`SessionStore`](crate::SessionStore) over a [`Backend`].
@@ -89,6 +91,16 @@ impl<B: Backend> Store<B> {
         &self.options
     }
 
+    /// Drops the device key held in memory, if this store has one: another context cleared
+    /// the store (and destroyed the key). The next encrypted write reads the keys again.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) async fn forget_key(&self) {
+        if let Some(cipher) = &self.cipher {
+            let _ = cipher.call(crate::crypto::FORGET, "", "").await;
+            cipher.set_check(None);
+        }
+    }
+
     fn now(&self) -> Result<u64, StoreError> {
         self.options.get_clock().now_ms()
     }
@@ -113,17 +125,25 @@ impl<B: Backend> Store<B> {
         let mut events = Vec::new();
         let outcome = match op {
             Op::Clear => {
-                // The device key first, so that another tab meeting the key check gone with
-                // the records finds no key to write with but a new one.
-                if let Some(cipher) = &self.cipher {
-                    cipher.call(DESTROY, "", "").await?;
-                }
-                self.backend.clear().await?;
-                // The backend keeps the reserved ids: the key check goes here.
                 let check = SessionId::reserved(CHECK_ID);
+                let mut tomb = None;
+                if let Some(cipher) = &self.cipher {
+                    // The device key first, then a tombstone in the key check's place: a tab
+                    // that read the key before it was destroyed finds the slot changed under
+                    // any write it decided without a check, and reads the key again.
+                    cipher.call(DESTROY, "", "").await?;
+                    cipher.set_check(None);
+                    tomb = Some(tombstone(self.now()?)?);
+                }
                 self.backend
-                    .transact(&[&check], &mut |_| Ok(vec![Write::Delete(check.clone())]))
+                    .transact(&[&check], &mut |slots| match &tomb {
+                        Some(tomb) => Ok(vec![Write::Put(tomb.clone())]),
+                        // Without the key nothing can be shredded: refused.
+                        None if holds_check(&slots[0])? => Err(encrypted_store()),
+                        None => Ok(Vec::new()),
+                    })
                     .await?;
+                self.backend.clear().await?;
                 events.push(StoreEvent {
                     kind: EventKind::Cleared,
                     id: None,
@@ -143,10 +163,7 @@ impl<B: Backend> Store<B> {
             }
             Op::Ids => {
                 let now = self.now()?;
-                let mut live = self.backend.live_ids(self.expiry(now)).await?;
-                // The key check is never a session (only the memory backend lists it).
-                live.retain(|id| id.as_str() != CHECK_ID);
-                Outcome::Ids(live)
+                Outcome::Ids(self.backend.live_ids(self.expiry(now)).await?)
             }
             // Reads, and every read-check-write.
             op => self.transact(ids, &op, &mut events).await?,
@@ -182,16 +199,10 @@ impl<B: Backend> Store<B> {
             matches!(op, Op::CheckKey) || matches!(op, Op::Read) && !self.options.is_sliding();
         let check = SessionId::reserved(CHECK_ID);
         let mut all: Vec<&SessionId> = ids.to_vec();
-        if self.cipher.is_some() && self.guarded(op) {
+        if self.guarded(op) {
             all.push(&check);
         }
-        let mut seal = Sealer {
-            known: Vec::new(),
-            generation: self.cipher.as_ref().map_or(0, Cipher::generation),
-            replace_check: None,
-            presealed: false,
-            reloaded: false,
-        };
+        let mut seal = Sealer::default();
         let mut read = None;
         let mut attempts = 0;
         loop {
@@ -200,21 +211,23 @@ impl<B: Backend> Store<B> {
             }
             if let Some(cipher) = &self.cipher {
                 match self.plan(cipher, op, ids, read.as_deref(), now, &mut seal)? {
-                    Step::Call(op, todo) => {
-                        let mut aads = Vec::with_capacity(todo.len());
-                        for (id, version, _) in &todo {
-                            aads.push(cipher.aad(id.as_str(), *version));
-                        }
-                        let aads = joined(aads.iter().map(String::as_str));
-                        let texts = joined(todo.iter().map(|t| t.2.as_str()));
-                        let results = cipher.call(op, &aads, &texts).await?;
-                        Self::absorb(cipher, op, todo, &results, &mut seal.known);
+                    Step::Call(call, todo) => {
+                        Self::call(cipher, call, todo, &mut seal.known).await?;
+                        continue;
+                    }
+                    Step::Check => {
+                        self.settle_check(cipher, now).await?;
+                        read = None;
                         continue;
                     }
                     Step::Ready => {}
                 }
             }
             if matches!(op, Op::CheckKey) {
+                // Without the key, a store that has a key check is not opened.
+                if self.cipher.is_none() && holds_check(&read.unwrap_or_default()[0])? {
+                    return Err(encrypted_store());
+                }
                 return Ok(Outcome::Done);
             }
             if read_only {
@@ -226,7 +239,7 @@ impl<B: Backend> Store<B> {
                 let (_, out) = self.decide(op, ids, slots, now, &mut Vec::new())?;
                 if let (Some(cipher), Outcome::Records(records)) = (&self.cipher, &out) {
                     for record in records.iter().flatten() {
-                        cipher.remember(&record.id, record.version);
+                        cipher.remember(record);
                     }
                 }
                 return Ok(out);
@@ -258,10 +271,7 @@ impl<B: Backend> Store<B> {
             }
             attempts += 1;
             if attempts == SEAL_ATTEMPTS {
-                return Err(StoreError::unavailable(
-                    "other writers kept changing these sessions while this encrypted write \
-                     sealed them",
-                ));
+                return Err(busy());
             }
             read = stale;
         }

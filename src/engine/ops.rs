@@ -100,8 +100,9 @@ pub enum Op {
     Ids,
     /// Removes every record.
     Clear,
-    /// Confirms that an encrypted store's key opens its key check (INVALID_INPUT for the
-    /// app's key when it does not); nothing for a store that is not encrypted.
+    /// At open: confirms that an encrypted store's key opens its key check (INVALID_INPUT for
+    /// the app's key when it does not), upgrading the store to this release's check where it
+    /// has none; without encryption, INVALID_INPUT where the store has a key check.
     CheckKey,
 }
 

@@ -1,53 +1,46 @@
-//! The sealing plan of an encrypted store: what is opened and sealed (through `crypto.js`,
-//! outside the backend's transaction) before the transaction decides on what it reads.
+//! An encrypted store's side of the engine: opening and sealing states around the backend's
+//! transaction, and the life of the key check.
+//!
+//! WebCrypto is asynchronous and an IndexedDB transaction does not survive waiting for it (in
+//! Firefox and WebKit), so states are opened and sealed outside the transaction, optimistically:
+//! [`plan`](Store::plan) says what to open or seal before it, and
+//! [`decide_sealed`](Store::decide_sealed) runs [`decide`](Store::decide) inside it on what it
+//! read, writing only what was sealed for exactly the record it decided, and only while the
+//! stored key check is this key's. Otherwise it writes nothing and the operation prepares again
+//! from what it read.
+//!
+//! The key check (the state `{}` sealed under the reserved id [`CHECK_ID`]) is what every
+//! encrypted write vouches by: [`settle_check`](Store::settle_check) makes the stored one this
+//! key's before any write goes ahead. A store with no check of this release's format (none yet,
+//! the previous release's, an upgrade left unfinished, or the tombstone `clear` leaves) is
+//! brought to one by [`upgrade`](Store::upgrade), which also seals the store's plaintext records
+//! and reseals the previous release's, so that afterwards every record this store trusts is one
+//! this key sealed with every field but the deadline bound to it.
 
 use super::ops::{Op, Outcome};
-use super::{Backend, Slot, Store, Write};
+use super::{Backend, Expiry, Slot, Store, Write};
 use crate::crypto::{Cipher, CHECK_ID, DEVICE_CHECK, MAKE, OPEN, RELOAD, SEAL};
 use crate::error::StoreError;
 use crate::event::StoreEvent;
 use crate::id::SessionId;
 use crate::record::{SessionRecord, State};
 
-/// What an encrypted operation learned about one state: `sealed` is `plain` sealed for `id`
-/// at `version`, because this store sealed it (with the key of `generation`) or opened it
-/// (`generation` `None`). An empty `plain`: `sealed` does not open.
+/// What an encrypted operation learned about one state: `sealed` is `plain` sealed with the
+/// additional data `aad`, because this store sealed it (with the key of `generation`) or opened
+/// it (`generation` `None`). An empty `plain`: `sealed` does not open.
 pub(super) struct Sealing {
-    pub(super) id: SessionId,
-    pub(super) version: u64,
+    pub(super) aad: String,
     pub(super) plain: String,
     pub(super) sealed: String,
     pub(super) generation: Option<u32>,
 }
 
 /// Why an encrypted transaction's decision could not be made: it failed, or it needs a state
-/// opened or sealed first (what was read is given back, to prepare from).
+/// opened or sealed first, or the key check settled (what was read is given back, to prepare
+/// from).
 pub(super) enum Undecided {
     Failed(StoreError),
     Stale(Vec<Slot>),
-}
-
-/// What an encrypted operation carries from one attempt to the next.
-pub(super) struct Sealer {
-    pub(super) known: Vec<Sealing>,
-    /// The cipher's key generation when the operation began.
-    pub(super) generation: u32,
-    /// A device store's key check that does not open with its key (whose key is gone): the
-    /// store's key check is replaced if it is still that one.
-    pub(super) replace_check: Option<String>,
-    /// Whether what is written at a version known up front was sealed.
-    pub(super) presealed: bool,
-    /// Whether the device key was read again for a state that did not open.
-    pub(super) reloaded: bool,
-}
-
-/// What an encrypted operation does next.
-pub(super) enum Step {
-    /// Ask `crypto.js` (`Cipher::call`): seal or open these `(id, version, text)`, or read
-    /// (or make) the device key again.
-    Call(u32, Vec<(SessionId, u64, String)>),
-    /// Run the transaction (or, read-only, give the result).
-    Ready,
 }
 
 impl From<StoreError> for Undecided {
@@ -56,14 +49,47 @@ impl From<StoreError> for Undecided {
     }
 }
 
-/// How many times an encrypted operation seals again for what changed under it before it
+/// What an encrypted operation carries from one attempt to the next.
+#[derive(Default)]
+pub(super) struct Sealer {
+    pub(super) known: Vec<Sealing>,
+    /// Whether what is written at a version known up front was sealed.
+    pub(super) presealed: bool,
+    /// Whether the device key was read again for a state that did not open.
+    pub(super) reloaded: bool,
+}
+
+/// What an encrypted operation does next.
+pub(super) enum Step {
+    /// Ask `crypto.js` (`Cipher::call`): seal or open these `(additional data, text)`.
+    Call(u32, Vec<(String, String)>),
+    /// Settle the key check first ([`settle_check`](Store::settle_check)), then read again.
+    Check,
+    /// Run the transaction (or, read-only, give the result).
+    Ready,
+}
+
+/// How many times an encrypted operation prepares again for what changed under it before it
 /// gives up: each time, another writer's change landed (or this one's guess of the next
 /// version was wrong, which happens once).
 pub(super) const SEAL_ATTEMPTS: usize = 32;
 
-/// The key-check record: `{}` sealed for [`CHECK_ID`] at `version`, which says what wrote
-/// it: the app's key (1) or a device key ([`DEVICE_CHECK`]).
-pub(super) fn check_record(sealed: String, version: u64, now: u64) -> SessionRecord {
+/// The plaintext of a key check that vouches for its key.
+const CHECK: &str = "{}";
+
+/// The plaintext of a key check written while an upgrade is under way (before it seals the
+/// store's records): it keeps tabs without the key from writing, and any tab with the key
+/// finishes the upgrade.
+const UPGRADING: &str = "{\"upgrading\":true}";
+
+/// The start of a tombstone's `enc`: what `clear` leaves in the key check's place (never
+/// base64, so it never opens), followed by a random nonce, so that a write decided on the
+/// absence of a check made before a `clear` is told apart from one made after it.
+const TOMBSTONE: char = '!';
+
+/// The key-check record sealed as `sealed` at `version`, written at `now`: its version says
+/// what wrote it, the app's key (1) or a device key ([`DEVICE_CHECK`]).
+fn check_record(sealed: String, version: u64, now: u64) -> SessionRecord {
     SessionRecord {
         id: SessionId::reserved(CHECK_ID),
         state: State::sealed(sealed),
@@ -72,6 +98,43 @@ pub(super) fn check_record(sealed: String, version: u64, now: u64) -> SessionRec
         updated_at: now,
         expires_at: None,
         ttl_ms: None,
+    }
+}
+
+/// What `clear` leaves under the key check's id: a tombstone with a fresh nonce.
+pub(super) fn tombstone(now: u64) -> Result<SessionRecord, StoreError> {
+    let mut mark = String::from(TOMBSTONE);
+    mark.push_str(SessionId::generate()?.as_str());
+    Ok(check_record(mark, 1, now))
+}
+
+/// Whether the key-check slot holds a key check (of any format, or an upgrade's): what makes a
+/// store encrypted, so that a store opened without its key refuses to write beside it. An
+/// unreadable one (a newer release's) is its error.
+pub(super) fn holds_check(slot: &Slot) -> Result<bool, StoreError> {
+    match slot {
+        Slot::Corrupt(e) => Err(e.clone()),
+        Slot::Record(r) => Ok(r.state.is_sealed() && !r.state.as_json().starts_with(TOMBSTONE)),
+        Slot::Empty => Ok(false),
+    }
+}
+
+/// INVALID_INPUT: a store opened without encryption over one that is encrypted.
+pub(super) fn encrypted_store() -> StoreError {
+    StoreError::invalid(
+        "this store's data is encrypted: open it with the encryption option it was written \
+         with (a store without encryption would write plaintext beside its ciphertext)",
+    )
+}
+
+/// Whether two slots hold the same bytes, as far as a transaction that decided on one needs:
+/// records by their encoding (not `==`, whose comparison of plaintext states by value would
+/// bring a JSON parser into the wasm), unreadable ones as alike.
+fn same(a: &Slot, b: &Slot) -> bool {
+    match (a, b) {
+        (Slot::Record(a), Slot::Record(b)) => crate::codec::encode(a) == crate::codec::encode(b),
+        (Slot::Empty, Slot::Empty) | (Slot::Corrupt(_), Slot::Corrupt(_)) => true,
+        _ => false,
     }
 }
 
@@ -87,47 +150,85 @@ pub(super) fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
+/// The opening of the sealed state `sealed` with additional data `aad`, in `known`.
+fn find_opened<'a>(known: &'a [Sealing], aad: &str, sealed: &str) -> Option<&'a Sealing> {
+    known
+        .iter()
+        .find(|k| k.generation.is_none() && k.sealed == sealed && k.aad == aad)
+}
+
+/// The sealing of `plain` with additional data `aad`, by the key of `generation` (or opened
+/// from storage).
+fn find_sealed<'a>(
+    known: &'a [Sealing],
+    aad: &str,
+    plain: &str,
+    generation: Option<u32>,
+) -> Option<&'a Sealing> {
+    known.iter().find(|k| {
+        (k.generation.is_none() || k.generation == generation)
+            && !k.plain.is_empty()
+            && k.plain == plain
+            && k.aad == aad
+    })
+}
+
+/// INVALID_INPUT: the app's key is not the one the store's data was written with.
+fn wrong_key() -> StoreError {
+    StoreError::invalid(
+        "this store's data was encrypted with another key: its key check, or a record where it \
+         has none, does not decrypt with this one (a device key never opens data written with \
+         the app's key)",
+    )
+}
+
+/// Gave up: other writers kept changing what an encrypted operation prepared for.
+pub(super) fn busy() -> StoreError {
+    StoreError::unavailable(
+        "other writers kept changing these sessions while this encrypted write sealed them",
+    )
+}
+
 impl<B: Backend> Store<B> {
-    /// Whether `op` needs the stored states themselves (opened, when encrypted).
+    /// Whether `op` needs the stored states themselves (opened, when encrypted): reads, and
+    /// writes that keep the state but change what its additional data binds (a TTL, an id).
     pub(super) fn reads_state(op: &Op) -> bool {
-        matches!(op, Op::Read | Op::Set(..) | Op::Remove(_) | Op::ChangeId)
+        matches!(
+            op,
+            Op::Read | Op::Set(..) | Op::Remove(_) | Op::ChangeId | Op::UpdateTtl(_)
+        )
     }
 
-    /// Whether an encrypted store's `op` reads the key check (last, after `ids`): every
-    /// write but a delete (which needs no key), and the check of the key at open.
+    /// Whether `op` reads the key check (last, after `ids`). Encrypted: every write but a
+    /// delete (which needs no key), and the check at open. Without encryption: every write
+    /// of a state (which must not land beside ciphertext), and the check at open.
     pub(super) fn guarded(&self, op: &Op) -> bool {
         match op {
             Op::Delete => false,
-            Op::Read => self.options.is_sliding(),
+            Op::Read => self.cipher.is_some() && self.options.is_sliding(),
             _ => true,
         }
     }
 
-    /// Takes in the `results` of `op` on `todo`: each `(id, version, plain)` sealed, or
-    /// each `(id, version, sealed)` opened, into `known`. A sealed key check becomes the
-    /// cipher's.
+    /// Takes in the `results` of `call` on `todo`: each `(aad, plain)` sealed, or each
+    /// `(aad, sealed)` opened, into `known`.
     pub(super) fn absorb(
         cipher: &Cipher,
-        op: u32,
-        todo: Vec<(SessionId, u64, String)>,
+        call: u32,
+        todo: Vec<(String, String)>,
         results: &str,
         known: &mut Vec<Sealing>,
     ) {
-        let open = op == OPEN;
+        let open = call == OPEN;
         let generation = (!open).then(|| cipher.generation());
-        for ((id, version, text), result) in todo.into_iter().zip(results.split('\0')) {
+        for ((aad, text), result) in todo.into_iter().zip(results.split('\0')) {
             let (plain, sealed) = if open {
                 (result.to_owned(), text)
             } else {
                 (text, result.to_owned())
             };
-            if !open && id.as_str() == CHECK_ID {
-                cipher.set_check(Some(sealed));
-                continue;
-            }
             known.push(Sealing {
-                id,
-                version,
+                aad,
                 plain,
                 sealed,
                 generation,
@@ -135,27 +236,59 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// `slot` with a sealed state opened (from `known`), or CORRUPT when it does not open or
-    /// the store has no key; `Err` when it was not opened yet.
+    /// One call to `crypto.js` on `todo`, its results taken into `known`.
+    pub(super) async fn call(
+        cipher: &Cipher,
+        call: u32,
+        todo: Vec<(String, String)>,
+        known: &mut Vec<Sealing>,
+    ) -> Result<(), StoreError> {
+        let aads = joined(todo.iter().map(|t| t.0.as_str()));
+        let texts = joined(todo.iter().map(|t| t.1.as_str()));
+        let results = cipher.call(call, &aads, &texts).await?;
+        Self::absorb(cipher, call, todo, &results, known);
+        Ok(())
+    }
+
+    /// `slot` as the contract sees it: a state sealed by this store's key opened (from
+    /// `known`); CORRUPT for one that does not open, for a plaintext or previous-release record
+    /// in an encrypted store, and for a sealed one in a store without its key; `Err` when it
+    /// was not opened yet.
     pub(super) fn unseal(&self, slot: Slot, known: &[Sealing]) -> Result<Slot, ()> {
         let Slot::Record(mut record) = slot else {
             return Ok(slot);
         };
-        if !record.state.is_sealed() {
-            return Ok(Slot::Record(record));
-        }
-        let reason = match (&self.cipher, find_opened(known, &record)) {
+        let format = record.state.sealed_format();
+        let reason = match (&self.cipher, format) {
+            (None, 0) => return Ok(Slot::Record(record)),
             (None, _) => "the record is encrypted: open the store with its encryption key",
-            (Some(_), None) => return Err(()),
-            (Some(_), Some(k)) if k.plain.is_empty() => {
-                "the encrypted state does not decrypt with this store's key (tampered with, \
-                 moved from another id or version, or written with another key)"
+            (Some(_), 0) => {
+                "a plaintext record in an encrypted store: this store's key did not seal it \
+                 (written by a store opened without encryption or by another program, or \
+                 forged), so it is not trusted"
             }
-            (Some(_), Some(k)) => {
-                let shape = record.state.shape();
-                record.state = State::from_checked(k.plain.clone()).with_shape(shape);
-                return Ok(Slot::Record(record));
+            (Some(_), 2) => {
+                "sealed in the format of a release before 0.2, which bound less of the record: \
+                 written after this store was upgraded (by a tab of the older release), so it \
+                 is not trusted"
             }
+            (Some(cipher), _) => match find_opened(
+                known,
+                &cipher.aad(&record),
+                record.state.as_json(),
+            ) {
+                None => return Err(()),
+                Some(k) if k.plain.is_empty() => {
+                    "the encrypted state does not decrypt with this store's key (tampered with: \
+                     moved from another id, or its version, creation time, update time, TTL or \
+                     stateVersion changed; or written with another key)"
+                }
+                Some(k) => {
+                    let shape = record.state.shape();
+                    record.state = State::from_checked(k.plain.clone()).with_shape(shape);
+                    return Ok(Slot::Record(record));
+                }
+            },
         };
         Ok(Slot::Corrupt(StoreError::corrupt(
             record.id.as_str(),
@@ -163,10 +296,58 @@ impl<B: Backend> Store<B> {
         )))
     }
 
+    /// Whether `slot` (the key-check slot as read) holds the key check this store's key is
+    /// known to have written.
+    fn is_ours(cipher: &Cipher, slot: &Slot) -> bool {
+        match slot {
+            Slot::Record(r) => cipher.check().as_deref() == Some(r.state.as_json()),
+            _ => false,
+        }
+    }
+
+    /// A record as `op` will write it, for sealing before the first read, where the fields its
+    /// additional data binds can be known: a create's, and a save's of a session this store
+    /// last saw at the version it writes over.
+    fn guess(&self, cipher: &Cipher, op: &Op, ids: &[&SessionId], now: u64) -> Vec<SessionRecord> {
+        let mut out = Vec::new();
+        match op {
+            Op::Create(state, ttl_ms) => {
+                if let Some(id) = ids.first() {
+                    out.push(self.new_record(id, state.clone(), *ttl_ms, now));
+                }
+            }
+            Op::Put(entries, _) => {
+                for entry in entries {
+                    let seen = cipher.recall(&entry.id);
+                    let mut record = self.new_record(
+                        &entry.id,
+                        entry.state.clone(),
+                        self.options.get_ttl_ms(),
+                        now,
+                    );
+                    match (entry.expected, seen) {
+                        // A create, as far as this store knows.
+                        (Some(0), _) | (None, None) => {}
+                        (expected, Some(seen)) if expected.is_none_or(|v| v == seen.version) => {
+                            record.version = seen.version.saturating_add(1);
+                            record.created_at = seen.created_at;
+                            record.ttl_ms = seen.ttl_ms;
+                        }
+                        // Its creation time is unknown: sealed once read.
+                        _ => continue,
+                    }
+                    out.push(record);
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
     /// The next thing an encrypted `op` needs before its transaction (or, read-only, its
-    /// result), given what it `read` last (`None`: nothing yet): the states it reads opened
-    /// (a device key that fails them read again once, as another tab may have remade it), the
-    /// key check confirmed (or the device key read again), what it writes sealed.
+    /// result), given what it `read` last (`None`: nothing yet): the key check settled, the
+    /// states it reads opened (a device key that fails them read again once, as another tab
+    /// may have remade it), what it writes sealed.
     pub(super) fn plan(
         &self,
         cipher: &Cipher,
@@ -179,89 +360,50 @@ impl<B: Backend> Store<B> {
         let known = &mut seal.known;
         let mut todo = Vec::new();
         let Some(slots) = read else {
-            // Before the first transaction: what is written at a version known now.
+            // Before the first transaction: what is written where its record is known now.
             if !seal.presealed {
                 seal.presealed = true;
-                match op {
-                    Op::Create(state, _) => {
-                        if let Some(id) = ids.first() {
-                            todo.push(((*id).clone(), 1, state.as_json().to_owned()));
-                        }
-                    }
-                    Op::Put(entries, _) => {
-                        for entry in entries {
-                            let before = entry.expected.or_else(|| cipher.recall(&entry.id));
-                            let version = before.unwrap_or(0).saturating_add(1);
-                            todo.push((
-                                entry.id.clone(),
-                                version,
-                                entry.state.as_json().to_owned(),
-                            ));
-                        }
-                    }
-                    _ => {}
+                for record in self.guess(cipher, op, ids, now) {
+                    todo.push((cipher.aad(&record), record.state.into_json()));
                 }
             }
-            return Ok(self.seal_step(cipher, op, todo));
+            return Ok(Self::seal_step(todo));
         };
-        // At open, a device key is read first: where IndexedDB fails, the open does.
-        if matches!(op, Op::CheckKey) && cipher.is_device() && !seal.reloaded {
-            seal.reloaded = true;
-            return Ok(Step::Call(RELOAD, Vec::new()));
-        }
         let (mine, check) = if self.guarded(op) {
             slots.split_at(ids.len())
         } else {
             (slots, &[][..])
         };
-        let check = check.first();
-        // The states to open: the op's own where it reads them, and a key check not known.
-        let mut opens: Vec<&SessionRecord> = Vec::new();
-        let reads = Self::reads_state(op);
-        for slot in mine.iter().filter(|_| reads).chain(check) {
-            if let Slot::Record(r) = slot {
-                let known_check = cipher.check().as_deref() == Some(r.state.as_json());
-                if r.state.is_sealed() && !known_check && find_opened(known, r).is_none() {
-                    opens.push(r);
-                }
-            }
+        if check
+            .first()
+            .is_some_and(|slot| !Self::is_ours(cipher, slot))
+        {
+            return Ok(Step::Check);
         }
-        if !opens.is_empty() {
-            for r in opens {
-                todo.push((r.id.clone(), r.version, r.state.as_json().to_owned()));
-            }
-            return Ok(Step::Call(OPEN, todo));
-        }
-        if cipher.is_device() && !seal.reloaded && known.iter().any(|k| k.plain.is_empty()) {
-            seal.reloaded = true;
-            known.retain(|k| !k.plain.is_empty());
-            return Ok(Step::Call(RELOAD, Vec::new()));
-        }
-        match check {
-            Some(Slot::Record(r)) if r.state.is_sealed() => {
-                let ct = r.state.as_json();
-                if cipher.check().as_deref() != Some(ct) {
-                    if find_opened(known, r).is_some_and(|k| !k.plain.is_empty()) {
-                        cipher.set_check(Some(ct.to_owned()));
-                    } else if !cipher.is_device() || r.version != DEVICE_CHECK {
-                        // The app's key, or a device store meeting data under the app's key.
-                        return Err(wrong_key());
-                    } else if !matches!(op, Op::CheckKey) {
-                        // Its key is gone: this device's key takes the store over.
-                        seal.replace_check = Some(ct.to_owned());
+        // The states to open: the op's own, where it reads them.
+        if Self::reads_state(op) {
+            for slot in mine {
+                if let Slot::Record(r) = slot {
+                    let aad = cipher.aad(r);
+                    let ct = r.state.as_json();
+                    if r.state.sealed_format() == 3
+                        && find_opened(known, &aad, ct).is_none()
+                        && !todo.iter().any(|(a, _)| *a == aad)
+                    {
+                        todo.push((aad, ct.to_owned()));
                     }
                 }
             }
-            // No key check (the store was cleared, or never written encrypted): a device key
-            // held since before may have been destroyed with it.
-            Some(_)
-                if cipher.is_device()
-                    && cipher.generation() == seal.generation
-                    && !matches!(op, Op::CheckKey) =>
-            {
-                return Ok(Step::Call(MAKE, Vec::new()));
-            }
-            _ => {}
+        }
+        if !todo.is_empty() {
+            return Ok(Step::Call(OPEN, todo));
+        }
+        if cipher.is_device() && !seal.reloaded && known.iter().any(|k| k.plain.is_empty()) {
+            // Another tab may have cleared the store and written with a new key since this one
+            // read its own: read it again, once.
+            seal.reloaded = true;
+            known.retain(|k| !k.plain.is_empty());
+            return Ok(Step::Call(RELOAD, Vec::new()));
         }
         if self.guarded(op) || matches!(op, Op::Delete) {
             // As the transaction will see them (every state it reads is opened by now).
@@ -270,30 +412,21 @@ impl<B: Backend> Store<B> {
                 let generation = Some(cipher.generation());
                 for write in writes {
                     if let Write::Put(r) = write {
-                        if !r.state.is_sealed() && find_sealed(known, &r, generation).is_none() {
-                            todo.push((r.id, r.version, r.state.into_json()));
+                        let aad = cipher.aad(&r);
+                        if !r.state.is_sealed()
+                            && find_sealed(known, &aad, r.state.as_json(), generation).is_none()
+                        {
+                            todo.push((aad, r.state.into_json()));
                         }
                     }
                 }
             }
         }
-        Ok(self.seal_step(cipher, op, todo))
+        Ok(Self::seal_step(todo))
     }
 
-    /// Sealing `todo`, and the key check of a store that writes and has none; else ready.
-    pub(super) fn seal_step(
-        &self,
-        cipher: &Cipher,
-        op: &Op,
-        mut todo: Vec<(SessionId, u64, String)>,
-    ) -> Step {
-        if cipher.check().is_none() && self.guarded(op) && !matches!(op, Op::CheckKey) {
-            todo.push((
-                SessionId::reserved(CHECK_ID),
-                cipher.check_version(),
-                "{}".to_owned(),
-            ));
-        }
+    /// Sealing `todo`, or ready.
+    fn seal_step(todo: Vec<(String, String)>) -> Step {
         if todo.is_empty() {
             Step::Ready
         } else {
@@ -323,7 +456,8 @@ impl<B: Backend> Store<B> {
     }
 
     /// [`decide`](Self::decide) on what a transaction read, opening and sealing states from
-    /// what `seal` holds (and, encrypted, confirming the key check last among `slots`).
+    /// what `seal` holds, and writing only while the key check read last among `slots` is this
+    /// key's. Without encryption, a guarded write refuses a store that has a key check.
     pub(super) fn decide_sealed(
         &self,
         op: &Op,
@@ -334,14 +468,21 @@ impl<B: Backend> Store<B> {
         seal: &Sealer,
     ) -> Result<(Vec<Write>, Outcome), Undecided> {
         let known = &seal.known;
+        let guarded = self.guarded(op);
         let Some(cipher) = &self.cipher else {
-            // Not encrypted: an encrypted record is CORRUPT, saying why.
+            if guarded && holds_check(slots.last().unwrap_or(&Slot::Empty))? {
+                return Err(encrypted_store().into());
+            }
+            // An encrypted record is CORRUPT, saying why.
             let slots = slots
                 .into_iter()
                 .map(|slot| self.unseal(slot, known).unwrap_or(Slot::Empty))
                 .collect();
             return Ok(self.decide(op, ids, slots, now, events)?);
         };
+        if guarded && !slots.last().is_some_and(|slot| Self::is_ours(cipher, slot)) {
+            return Err(Undecided::Stale(slots));
+        }
         let Some(open) = self.as_decided(op, ids, &slots, known) else {
             return Err(Undecided::Stale(slots));
         };
@@ -350,7 +491,7 @@ impl<B: Backend> Store<B> {
         for write in &mut writes {
             if let Write::Put(r) = write {
                 if !r.state.is_sealed() {
-                    match find_sealed(known, r, generation) {
+                    match find_sealed(known, &cipher.aad(r), r.state.as_json(), generation) {
                         Some(k) => {
                             let shape = r.state.shape();
                             r.state = State::sealed(k.sealed.clone()).with_shape(shape);
@@ -358,68 +499,253 @@ impl<B: Backend> Store<B> {
                         None => return Err(Undecided::Stale(slots)),
                     }
                 }
-                cipher.remember(&r.id, r.version);
-            }
-        }
-        if self.guarded(op) {
-            let ours = cipher.check();
-            let stored = match slots.last() {
-                Some(Slot::Record(r)) if r.state.is_sealed() => Some(r.state.as_json()),
-                _ => None,
-            };
-            // A device key this operation did not read again may be one another tab destroyed
-            // with the key check.
-            let fresh = !cipher.is_device() || cipher.generation() != seal.generation;
-            let write_ours = match stored {
-                Some(ct) if Some(ct) == ours.as_deref() => false,
-                Some(ct) if Some(ct) == seal.replace_check.as_deref() => true,
-                None if fresh => true,
-                _ => return Err(Undecided::Stale(slots)),
-            };
-            if write_ours {
-                match ours {
-                    Some(ct) => {
-                        writes.push(Write::Put(check_record(ct, cipher.check_version(), now)))
-                    }
-                    None => return Err(Undecided::Stale(slots)),
-                }
+                cipher.remember(r);
             }
         }
         Ok((writes, outcome))
     }
-}
 
-/// The opening of `record`'s sealed state in `known`: the same ciphertext, for the same id
-/// and version (a ciphertext copied to another record is not taken for it).
-pub(super) fn find_opened<'a>(known: &'a [Sealing], record: &SessionRecord) -> Option<&'a Sealing> {
-    known.iter().find(|k| {
-        k.generation.is_none()
-            && k.sealed == record.state.as_json()
-            && k.id == record.id
-            && k.version == record.version
-    })
-}
+    /// Makes the stored key check this key's, and known to the cipher, before a write goes
+    /// ahead: one this key wrote is opened and taken; one a device key wrote that is gone
+    /// (the keys database lost it) is replaced by this device key's; where there is none of
+    /// this release's yet, the store is upgraded to one ([`upgrade`](Self::upgrade)).
+    ///
+    /// A device key that writes where no check vouches for a key is one read after the slot
+    /// was: a key read before may be one a `clear` destroyed since (its tombstone then differs
+    /// from the slot read, and the write does not go ahead).
+    pub(super) async fn settle_check(&self, cipher: &Cipher, now: u64) -> Result<(), StoreError> {
+        let id = SessionId::reserved(CHECK_ID);
+        let mut reloaded = false;
+        for _ in 0..SEAL_ATTEMPTS {
+            let stored = self
+                .backend
+                .read(&[&id])
+                .await?
+                .pop()
+                .unwrap_or(Slot::Empty);
+            if Self::is_ours(cipher, &stored) {
+                return Ok(());
+            }
+            // What the stored check says, where it opens with this key.
+            let mut opened = None;
+            if holds_check(&stored)? {
+                let Slot::Record(r) = &stored else {
+                    continue;
+                };
+                let (legacy, ct) = (r.state.sealed_format() == 2, r.state.as_json());
+                let aad = if legacy {
+                    cipher.legacy_aad(r)
+                } else {
+                    cipher.aad(r)
+                };
+                let mut known = Vec::new();
+                Self::call(cipher, OPEN, vec![(aad, ct.to_owned())], &mut known).await?;
+                let plain = known.pop().map(|k| k.plain).unwrap_or_default();
+                if plain == CHECK && !legacy {
+                    cipher.set_check(Some(ct.to_owned()));
+                    return Ok(());
+                }
+                if plain.is_empty() || plain != CHECK && plain != UPGRADING {
+                    if cipher.is_device() && !reloaded {
+                        // Another tab may have remade the key since this one read it.
+                        reloaded = true;
+                        cipher.call(RELOAD, "", "").await?;
+                        continue;
+                    }
+                    if !cipher.is_device() || r.version != DEVICE_CHECK {
+                        // The app's key, or a device store meeting data under the app's key.
+                        return Err(wrong_key());
+                    }
+                    // A device key that is gone wrote it: this device's key takes the store
+                    // over (what it sealed stays CORRUPT, for its ids only).
+                    if self.replace_check(cipher, &stored, &[], CHECK, now).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                // The previous release's check, or an unfinished upgrade's: this key's.
+                opened = Some(if legacy { CHECK } else { UPGRADING });
+            }
+            if opened.is_none() && cipher.is_device() {
+                // The key this device store writes with, read after the slot was: it makes the
+                // key where there is none.
+                cipher.call(MAKE, "", "").await?;
+            }
+            if self.upgrade(cipher, &stored, opened, now).await? {
+                return Ok(());
+            }
+        }
+        Err(busy())
+    }
 
-/// The sealing of `record`'s plaintext state for its id and version, by the key of
-/// `generation` (or opened from storage).
-pub(super) fn find_sealed<'a>(
-    known: &'a [Sealing],
-    record: &SessionRecord,
-    generation: Option<u32>,
-) -> Option<&'a Sealing> {
-    known.iter().find(|k| {
-        (k.generation.is_none() || k.generation == generation)
-            && !k.plain.is_empty()
-            && k.id == record.id
-            && k.version == record.version
-            && k.plain == record.state.as_json()
-    })
-}
+    /// Brings a store whose key-check slot holds `stored` (none of this release's: nothing, a
+    /// tombstone, the previous release's check, or an unfinished upgrade's) to this key's check.
+    /// `opened`: what `stored` opened to with this key (the previous release's check as
+    /// [`CHECK`], an upgrade's as [`UPGRADING`]), `None` where it vouches for no key.
+    ///
+    /// Turning encryption on, and the first open by this release, seal the store's plaintext
+    /// records and reseal the previous release's in the same transaction that writes the
+    /// check, so that no plaintext record is trusted after it. First an `UPGRADING` check is
+    /// written, which every write of a tab without the key refuses from then on, so that
+    /// nothing the seal step did not see can be written beside it; any tab with the key
+    /// finishes an upgrade it meets. Where the store holds records of this release's format,
+    /// it was encrypted already (its check was lost, or replaced by an older tab): nothing is
+    /// sealed, and a plaintext record stays CORRUPT.
+    ///
+    /// A key may write a first check only where every sealed record opens with it (unless it
+    /// is a device key: the key that sealed them is gone with the keys database, and they stay
+    /// CORRUPT). Returns whether this key's check is now stored; `false` when the store
+    /// changed meanwhile (settle again).
+    async fn upgrade(
+        &self,
+        cipher: &Cipher,
+        stored: &Slot,
+        opened: Option<&str>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let vouched = opened.is_some();
+        // Every readable record, as stored: at time 0 none is expired.
+        let everything = Expiry {
+            now_ms: 0,
+            max_lifetime_ms: None,
+        };
+        let ids = self.backend.live_ids(everything).await?;
+        let ids: Vec<&SessionId> = ids.iter().collect();
+        let slots = self.backend.read(&ids).await?;
+        let records: Vec<&SessionRecord> = slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Record(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let encrypted = records.iter().any(|r| r.state.sealed_format() == 3);
+        // What to open: the previous release's states to reseal them; and where no check
+        // vouches for this key, every sealed state, to check the key on them.
+        let mut todo = Vec::new();
+        for r in &records {
+            let aad = match r.state.sealed_format() {
+                2 if !encrypted || !vouched => cipher.legacy_aad(r),
+                3 if !vouched => cipher.aad(r),
+                _ => continue,
+            };
+            todo.push((aad, r.state.as_json().to_owned()));
+        }
+        let mut known = Vec::new();
+        if !todo.is_empty() {
+            Self::call(cipher, OPEN, todo, &mut known).await?;
+        }
+        if !vouched && !cipher.is_device() && known.iter().any(|k| k.plain.is_empty()) {
+            return Err(wrong_key());
+        }
+        if encrypted {
+            return self.replace_check(cipher, stored, &[], CHECK, now).await;
+        }
+        if opened != Some(UPGRADING) {
+            // Writes of tabs without the key stop here; the records are read again after.
+            self.replace_check(cipher, stored, &[], UPGRADING, now)
+                .await?;
+            return Ok(false);
+        }
+        // Seal the plaintext records and reseal the previous release's (those that open).
+        let mut todo = Vec::new();
+        let mut resealed = Vec::new();
+        for r in &records {
+            let plain = match r.state.sealed_format() {
+                0 => r.state.as_json(),
+                2 => match known.iter().find(|k| k.sealed == r.state.as_json()) {
+                    Some(k) if !k.plain.is_empty() => &k.plain,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let mut record = (*r).clone();
+            record.state = State::from_checked(plain.to_owned()).with_shape(r.state.shape());
+            todo.push((cipher.aad(&record), plain.to_owned()));
+            resealed.push(record);
+        }
+        let mut sealed = Vec::new();
+        if !todo.is_empty() {
+            Self::call(cipher, SEAL, todo, &mut sealed).await?;
+        }
+        let mut writes = Vec::new();
+        for (mut record, s) in resealed.into_iter().zip(sealed) {
+            record.state = State::sealed(s.sealed).with_shape(record.state.shape());
+            writes.push((record.id.clone(), Slot::Record(record)));
+        }
+        // The transaction checks every record read (the writes are decided on them) and the
+        // check slot.
+        let expected: Vec<(&SessionId, &Slot)> = ids.iter().copied().zip(&slots).collect();
+        self.replace_check_with(cipher, stored, &expected, writes, CHECK, now)
+            .await
+    }
 
-/// INVALID_INPUT: the app's key is not the one the store's data was written with.
-pub(super) fn wrong_key() -> StoreError {
-    StoreError::invalid(
-        "this store's data was encrypted with another key: its key check does not decrypt \
-         with this one (a device key never opens data written with the app's key)",
-    )
+    /// Seals a key check of `plain` with this key and writes it in place of `stored`, with
+    /// nothing else, if the slot still holds it and the slots of `expected` what they held:
+    /// whether it was written.
+    async fn replace_check(
+        &self,
+        cipher: &Cipher,
+        stored: &Slot,
+        expected: &[(&SessionId, &Slot)],
+        plain: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.replace_check_with(cipher, stored, expected, Vec::new(), plain, now)
+            .await
+    }
+
+    /// [`replace_check`](Self::replace_check), writing `writes` (records, by id) in the same
+    /// transaction.
+    async fn replace_check_with(
+        &self,
+        cipher: &Cipher,
+        stored: &Slot,
+        expected: &[(&SessionId, &Slot)],
+        writes: Vec<(SessionId, Slot)>,
+        plain: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut check = check_record(String::new(), cipher.check_version(), now);
+        check.state = State::from_checked(plain.to_owned());
+        let mut known = Vec::new();
+        Self::call(
+            cipher,
+            SEAL,
+            vec![(cipher.aad(&check), plain.to_owned())],
+            &mut known,
+        )
+        .await?;
+        let ct = known.pop().map(|k| k.sealed).unwrap_or_default();
+        check.state = State::sealed(ct.clone());
+        let id = check.id.clone();
+        let mut all: Vec<&SessionId> = expected.iter().map(|(id, _)| *id).collect();
+        all.push(&id);
+        let mut puts: Vec<Write> = writes
+            .into_iter()
+            .filter_map(|(_, slot)| match slot {
+                Slot::Record(r) => Some(Write::Put(r)),
+                _ => None,
+            })
+            .collect();
+        puts.push(Write::Put(check));
+        let mut written = false;
+        let done = self
+            .backend
+            .transact(&all, &mut |slots| {
+                let (records, slot) = slots.split_at(slots.len() - 1);
+                written = same(&slot[0], stored)
+                    && records
+                        .iter()
+                        .zip(expected)
+                        .all(|(now, (_, then))| same(now, then));
+                Ok(if written { puts.clone() } else { Vec::new() })
+            })
+            .await;
+        done?;
+        if written && plain == CHECK {
+            cipher.set_check(Some(ct));
+        }
+        Ok(written)
+    }
 }
