@@ -13,6 +13,13 @@ remap=()
 for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
   remap+=("--remap-path-prefix=${dir%/}=crates")
 done
+# With the rust-src component installed (rust-analyzer users have it), rustc names std's panic
+# locations by the local sysroot's path instead of the virtual /rustc/<commit>/ it names them by
+# otherwise (69,319 B against 69,242 measured in issue 27): map it back, so that pkg/'s bytes do
+# not depend on the machine.
+sysroot=$(rustc --print sysroot)
+commit=$(rustc -vV | sed -n 's/^commit-hash: //p')
+remap+=("--remap-path-prefix=$sysroot/lib/rustlib/src/rust=/rustc/$commit")
 # The npm package's wasm is the JS class's crate (crates/js), which wraps the library.
 RUSTFLAGS="${remap[*]}" cargo build --release --target wasm32-unknown-unknown -p wasm-session-store-js
 rm -rf pkg

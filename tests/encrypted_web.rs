@@ -156,10 +156,11 @@ async fn the_wrong_key_is_refused_at_open_and_the_right_one_reads() {
     let again = open(opts.clone(), BackendKind::IndexedDb, Encryption::Key(right)).await;
     let back = again.load(&record.id).await.unwrap().expect("still there");
     assert_eq!(back.state, state(json!({"secret": "s3cret"})));
-    // Without the key: CORRUPT, saying why.
-    let plain = WebStore::open(opts, BackendKind::IndexedDb).await.unwrap();
-    let err = plain.load(&record.id).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::Corrupt);
+    // Without the key: not opened (it would write plaintext beside the ciphertext).
+    let err = WebStore::open(opts, BackendKind::IndexedDb)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.message().contains("encrypted"), "{err}");
 }
 

@@ -102,7 +102,7 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
     // exp 1: in the expiry index range, so deleteExpired meets it.
     let garbage = common::idb_value("{not json", Some(1.0));
     common::idb_put_raw(&name, "bad", garbage).await;
-    let newer = r#"{"v":3,"id":"newer","shape":"from the future"}"#;
+    let newer = r#"{"v":4,"id":"newer","shape":"from the future"}"#;
     common::idb_put_raw(&name, "newer", common::idb_value(newer, None)).await;
     common::idb_put_raw(&name, "plain", JsValue::from_str("a string")).await;
 
@@ -126,7 +126,7 @@ async fn a_corrupt_record_is_corrupt_alone_and_can_be_deleted() {
             ErrorCode::Corrupt
         );
     }
-    common::assert_newer_format(&store, 3).await;
+    common::assert_newer_format(&store, 4).await;
     assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
     clock.advance(1);
     assert_eq!(

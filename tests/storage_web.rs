@@ -61,7 +61,7 @@ async fn records_sit_at_name_colon_id_and_corrupt_ones_stay_alone() {
         .expect("at <name>:<id>");
     assert!(raw.starts_with("{\"v\":1,"), "{raw}");
     ls.set_item(&format!("{name}:bad"), "{not json").unwrap();
-    ls.set_item(&format!("{name}:newer"), r#"{"v":3,"id":"newer"}"#)
+    ls.set_item(&format!("{name}:newer"), r#"{"v":4,"id":"newer"}"#)
         .unwrap();
     let bad = SessionId::new("bad").unwrap();
     assert_eq!(
@@ -72,7 +72,7 @@ async fn records_sit_at_name_colon_id_and_corrupt_ones_stay_alone() {
         store.set(&bad, "k", json!(1)).await.unwrap_err().code(),
         ErrorCode::Corrupt
     );
-    common::assert_newer_format(&store, 3).await;
+    common::assert_newer_format(&store, 4).await;
     assert_eq!(store.ids().await.unwrap(), vec![good.id.clone()]);
     clock.advance(10 * 86_400_000);
     assert_eq!(

@@ -25,7 +25,8 @@ use crate::id::SessionId;
 use crate::store::StoreOptions;
 use ops::{check_distinct, check_expected};
 use sealing::{
-    busy, encrypted_store, holds_check, tombstone, Sealer, Step, Undecided, SEAL_ATTEMPTS,
+    busy, encrypted_store, holds_check, joined, same, Sealer, Settle, Step, Undecided,
+    SEAL_ATTEMPTS,
 };
 use std::rc::Rc;
 
@@ -123,36 +124,15 @@ impl<B: Backend> Store<B> {
             }
         }
         let mut events = Vec::new();
+        let clearing = matches!(op, Op::Clear);
+        if let (true, Some(cipher)) = (clearing, &self.cipher) {
+            // The device key first, then (in the transaction below) a tombstone in the key
+            // check's place: a tab that read the key before it was destroyed finds the slot
+            // changed under any write it decided without a check, and reads the key again.
+            cipher.call(DESTROY, "", "").await?;
+            cipher.set_check(None);
+        }
         let outcome = match op {
-            Op::Clear => {
-                let check = SessionId::reserved(CHECK_ID);
-                let mut tomb = None;
-                if let Some(cipher) = &self.cipher {
-                    // The device key first, then a tombstone in the key check's place: a tab
-                    // that read the key before it was destroyed finds the slot changed under
-                    // any write it decided without a check, and reads the key again.
-                    cipher.call(DESTROY, "", "").await?;
-                    cipher.set_check(None);
-                    tomb = Some(tombstone(self.now()?)?);
-                }
-                self.backend
-                    .transact(&[&check], &mut |slots| match &tomb {
-                        Some(tomb) => Ok(vec![Write::Put(tomb.clone())]),
-                        // Without the key nothing can be shredded: refused.
-                        None if holds_check(&slots[0])? => Err(encrypted_store()),
-                        None => Ok(Vec::new()),
-                    })
-                    .await?;
-                self.backend.clear().await?;
-                events.push(StoreEvent {
-                    kind: EventKind::Cleared,
-                    id: None,
-                    new_id: None,
-                    version: None,
-                    local: true,
-                });
-                Outcome::Done
-            }
             Op::DeleteExpired(limit) => {
                 let now = self.now()?;
                 let removed = self.backend.delete_expired(self.expiry(now), limit).await?;
@@ -165,9 +145,20 @@ impl<B: Backend> Store<B> {
                 let now = self.now()?;
                 Outcome::Ids(self.backend.live_ids(self.expiry(now)).await?)
             }
-            // Reads, and every read-check-write.
+            // Reads, every read-check-write, and clear's key check (a tombstone, or without
+            // the key a refusal where there is a check: nothing can be shredded).
             op => self.transact(ids, &op, &mut events).await?,
         };
+        if clearing {
+            self.backend.clear().await?;
+            events.push(StoreEvent {
+                kind: EventKind::Cleared,
+                id: None,
+                new_id: None,
+                version: None,
+                local: true,
+            });
+        }
         self.emit(events);
         Ok(outcome)
     }
@@ -203,34 +194,83 @@ impl<B: Backend> Store<B> {
             all.push(&check);
         }
         let mut seal = Sealer::default();
+        let mut settle: Option<Settle> = None;
         let mut read = None;
         let mut attempts = 0;
         loop {
-            if read.is_none() && (read_only || self.cipher.is_some() && Self::reads_state(op)) {
-                read = Some(self.backend.read(&all).await?);
-            }
-            if let Some(cipher) = &self.cipher {
-                match self.plan(cipher, op, ids, read.as_deref(), now, &mut seal)? {
-                    Step::Call(call, todo) => {
-                        Self::call(cipher, call, todo, &mut seal.known).await?;
-                        continue;
-                    }
-                    Step::Check => {
-                        self.settle_check(cipher, now).await?;
-                        read = None;
-                        continue;
-                    }
-                    Step::Ready => {}
+            // The next step: settling the key check while that runs, else the op's own.
+            let step = match (&self.cipher, &mut settle) {
+                (Some(cipher), Some(s)) => self.settle(cipher, s, &mut seal.known, now)?,
+                _ if read.is_none()
+                    && (read_only || self.cipher.is_some() && Self::reads_state(op)) =>
+                {
+                    Step::Read
                 }
-            }
-            if matches!(op, Op::CheckKey) {
+                (Some(cipher), None) => {
+                    self.plan(cipher, op, ids, read.as_deref(), now, &mut seal)?
+                }
+                (None, _) => Step::Ready,
+            };
+            let commit = match step {
+                Step::Call(call, todo) => {
+                    let cipher = self.cipher.as_ref().ok_or(StoreError::Closed)?;
+                    let aads = joined(todo.iter().map(|t| t.0.as_str()));
+                    let texts = joined(todo.iter().map(|t| t.1.as_str()));
+                    let results = cipher.call(call, &aads, &texts).await?;
+                    Self::absorb(cipher, call, todo, &results, &mut seal.known);
+                    continue;
+                }
+                Step::Check => {
+                    settle = Some(Settle::new(matches!(op, Op::CheckKey)));
+                    continue;
+                }
+                Step::Settled => {
+                    settle = None;
+                    read = None;
+                    continue;
+                }
+                Step::Scan => {
+                    // Every readable record: at time 0 none is expired.
+                    let everything = Expiry {
+                        now_ms: 0,
+                        max_lifetime_ms: None,
+                    };
+                    let found = self.backend.live_ids(everything).await?;
+                    if let Some(s) = &mut settle {
+                        s.ids = Some(found);
+                    }
+                    continue;
+                }
+                Step::Read => {
+                    // The op's ids, or settling's: the check, or the records scanned.
+                    let scanned = settle.as_mut().and_then(|s| s.ids.take());
+                    let wanted: Vec<&SessionId> = match (&settle, &scanned) {
+                        (None, _) => all.clone(),
+                        (Some(_), Some(found)) => found.iter().collect(),
+                        (Some(_), None) => vec![&check],
+                    };
+                    let slots = self.backend.read(&wanted).await?;
+                    match &mut settle {
+                        None => read = Some(slots),
+                        Some(s) if scanned.is_some() => s.slots = Some(slots),
+                        Some(s) => s.stored = Some(slots.into_iter().next().unwrap_or(Slot::Empty)),
+                    }
+                    if let (Some(s), Some(found)) = (&mut settle, scanned) {
+                        s.ids = Some(found);
+                    }
+                    continue;
+                }
+                Step::Commit(ids, expect, writes, take) => Some((ids, expect, writes, take)),
+                Step::Ready => None,
+            };
+            if commit.is_none() && matches!(op, Op::CheckKey) {
                 // Without the key, a store that has a key check is not opened.
                 if self.cipher.is_none() && holds_check(&read.unwrap_or_default()[0])? {
                     return Err(encrypted_store());
                 }
                 return Ok(Outcome::Done);
             }
-            if read_only {
+            if commit.is_none() && read_only {
                 // What a sliding read would return, without its writes.
                 let mut slots = Vec::new();
                 for slot in read.unwrap_or_default() {
@@ -244,25 +284,47 @@ impl<B: Backend> Store<B> {
                 }
                 return Ok(out);
             }
+            // One transaction: the op's, or settling's commit.
+            let wanted: Vec<&SessionId> = match &commit {
+                Some((ids, ..)) => ids.iter().collect(),
+                None => all.clone(),
+            };
             let mut out = None;
             let mut stale = None;
+            let mut written = false;
             let done = self
                 .backend
-                .transact(&all, &mut |slots| {
-                    events.clear();
-                    match self.decide_sealed(op, ids, slots, now, events, &seal) {
-                        Ok((writes, outcome)) => {
-                            out = Some(outcome);
-                            Ok(writes)
-                        }
-                        Err(Undecided::Failed(e)) => Err(e),
-                        Err(Undecided::Stale(slots)) => {
-                            stale = Some(slots);
-                            Err(StoreError::Closed)
+                .transact(&wanted, &mut |slots| match &commit {
+                    Some((_, expect, writes, _)) => {
+                        written = slots.iter().zip(expect).all(|(a, b)| same(a, b));
+                        Ok(if written { writes.clone() } else { Vec::new() })
+                    }
+                    None => {
+                        events.clear();
+                        match self.decide_sealed(op, ids, slots, now, events, &seal) {
+                            Ok((writes, outcome)) => {
+                                out = Some(outcome);
+                                Ok(writes)
+                            }
+                            Err(Undecided::Failed(e)) => Err(e),
+                            Err(Undecided::Stale(slots)) => {
+                                stale = Some(slots);
+                                Err(StoreError::Closed)
+                            }
                         }
                     }
                 })
                 .await;
+            if let Some((.., take)) = commit {
+                done?;
+                if let (true, Some(ct), Some(cipher)) = (written, take, &self.cipher) {
+                    // This key's check is stored.
+                    cipher.set_check(Some(ct));
+                    settle = None;
+                    read = None;
+                }
+                continue;
+            }
             if stale.is_none() {
                 done?;
                 return out.ok_or_else(|| {

@@ -18,7 +18,7 @@
 //! this key sealed with every field but the deadline bound to it.
 
 use super::ops::{Op, Outcome};
-use super::{Backend, Expiry, Slot, Store, Write};
+use super::{Backend, Slot, Store, Write};
 use crate::crypto::{Cipher, CHECK_ID, DEVICE_CHECK, MAKE, OPEN, RELOAD, SEAL};
 use crate::error::StoreError;
 use crate::event::StoreEvent;
@@ -63,10 +63,19 @@ pub(super) struct Sealer {
 pub(super) enum Step {
     /// Ask `crypto.js` (`Cipher::call`): seal or open these `(additional data, text)`.
     Call(u32, Vec<(String, String)>),
-    /// Settle the key check first ([`settle_check`](Store::settle_check)), then read again.
+    /// Settle the key check first ([`settle`](Store::settle)), then read again.
     Check,
     /// Run the transaction (or, read-only, give the result).
     Ready,
+    /// Read: the op's ids; settling, the key-check slot, or the records it listed.
+    Read,
+    /// Settling: list every readable record.
+    Scan,
+    /// Settling: write these if the slots of these ids (the key check's last) still hold
+    /// these; on success, the check sealed (when it vouches for the key) becomes the cipher's.
+    Commit(Vec<SessionId>, Vec<Slot>, Vec<Write>, Option<String>),
+    /// The key check is this key's.
+    Settled,
 }
 
 /// How many times an encrypted operation prepares again for what changed under it before it
@@ -102,7 +111,7 @@ fn check_record(sealed: String, version: u64, now: u64) -> SessionRecord {
 }
 
 /// What `clear` leaves under the key check's id: a tombstone with a fresh nonce.
-pub(super) fn tombstone(now: u64) -> Result<SessionRecord, StoreError> {
+fn tombstone(now: u64) -> Result<SessionRecord, StoreError> {
     let mut mark = String::from(TOMBSTONE);
     mark.push_str(SessionId::generate()?.as_str());
     Ok(check_record(mark, 1, now))
@@ -130,7 +139,7 @@ pub(super) fn encrypted_store() -> StoreError {
 /// Whether two slots hold the same bytes, as far as a transaction that decided on one needs:
 /// records by their encoding (not `==`, whose comparison of plaintext states by value would
 /// bring a JSON parser into the wasm), unreadable ones as alike.
-fn same(a: &Slot, b: &Slot) -> bool {
+pub(super) fn same(a: &Slot, b: &Slot) -> bool {
     match (a, b) {
         (Slot::Record(a), Slot::Record(b)) => crate::codec::encode(a) == crate::codec::encode(b),
         (Slot::Empty, Slot::Empty) | (Slot::Corrupt(_), Slot::Corrupt(_)) => true,
@@ -234,20 +243,6 @@ impl<B: Backend> Store<B> {
                 generation,
             });
         }
-    }
-
-    /// One call to `crypto.js` on `todo`, its results taken into `known`.
-    pub(super) async fn call(
-        cipher: &Cipher,
-        call: u32,
-        todo: Vec<(String, String)>,
-        known: &mut Vec<Sealing>,
-    ) -> Result<(), StoreError> {
-        let aads = joined(todo.iter().map(|t| t.0.as_str()));
-        let texts = joined(todo.iter().map(|t| t.1.as_str()));
-        let results = cipher.call(call, &aads, &texts).await?;
-        Self::absorb(cipher, call, todo, &results, known);
-        Ok(())
     }
 
     /// `slot` as the contract sees it: a state sealed by this store's key opened (from
@@ -374,10 +369,11 @@ impl<B: Backend> Store<B> {
         } else {
             (slots, &[][..])
         };
-        if check
+        // (Clear replaces whatever check there is with its tombstone.)
+        let mismatch = check
             .first()
-            .is_some_and(|slot| !Self::is_ours(cipher, slot))
-        {
+            .is_some_and(|slot| !Self::is_ours(cipher, slot));
+        if mismatch && !matches!(op, Op::Clear) {
             return Ok(Step::Check);
         }
         // The states to open: the op's own, where it reads them.
@@ -480,7 +476,8 @@ impl<B: Backend> Store<B> {
                 .collect();
             return Ok(self.decide(op, ids, slots, now, events)?);
         };
-        if guarded && !slots.last().is_some_and(|slot| Self::is_ours(cipher, slot)) {
+        let clearing = matches!(op, Op::Clear);
+        if guarded && !clearing && !slots.last().is_some_and(|slot| Self::is_ours(cipher, slot)) {
             return Err(Undecided::Stale(slots));
         }
         let Some(open) = self.as_decided(op, ids, &slots, known) else {
@@ -502,116 +499,102 @@ impl<B: Backend> Store<B> {
                 cipher.remember(r);
             }
         }
+        if clearing {
+            writes.push(Write::Put(tombstone(now)?));
+        }
         Ok((writes, outcome))
     }
 
-    /// Makes the stored key check this key's, and known to the cipher, before a write goes
-    /// ahead: one this key wrote is opened and taken; one a device key wrote that is gone
-    /// (the keys database lost it) is replaced by this device key's; where there is none of
-    /// this release's yet, the store is upgraded to one ([`upgrade`](Self::upgrade)).
+    /// The next step of settling the key check (see [`Settle`]): making the stored check this
+    /// key's, and known to the cipher, before a write goes ahead. One this key wrote is opened
+    /// and taken; one a device key wrote that is gone (the keys database lost it) is replaced by
+    /// this device key's; where there is none of this release's, the store is upgraded to one.
     ///
-    /// A device key that writes where no check vouches for a key is one read after the slot
-    /// was: a key read before may be one a `clear` destroyed since (its tombstone then differs
-    /// from the slot read, and the write does not go ahead).
-    pub(super) async fn settle_check(&self, cipher: &Cipher, now: u64) -> Result<(), StoreError> {
-        let id = SessionId::reserved(CHECK_ID);
-        let mut reloaded = false;
-        for _ in 0..SEAL_ATTEMPTS {
-            let stored = self
-                .backend
-                .read(&[&id])
-                .await?
-                .pop()
-                .unwrap_or(Slot::Empty);
-            if Self::is_ours(cipher, &stored) {
-                return Ok(());
-            }
-            // What the stored check says, where it opens with this key.
-            let mut opened = None;
-            if holds_check(&stored)? {
-                let Slot::Record(r) = &stored else {
-                    continue;
-                };
-                let (legacy, ct) = (r.state.sealed_format() == 2, r.state.as_json());
-                let aad = if legacy {
-                    cipher.legacy_aad(r)
-                } else {
-                    cipher.aad(r)
-                };
-                let mut known = Vec::new();
-                Self::call(cipher, OPEN, vec![(aad, ct.to_owned())], &mut known).await?;
-                let plain = known.pop().map(|k| k.plain).unwrap_or_default();
-                if plain == CHECK && !legacy {
-                    cipher.set_check(Some(ct.to_owned()));
-                    return Ok(());
-                }
-                if plain.is_empty() || plain != CHECK && plain != UPGRADING {
-                    if cipher.is_device() && !reloaded {
-                        // Another tab may have remade the key since this one read it.
-                        reloaded = true;
-                        cipher.call(RELOAD, "", "").await?;
-                        continue;
-                    }
-                    if !cipher.is_device() || r.version != DEVICE_CHECK {
-                        // The app's key, or a device store meeting data under the app's key.
-                        return Err(wrong_key());
-                    }
-                    // A device key that is gone wrote it: this device's key takes the store
-                    // over (what it sealed stays CORRUPT, for its ids only).
-                    if self.replace_check(cipher, &stored, &[], CHECK, now).await? {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                // The previous release's check, or an unfinished upgrade's: this key's.
-                opened = Some(if legacy { CHECK } else { UPGRADING });
-            }
-            if opened.is_none() && cipher.is_device() {
-                // The key this device store writes with, read after the slot was: it makes the
-                // key where there is none.
-                cipher.call(MAKE, "", "").await?;
-            }
-            if self.upgrade(cipher, &stored, opened, now).await? {
-                return Ok(());
-            }
-        }
-        Err(busy())
-    }
-
-    /// Brings a store whose key-check slot holds `stored` (none of this release's: nothing, a
-    /// tombstone, the previous release's check, or an unfinished upgrade's) to this key's check.
-    /// `opened`: what `stored` opened to with this key (the previous release's check as
-    /// [`CHECK`], an upgrade's as [`UPGRADING`]), `None` where it vouches for no key.
-    ///
-    /// Turning encryption on, and the first open by this release, seal the store's plaintext
-    /// records and reseal the previous release's in the same transaction that writes the
-    /// check, so that no plaintext record is trusted after it. First an `UPGRADING` check is
-    /// written, which every write of a tab without the key refuses from then on, so that
-    /// nothing the seal step did not see can be written beside it; any tab with the key
-    /// finishes an upgrade it meets. Where the store holds records of this release's format,
-    /// it was encrypted already (its check was lost, or replaced by an older tab): nothing is
+    /// The upgrade. Turning encryption on, and the first open by this release, seal the
+    /// store's plaintext records and reseal the previous release's in the same transaction that
+    /// writes the check, so that no plaintext record is trusted after it. First an [`UPGRADING`]
+    /// check is written, which every write of a tab without the key refuses from then on, so
+    /// that nothing the seal step did not see can be written beside it; any tab with the key
+    /// finishes an upgrade it meets. Where the store holds records of this release's format, it
+    /// was encrypted already (its check was lost, or replaced by an older tab's): nothing is
     /// sealed, and a plaintext record stays CORRUPT.
     ///
     /// A key may write a first check only where every sealed record opens with it (unless it
     /// is a device key: the key that sealed them is gone with the keys database, and they stay
-    /// CORRUPT). Returns whether this key's check is now stored; `false` when the store
-    /// changed meanwhile (settle again).
-    async fn upgrade(
+    /// CORRUPT for their ids). A device key that writes where no check vouches for a key is one
+    /// read after the slot was: a key read before may be one a `clear` destroyed since (its
+    /// tombstone then differs from the slot read, and the write does not go ahead).
+    ///
+    /// Synchronous, on what was read and learned so far (like [`plan`](Self::plan)): the
+    /// engine's one loop carries out each step and comes back.
+    pub(super) fn settle(
         &self,
         cipher: &Cipher,
-        stored: &Slot,
-        opened: Option<&str>,
+        s: &mut Settle,
+        known: &mut Vec<Sealing>,
         now: u64,
-    ) -> Result<bool, StoreError> {
-        let vouched = opened.is_some();
-        // Every readable record, as stored: at time 0 none is expired.
-        let everything = Expiry {
-            now_ms: 0,
-            max_lifetime_ms: None,
+    ) -> Result<Step, StoreError> {
+        if s.committed {
+            // A check was written (an UPGRADING one), or the store changed: read it all again.
+            s.committed = false;
+            s.rounds += 1;
+            if s.rounds == SEAL_ATTEMPTS {
+                return Err(busy());
+            }
+            *s = Settle {
+                rounds: s.rounds,
+                reloaded: s.reloaded,
+                at_open: s.at_open,
+                ..Settle::default()
+            };
+        }
+        let Some(stored) = &s.stored else {
+            return Ok(Step::Read);
         };
-        let ids = self.backend.live_ids(everything).await?;
-        let ids: Vec<&SessionId> = ids.iter().collect();
-        let slots = self.backend.read(&ids).await?;
+        if Self::is_ours(cipher, stored) {
+            return Ok(Step::Settled);
+        }
+        // What the stored check says, where it opens with this key.
+        let mut opened = None;
+        if let (true, Slot::Record(r)) = (holds_check(stored)?, stored) {
+            let legacy = r.state.sealed_format() == 2;
+            let aad = if legacy {
+                cipher.legacy_aad(r)
+            } else {
+                cipher.aad(r)
+            };
+            let ct = r.state.as_json();
+            match find_opened(known, &aad, ct).map(|k| k.plain.as_str()) {
+                None => return Ok(Step::Call(OPEN, vec![(aad, ct.to_owned())])),
+                Some(CHECK) if !legacy => {
+                    cipher.set_check(Some(ct.to_owned()));
+                    return Ok(Step::Settled);
+                }
+                // The previous release's check, or an unfinished upgrade's: this key's.
+                Some(CHECK) => opened = Some(CHECK),
+                Some(UPGRADING) if !legacy => opened = Some(UPGRADING),
+                Some(_) if cipher.is_device() && !s.reloaded => {
+                    // Another tab may have remade the key since this one read it.
+                    s.reloaded = true;
+                    s.stored = None;
+                    known.retain(|k| !k.plain.is_empty());
+                    return Ok(Step::Call(RELOAD, Vec::new()));
+                }
+                // The app's key, or a device store meeting data under the app's key.
+                Some(_) if !cipher.is_device() || r.version != DEVICE_CHECK => {
+                    return Err(wrong_key())
+                }
+                // A device key that is gone wrote it: this device's key takes the store over
+                // (what it sealed stays CORRUPT, for its ids only).
+                Some(_) => return Ok(self.commit_check(cipher, s, known, CHECK, Vec::new(), now)),
+            }
+        }
+        if s.ids.is_none() {
+            return Ok(Step::Scan);
+        }
+        let Some(slots) = &s.slots else {
+            return Ok(Step::Read);
+        };
         let records: Vec<&SessionRecord> = slots
             .iter()
             .filter_map(|slot| match slot {
@@ -619,41 +602,59 @@ impl<B: Backend> Store<B> {
                 _ => None,
             })
             .collect();
+        let vouched = opened.is_some();
+        // At open, a store with no check of a key and nothing to seal is only checked (an app
+        // key against its records): the first write makes the check (and a device key).
+        let write_now =
+            !s.at_open || vouched || records.iter().any(|r| r.state.sealed_format() != 3);
+        if !write_now && cipher.is_device() {
+            return Ok(Step::Ready);
+        }
+        if write_now && !vouched && cipher.is_device() && !s.made {
+            // The key this device store writes with, read after the slot was (made where there
+            // is none).
+            s.made = true;
+            return Ok(Step::Call(MAKE, Vec::new()));
+        }
         let encrypted = records.iter().any(|r| r.state.sealed_format() == 3);
         // What to open: the previous release's states to reseal them; and where no check
         // vouches for this key, every sealed state, to check the key on them.
         let mut todo = Vec::new();
+        let mut fails = false;
         for r in &records {
             let aad = match r.state.sealed_format() {
                 2 if !encrypted || !vouched => cipher.legacy_aad(r),
                 3 if !vouched => cipher.aad(r),
                 _ => continue,
             };
-            todo.push((aad, r.state.as_json().to_owned()));
+            match find_opened(known, &aad, r.state.as_json()) {
+                None => todo.push((aad, r.state.as_json().to_owned())),
+                Some(k) => fails |= k.plain.is_empty(),
+            }
         }
-        let mut known = Vec::new();
         if !todo.is_empty() {
-            Self::call(cipher, OPEN, todo, &mut known).await?;
+            return Ok(Step::Call(OPEN, todo));
         }
-        if !vouched && !cipher.is_device() && known.iter().any(|k| k.plain.is_empty()) {
+        if fails && !vouched && !cipher.is_device() {
             return Err(wrong_key());
         }
+        if !write_now {
+            return Ok(Step::Ready);
+        }
         if encrypted {
-            return self.replace_check(cipher, stored, &[], CHECK, now).await;
+            return Ok(self.commit_check(cipher, s, known, CHECK, Vec::new(), now));
         }
         if opened != Some(UPGRADING) {
             // Writes of tabs without the key stop here; the records are read again after.
-            self.replace_check(cipher, stored, &[], UPGRADING, now)
-                .await?;
-            return Ok(false);
+            return Ok(self.commit_check(cipher, s, known, UPGRADING, Vec::new(), now));
         }
         // Seal the plaintext records and reseal the previous release's (those that open).
-        let mut todo = Vec::new();
-        let mut resealed = Vec::new();
+        let generation = Some(cipher.generation());
+        let mut writes = Vec::new();
         for r in &records {
             let plain = match r.state.sealed_format() {
                 0 => r.state.as_json(),
-                2 => match known.iter().find(|k| k.sealed == r.state.as_json()) {
+                2 => match find_opened(known, &cipher.legacy_aad(r), r.state.as_json()) {
                     Some(k) if !k.plain.is_empty() => &k.plain,
                     _ => continue,
                 },
@@ -661,91 +662,77 @@ impl<B: Backend> Store<B> {
             };
             let mut record = (*r).clone();
             record.state = State::from_checked(plain.to_owned()).with_shape(r.state.shape());
-            todo.push((cipher.aad(&record), plain.to_owned()));
-            resealed.push(record);
+            let aad = cipher.aad(&record);
+            match find_sealed(known, &aad, plain, generation) {
+                Some(k) => {
+                    record.state = State::sealed(k.sealed.clone()).with_shape(r.state.shape());
+                    writes.push(Write::Put(record));
+                }
+                None => todo.push((aad, plain.to_owned())),
+            }
         }
-        let mut sealed = Vec::new();
         if !todo.is_empty() {
-            Self::call(cipher, SEAL, todo, &mut sealed).await?;
+            return Ok(Step::Call(SEAL, todo));
         }
-        let mut writes = Vec::new();
-        for (mut record, s) in resealed.into_iter().zip(sealed) {
-            record.state = State::sealed(s.sealed).with_shape(record.state.shape());
-            writes.push((record.id.clone(), Slot::Record(record)));
-        }
-        // The transaction checks every record read (the writes are decided on them) and the
-        // check slot.
-        let expected: Vec<(&SessionId, &Slot)> = ids.iter().copied().zip(&slots).collect();
-        self.replace_check_with(cipher, stored, &expected, writes, CHECK, now)
-            .await
+        Ok(self.commit_check(cipher, s, known, CHECK, writes, now))
     }
 
-    /// Seals a key check of `plain` with this key and writes it in place of `stored`, with
-    /// nothing else, if the slot still holds it and the slots of `expected` what they held:
-    /// whether it was written.
-    async fn replace_check(
+    /// The step that writes a key check of `plain` (sealed first) in place of the slot as
+    /// read, with `writes`, if the slot and every record scanned still hold what was read.
+    fn commit_check(
         &self,
         cipher: &Cipher,
-        stored: &Slot,
-        expected: &[(&SessionId, &Slot)],
+        s: &mut Settle,
+        known: &[Sealing],
         plain: &str,
+        mut writes: Vec<Write>,
         now: u64,
-    ) -> Result<bool, StoreError> {
-        self.replace_check_with(cipher, stored, expected, Vec::new(), plain, now)
-            .await
-    }
-
-    /// [`replace_check`](Self::replace_check), writing `writes` (records, by id) in the same
-    /// transaction.
-    async fn replace_check_with(
-        &self,
-        cipher: &Cipher,
-        stored: &Slot,
-        expected: &[(&SessionId, &Slot)],
-        writes: Vec<(SessionId, Slot)>,
-        plain: &str,
-        now: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Step {
         let mut check = check_record(String::new(), cipher.check_version(), now);
         check.state = State::from_checked(plain.to_owned());
-        let mut known = Vec::new();
-        Self::call(
-            cipher,
-            SEAL,
-            vec![(cipher.aad(&check), plain.to_owned())],
-            &mut known,
-        )
-        .await?;
-        let ct = known.pop().map(|k| k.sealed).unwrap_or_default();
+        let aad = cipher.aad(&check);
+        let Some(k) = find_sealed(known, &aad, plain, Some(cipher.generation())) else {
+            return Step::Call(SEAL, vec![(aad, plain.to_owned())]);
+        };
+        let ct = k.sealed.clone();
         check.state = State::sealed(ct.clone());
-        let id = check.id.clone();
-        let mut all: Vec<&SessionId> = expected.iter().map(|(id, _)| *id).collect();
-        all.push(&id);
-        let mut puts: Vec<Write> = writes
-            .into_iter()
-            .filter_map(|(_, slot)| match slot {
-                Slot::Record(r) => Some(Write::Put(r)),
-                _ => None,
-            })
-            .collect();
-        puts.push(Write::Put(check));
-        let mut written = false;
-        let done = self
-            .backend
-            .transact(&all, &mut |slots| {
-                let (records, slot) = slots.split_at(slots.len() - 1);
-                written = same(&slot[0], stored)
-                    && records
-                        .iter()
-                        .zip(expected)
-                        .all(|(now, (_, then))| same(now, then));
-                Ok(if written { puts.clone() } else { Vec::new() })
-            })
-            .await;
-        done?;
-        if written && plain == CHECK {
-            cipher.set_check(Some(ct));
-        }
-        Ok(written)
+        let mut ids = s.ids.take().unwrap_or_default();
+        let mut expect = s.slots.take().unwrap_or_default();
+        ids.truncate(expect.len());
+        ids.push(check.id.clone());
+        expect.push(s.stored.take().unwrap_or(Slot::Empty));
+        writes.push(Write::Put(check));
+        s.committed = true;
+        Step::Commit(ids, expect, writes, (plain == CHECK).then_some(ct))
     }
+}
+
+impl Settle {
+    /// Settling from the start; `at_open` when the store is being opened.
+    pub(super) fn new(at_open: bool) -> Self {
+        Settle {
+            at_open,
+            ..Settle::default()
+        }
+    }
+}
+
+/// Settling the key check ([`Store::settle`]): what was read and done so far.
+#[derive(Default)]
+pub(super) struct Settle {
+    /// The key-check slot as read (`None`: read it).
+    pub(super) stored: Option<Slot>,
+    /// The ids of every readable record, as scanned for an upgrade (`None`: scan).
+    pub(super) ids: Option<Vec<SessionId>>,
+    /// Their slots (`None`: read them).
+    pub(super) slots: Option<Vec<Slot>>,
+    /// Whether the store is being opened: an empty store with no check is left as it is.
+    at_open: bool,
+    /// Whether the device key was read after the slot was.
+    made: bool,
+    /// Whether the device key was read again for a check that did not open.
+    reloaded: bool,
+    /// Whether a check was just committed (or tried): read everything again.
+    committed: bool,
+    rounds: usize,
 }

@@ -1,5 +1,5 @@
 // Encryption at rest (DESIGN.md, "Encryption at rest"), in each engine (WSS_ENGINE), through the
-// built package: what the storage holds when read behind the store's back (no plaintext, `"v":2`
+// built package: what the storage holds when read behind the store's back (no plaintext, `"v":3`
 // records with `enc`), ciphertexts that were tampered with or moved to another id, version or
 // store, the wrong key at open, options that are not a key, crypto-shredding by `clear()`,
 // plaintext records from before encryption, compare-and-swap storms across pages, and workers.
@@ -28,7 +28,7 @@ async function setUpPage() {
 
 for (const backend of PERSISTENT) {
   for (const kind of KINDS) {
-    test(`${backend}, ${kind === "device" ? '"device"' : "{ key }"}: the storage holds no plaintext, only "v":2 records with enc (fresh IV each), and every read gives the state back`, async () => {
+    test(`${backend}, ${kind === "device" ? '"device"' : "{ key }"}: the storage holds no plaintext, only "v":3 records with enc (fresh IV each), and every read gives the state back`, async () => {
       const checks = await page.evaluate(async ({ backend, kind, marker }) => {
         const { checks, check } = checker();
         const name = `enc-raw-${backend}-${kind}`;
@@ -56,7 +56,7 @@ for (const backend of PERSISTENT) {
           "many-d": { d: marker },
         };
 
-        // The raw storage: every record is v2 with enc and no state, and the marker is nowhere.
+        // The raw storage: every record is v3 with enc and no state, and the marker is nowhere.
         const all = await raw.dump(backend, name);
         check("the store's raw storage is not empty", all.length >= 4, all.length);
         check("the marker shows nowhere in the raw storage (records and metadata)", raw.leaks(JSON.stringify(all), marker).length === 0, raw.leaks(JSON.stringify(all), marker));
@@ -68,7 +68,7 @@ for (const backend of PERSISTENT) {
           try { parsed = JSON.parse(text); } catch { parsed = null; }
           check(`${id}: stored as JSON text`, parsed && typeof parsed === "object", text);
           if (!parsed) continue;
-          check(`${id}: "v":2`, parsed.v === 2 && text.startsWith('{"v":2,'), text.slice(0, 40));
+          check(`${id}: "v":3`, parsed.v === 3 && text.startsWith('{"v":3,'), text.slice(0, 40));
           check(`${id}: enc is base64 of IV + ciphertext + tag, no state`, typeof parsed.enc === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(parsed.enc) && atob(parsed.enc).length >= 12 + 2 + 16 && !("state" in parsed), text);
           check(`${id}: no plaintext in the record`, raw.leaks(text, marker).length === 0 && !text.includes("ünïcödé"), raw.leaks(text, marker));
           ivs.push(parsed.enc.slice(0, 16));
@@ -91,7 +91,7 @@ for (const backend of PERSISTENT) {
         // The key-check record: encrypted, never a session.
         let parsedCheck;
         try { parsedCheck = JSON.parse(keyCheck); } catch { parsedCheck = null; }
-        check('a key-check record under ":key", v2 with enc and no state', parsedCheck?.v === 2 && typeof parsedCheck.enc === "string" && !("state" in parsedCheck), keyCheck);
+        check('a key-check record under ":key", v3 with enc and no state', parsedCheck?.v === 3 && typeof parsedCheck.enc === "string" && !("state" in parsedCheck), keyCheck);
         const ids = (await store.ids()).sort();
         check("ids: the sessions only (not :key)", same(ids, Object.keys(expected).sort()), ids);
         const loaded = await store.loadMany(Object.keys(expected));
@@ -167,7 +167,7 @@ test("metadata stays in clear: expiry by the injected clock, deleteExpired, upda
         if (backend !== "memory") {
           const text = await raw.textOfId(backend, name, a.id);
           const parsed = JSON.parse(text);
-          check(`${backend}/${kind}: expiresAt and ttlMs in clear`, parsed.expiresAt === t + 10_000 && parsed.ttlMs === 10_000 && parsed.v === 2, text);
+          check(`${backend}/${kind}: expiresAt and ttlMs in clear`, parsed.expiresAt === t + 10_000 && parsed.ttlMs === 10_000 && parsed.v === 3, text);
         }
         check(`${backend}/${kind}: updateTtl resolves`, (await store.updateTtl(a.id, 50_000)) === undefined);
         const moved = await store.load(a.id);
@@ -447,16 +447,18 @@ for (const backend of PERSISTENT) {
         check("whole snapshot back: load CORRUPT", out.error?.code === "CORRUPT", out);
         whole.value.close();
       }
-      // Tidy up with a store that does not encrypt (clear removes everything of the name).
-      const plain = await wss.SessionStore.open({ backend, name, sweepIntervalMs: null });
-      await plain.clear();
-      plain.close();
+      // Tidy up (clear removes everything of the name; a store without encryption is refused
+      // while the restored key check is there).
+      const refused = await call(() => wss.SessionStore.open({ backend, name, sweepIntervalMs: null }));
+      check("a store without encryption is refused beside the restored key check", refused.error?.code === "INVALID_INPUT", refused);
+      await raw.restore(backend, name, []);
+      for (const [k] of snapshot) await (await import("/t/integrity.js")).removeText(backend, name, backend === "indexeddb" ? k : k.slice(name.length + 1));
       return checks;
     }, backend);
     report(checks);
   });
 
-  test(`${backend}: plaintext records from before encryption are read, and encrypted on their next write; a store without encryption then gets CORRUPT saying "encrypted"`, async () => {
+  test(`${backend}: plaintext records from before encryption are sealed when encryption is turned on (at open, in one step); a store without encryption is then refused, and one opened before gets CORRUPT saying "encrypted"`, async () => {
     const checks = await page.evaluate(async ({ backend, marker }) => {
       const { checks, check } = checker();
       for (const kind of ["device", "key"]) {
@@ -465,36 +467,36 @@ for (const backend of PERSISTENT) {
         await plain.clear();
         await plain.create({ secret: marker, n: 1 }, { id: "old-a" });
         await plain.create({ secret: marker, n: 2 }, { id: "old-b" });
-        plain.close();
         const v1 = await raw.textOfId(backend, name, "old-a");
         check(`${kind}: before: plaintext "v":1 with the state`, JSON.parse(v1).v === 1 && v1.includes(marker), v1);
 
         const encryption = await raw.encryptionOf(kind);
         const enc = await wss.SessionStore.open({ backend, name, encryption, sweepIntervalMs: null });
-        check(`${kind}: encrypted store loads a plaintext record`, same((await enc.load("old-a"))?.state, { secret: marker, n: 1 }));
+        for (const id of ["old-a", "old-b"]) {
+          const text = await raw.textOfId(backend, name, id);
+          const parsed = JSON.parse(text);
+          check(`${kind}: ${id} after the open: "v":3 with enc, no plaintext`, parsed.v === 3 && typeof parsed.enc === "string" && !("state" in parsed) && raw.leaks(text, marker).length === 0, text);
+          check(`${kind}: ${id}: version and times kept`, parsed.version === 1 && parsed.createdAt === JSON.parse(v1).createdAt || id !== "old-a", parsed);
+        }
+        check(`${kind}: the encrypted store loads them`, same((await enc.load("old-a"))?.state, { secret: marker, n: 1 }));
         check(`${kind}: and get`, (await enc.get("old-b", "n")) === 2);
-        check(`${kind}: loadMany of plaintext records`, same((await enc.loadMany(["old-a", "old-b"])).map((r) => r?.state.n), [1, 2]));
+        check(`${kind}: loadMany`, same((await enc.loadMany(["old-a", "old-b"])).map((r) => r?.state.n), [1, 2]));
         check(`${kind}: ids`, same((await enc.ids()).sort(), ["old-a", "old-b"]));
-        check(`${kind}: a read does not rewrite it`, (await raw.textOfId(backend, name, "old-a")) === v1);
         check(`${kind}: set`, (await enc.set("old-a", "n", 10)) === 2);
         const after = await raw.textOfId(backend, name, "old-a");
-        const parsed = JSON.parse(after);
-        check(`${kind}: after its write: "v":2 with enc, no plaintext`, parsed.v === 2 && typeof parsed.enc === "string" && !("state" in parsed) && raw.leaks(after, marker).length === 0, after);
-        check(`${kind}: and it reads back`, same((await enc.load("old-a"))?.state, { secret: marker, n: 10 }));
-        check(`${kind}: the record not written is still v1`, JSON.parse(await raw.textOfId(backend, name, "old-b")).v === 1);
-        enc.close();
 
-        // A store opened without encryption.
-        const noKey = await wss.SessionStore.open({ backend, name, sweepIntervalMs: null });
-        for (const [m, fn] of [["load", () => noKey.load("old-a")], ["get", () => noKey.get("old-a", "n")], ["loadMany", () => noKey.loadMany(["old-b", "old-a"])]]) {
+        // The instance without encryption opened before: its reads are CORRUPT, its writes refused.
+        for (const [m, fn] of [["load", () => plain.load("old-a")], ["get", () => plain.get("old-a", "n")], ["loadMany", () => plain.loadMany(["old-b", "old-a"])]]) {
           const out = await call(fn);
-          check(`${kind}: no encryption: ${m} of an encrypted record: CORRUPT saying "encrypted"`, out.error?.code === "CORRUPT" && /encrypted/i.test(out.error.message) && out.error.message.includes("old-a"), out);
+          check(`${kind}: no encryption: ${m} of an encrypted record: CORRUPT saying "encrypted"`, out.error?.code === "CORRUPT" && /encrypted/i.test(out.error.message), out);
         }
-        check(`${kind}: no encryption: the plaintext record still loads`, same((await noKey.load("old-b"))?.state, { secret: marker, n: 2 }));
-        const setOut = await call(() => noKey.set("old-a", "n", 11));
-        check(`${kind}: no encryption: set on an encrypted record does not succeed`, setOut.error?.code === "CORRUPT", setOut);
+        const setOut = await call(() => plain.set("old-a", "n", 11));
+        check(`${kind}: no encryption: set refused (INVALID_INPUT: the store is encrypted)`, setOut.error?.code === "INVALID_INPUT", setOut);
         check(`${kind}: the encrypted record is untouched`, (await raw.textOfId(backend, name, "old-a")) === after);
-        noKey.close();
+        plain.close();
+        const late = await call(() => wss.SessionStore.open({ backend, name, sweepIntervalMs: null }));
+        check(`${kind}: a store without encryption opened now: INVALID_INPUT`, late.error?.code === "INVALID_INPUT" && /encrypted/.test(late.error.message), late);
+        enc.close();
         const enc2 = await wss.SessionStore.open({ backend, name, encryption, sweepIntervalMs: null });
         check(`${kind}: the key still reads it`, same((await enc2.load("old-a"))?.state, { secret: marker, n: 10 }));
         await enc2.clear();
@@ -548,7 +550,7 @@ for (const backend of ["indexeddb", "localstorage"]) {
       assert.equal(final.version, 301);
     }
     const parsed = JSON.parse(stored);
-    assert.equal(parsed.v, 2, stored);
+    assert.equal(parsed.v, 3, stored);
     assert.equal(typeof parsed.enc, "string");
     assert.equal(parsed.version, 301);
     assert.equal(entries.length, 1, `one device key for every page: ${entries}`);
@@ -727,12 +729,12 @@ test('workers: an encrypted ("device") IndexedDB store in a dedicated worker and
     assert.equal(reply.setVersion, 2, `${where}: set on the page's record`);
     assert.deepEqual(reply.loadedBack.state, { from: "worker", secret: MARKER }, `${where} reads its own write`);
     assert.deepEqual(reply.rawLeaks, [], `${where}: no plaintext in the records`);
-    assert.deepEqual(reply.rawFormats, [2, 2], `${where}: both records encrypted`);
+    assert.deepEqual(reply.rawFormats, [3, 3], `${where}: both records encrypted`);
     assert.deepEqual(reply.keyEntries, [`indexeddb:${name}`], `${where}: one device key, the page's`);
     assert.deepEqual(seen.workers.value?.state, { from: "worker", secret: MARKER }, `the page reads what the ${where} wrote: ${JSON.stringify(seen.workers)}`);
     assert.deepEqual(seen.mine.value?.state, { from: "page", secret: MARKER, seenBy: `worker ${MARKER}` }, `the page reads the ${where}'s change of its record: ${JSON.stringify(seen.mine)}`);
     assert.deepEqual(pageSide.leaks, []);
-    assert.deepEqual(pageSide.formats, [2, 2]);
+    assert.deepEqual(pageSide.formats, [3, 3]);
     assert.deepEqual(pageSide.entries, [`indexeddb:${name}`]);
   }
   await p.close();

@@ -191,7 +191,9 @@ for (const backend of PERSISTENT) {
       check("nothing written (no key check of the wrong key)", JSON.stringify(await raw.dump(backend, name)) === snapshot);
       const back = await wss.SessionStore.open({ backend, name, encryption: right, sweepIntervalMs: null });
       check("the right key opens and reads", same((await back.load("mine"))?.state, { secret: "mine" }));
-      check("and wrote its key check again", JSON.parse((await raw.texts(backend, name)).check ?? "null")?.v === 3);
+      check("opening wrote nothing (nothing to seal)", JSON.stringify(await raw.dump(backend, name)) === snapshot);
+      await back.set("mine", "more", 1);
+      check("its first write wrote its key check again", JSON.parse((await raw.texts(backend, name)).check ?? "null")?.v === 3);
       const again = await call(() => wss.SessionStore.open({ backend, name, encryption: wrong, sweepIntervalMs: null }));
       check("the wrong key is refused after that too", again.error?.code === "INVALID_INPUT", again);
       await back.clear();

@@ -203,7 +203,7 @@ export function leaks(text, secret) {
 /** The base64 alphabet, for changing one character of a ciphertext into another valid one. */
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/** `text` (a v2 record) with one base64 character of its `enc` at `at` (negative: from the end) changed. */
+/** `text` (a sealed record) with one base64 character of its `enc` at `at` (negative: from the end) changed. */
 export function flipEnc(text, at) {
   const { enc } = JSON.parse(text);
   const i = at < 0 ? enc.length + at : at;
@@ -213,7 +213,7 @@ export function flipEnc(text, at) {
   return text.replace(`"enc":"${enc}"`, `"enc":"${changed}"`);
 }
 
-/** `text` (a v2 record) with its `enc` replaced by `enc` and nothing else changed. */
+/** `text` (a sealed record) with its `enc` replaced by `enc` and nothing else changed. */
 export function withEnc(text, enc) {
   const { enc: old } = JSON.parse(text);
   if (!text.includes(`"enc":"${old}"`)) throw new Error("withEnc: enc not found as written");
