@@ -45,11 +45,11 @@ const MEMO: usize = 1024;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Encryption {
-    /// A non-extractable AES-GCM 256-bit key made on first use and kept in IndexedDB (a
+    /// A non-extractable AES-GCM 256-bit key made by the first write and kept in IndexedDB (a
     /// memory store's in memory, for its lifetime): defence in depth, and crypto-shredding on
-    /// [`clear`](crate::SessionStore::clear), which destroys it.
+    /// [`clear`](crate::SessionStore::clear), which destroys it (and other tabs drop it).
     Device,
-    /// The app's own AES-GCM key, with `encrypt` and `decrypt` usages (e.g. derived with
+    /// The app's own AES-GCM 256-bit key, with `encrypt` and `decrypt` usages (e.g. derived with
     /// PBKDF2 from a passphrase that is never stored).
     Key(web_sys::CryptoKey),
 }

@@ -135,9 +135,12 @@ impl StoreOptions {
         self
     }
 
-    /// Encrypts the states the store writes (browser only; see
-    /// [`Encryption`](crate::Encryption)). Open the store with [`WebStore::open`](crate::WebStore::open):
-    /// the stores opened directly on a backend refuse it, as they cannot make or check a key.
+    /// Encrypts the states the store writes, and authenticates every field of its records but
+    /// the deadline (browser only; see [`Encryption`](crate::Encryption)): records the key did
+    /// not seal, plaintext ones included, are CORRUPT, and a store that has encrypted data
+    /// refuses to open without this option. Open the store with
+    /// [`WebStore::open`](crate::WebStore::open): the stores opened directly on a backend
+    /// refuse it, as they cannot make or check a key.
     ///
     /// # Examples
     /// ```no_run

@@ -30,11 +30,14 @@ export interface SessionStoreOptions {
   /** Clock override: ms since the Unix epoch. For tests: no sleeping for expiry. */
   now?: () => number;
   /**
-   * Encrypts every stored state (AES-GCM 256, WebCrypto). `"device"`: a non-extractable key
-   * made on first use and kept in IndexedDB (UNAVAILABLE where IndexedDB is not), destroyed by
-   * `clear()`. `{ key }`: the app's own AES-GCM key with the encrypt and decrypt usages (else
-   * INVALID_INPUT); opening with a key other than the one the data was written with rejects
-   * INVALID_INPUT. Default: none. See the README, "Encryption".
+   * Encrypts every stored state (AES-GCM 256, WebCrypto), and authenticates every field of a
+   * record but `expiresAt` (which `maxLifetimeMs` caps). `"device"`: a non-extractable key made
+   * by the first write and kept in IndexedDB (UNAVAILABLE where IndexedDB is not), destroyed by
+   * `clear()`. `{ key }`: the app's own AES-GCM 256-bit key with the encrypt and decrypt usages
+   * (else INVALID_INPUT); opening with a key other than the one the data was written with
+   * rejects INVALID_INPUT, and so does opening an encrypted store without this option. Records
+   * this key did not seal (plaintext ones included) are CORRUPT. Default: none. See the README,
+   * "Encryption".
    */
   encryption?: "device" | { key: CryptoKey };
   /**
