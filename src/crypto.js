@@ -143,14 +143,11 @@ const load = async (h, make) => {
  * plaintext or an empty string for one that does not decrypt (tampered, another key, another
  * id or version); 2 reads the device key again, 3 the same making one when there is none; 4
  * destroys the device key. Resolves to the key's generation (bumped whenever the key is read
- * or replaced) and the results, NUL-joined. 5 drops a device key held in memory (another
- * context cleared the store and destroyed it): the next use reads the keys database again.
+ * or replaced) and the results, NUL-joined.
  */
 export async function crypto_call(h, op, aads, texts) {
   let out = "";
-  if (op == 5) {
-    if (h.m == 2) (h.k = undefined), h.g++;
-  } else if (op == 4) {
+  if (op == 4) {
     const entry = h.m == 2 && (await entryOf(h, false));
     if (entry) await onKeys(true, (s) => s.delete(entry));
     if (h.m) (h.k = undefined), h.g++;
@@ -161,6 +158,14 @@ export async function crypto_call(h, op, aads, texts) {
     out = await run(h.k, op == 1, aads, texts);
   }
   return `${h.g}\0${out}`;
+}
+
+/**
+ * Drops the device key `h` holds in memory (another context cleared the store and destroyed
+ * it): the next use reads the keys database again.
+ */
+export function crypto_forget(h) {
+  if (h.m == 2) (h.k = undefined), h.g++;
 }
 
 // Encrypts, or with `open` decrypts, each of `texts` (see `crypto_call`).

@@ -71,10 +71,6 @@ pub(crate) const RELOAD: u32 = 2;
 pub(crate) const MAKE: u32 = 3;
 /// Destroy the device key.
 pub(crate) const DESTROY: u32 = 4;
-/// Drop the device key held in memory (another context cleared the store): the next use reads
-/// the keys database again.
-#[cfg(target_arch = "wasm32")]
-pub(crate) const FORGET: u32 = 5;
 
 /// What presealing a `save` needs of a session's last known record: the fields of its additional
 /// data that the save keeps.
@@ -223,6 +219,7 @@ mod web {
     extern "C" {
         fn crypto_new(key: &JsValue, mode: u32, entry: &str, tab: &str) -> JsValue;
         fn crypto_call(holder: &JsValue, op: u32, aads: &str, texts: &str) -> Promise;
+        fn crypto_forget(holder: &JsValue);
     }
 
     impl Cipher {
@@ -262,6 +259,13 @@ mod web {
                     memo: RefCell::default(),
                 }),
             }
+        }
+
+        /// Drops the device key held in memory (another context cleared the store and destroyed
+        /// it), and the key check known for it: the next use reads the keys database again.
+        pub(crate) fn forget(&self) {
+            crypto_forget(&self.holder);
+            self.set_check(None);
         }
 
         /// One call to `crypto.js` (`op`: [`SEAL`](super::SEAL), [`OPEN`](super::OPEN),

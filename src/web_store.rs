@@ -285,8 +285,7 @@ impl Runtime {
                 if event.kind == EventKind::Cleared {
                     // Another context cleared the store and destroyed its device key: the copy
                     // held here goes too.
-                    let rt = rt.clone();
-                    spawn_local(async move { rt.store.forget_key().await });
+                    rt.store.forget_key();
                 }
                 rt.listeners.emit(&event);
             }

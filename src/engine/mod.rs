@@ -95,10 +95,9 @@ impl<B: Backend> Store<B> {
     /// Drops the device key held in memory, if this store has one: another context cleared
     /// the store (and destroyed the key). The next encrypted write reads the keys again.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) async fn forget_key(&self) {
+    pub(crate) fn forget_key(&self) {
         if let Some(cipher) = &self.cipher {
-            let _ = cipher.call(crate::crypto::FORGET, "", "").await;
-            cipher.set_check(None);
+            cipher.forget();
         }
     }
 

@@ -130,10 +130,7 @@ pub(super) fn holds_check(slot: &Slot) -> Result<bool, StoreError> {
 
 /// INVALID_INPUT: a store opened without encryption over one that is encrypted.
 pub(super) fn encrypted_store() -> StoreError {
-    StoreError::invalid(
-        "this store's data is encrypted: open it with the encryption option it was written \
-         with (a store without encryption would write plaintext beside its ciphertext)",
-    )
+    StoreError::invalid("this store is encrypted: open it with its encryption option")
 }
 
 /// Whether two slots hold the same bytes, as far as a transaction that decided on one needs:
@@ -258,14 +255,12 @@ impl<B: Backend> Store<B> {
             (None, 0) => return Ok(Slot::Record(record)),
             (None, _) => "the record is encrypted: open the store with its encryption key",
             (Some(_), 0) => {
-                "a plaintext record in an encrypted store: this store's key did not seal it \
-                 (written by a store opened without encryption or by another program, or \
-                 forged), so it is not trusted"
+                "a plaintext record in an encrypted store, not sealed by its key (written \
+                 behind the store's back, or forged): not trusted"
             }
             (Some(_), 2) => {
-                "sealed in the format of a release before 0.2, which bound less of the record: \
-                 written after this store was upgraded (by a tab of the older release), so it \
-                 is not trusted"
+                "sealed by a release before 0.2 after the store was upgraded (reload any tab \
+                 of that release): not trusted"
             }
             (Some(cipher), _) => match find_opened(
                 known,
@@ -275,8 +270,7 @@ impl<B: Backend> Store<B> {
                 None => return Err(()),
                 Some(k) if k.plain.is_empty() => {
                     "the encrypted state does not decrypt with this store's key (tampered with: \
-                     moved from another id, or its version, creation time, update time, TTL or \
-                     stateVersion changed; or written with another key)"
+                     moved, its metadata changed; or another key's)"
                 }
                 Some(k) => {
                     let shape = record.state.shape();

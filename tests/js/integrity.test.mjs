@@ -230,12 +230,17 @@ for (const backend of ["indexeddb", "localstorage"]) {
       }, args);
       await page.evaluate(async ({ backend, name }) => {
         globalThis.store = await wss.SessionStore.open({ backend, name, encryption: "device", sweepIntervalMs: null });
-        // With no key check, this tab's next write must read the device key first.
-        await forge.removeText(backend, name, ":key");
+      }, args);
+      // With no key check, this tab's next write must read the device key first. (Removed in
+      // both pages: a page's localStorage view of another page's removal can lag, and either may
+      // be the leader that serves the write.)
+      for (const p of [page, other]) await p.evaluate(({ backend, name }) => forge.removeText(backend, name, ":key"), args);
+      await page.evaluate(async () => {
         globalThis.gate = forge.gateNextKeyRead();
         globalThis.writing = outcome(store.create({ from: "this tab" }, { id: "racer" }));
-        await gate.reached;
-      }, args);
+        const late = new Promise((_, fail) => setTimeout(() => fail(new Error("the write did not read the device key within 20 s")), 20_000));
+        await Promise.race([gate.reached, late, writing.then((w) => { throw new Error(`the write settled without reading the device key: ${JSON.stringify(w)}`); })]);
+      });
       // This tab has read the key; now the other tab clears (destroying it).
       await other.evaluate(() => store.clear());
       const checks = await page.evaluate(async ({ backend, name }) => {
@@ -259,43 +264,46 @@ for (const backend of ["indexeddb", "localstorage"]) {
       await other.close();
     }
   });
-
-  test(`${backend}, "device": after another tab's clear(), this tab drops the device key it holds: ciphertext of the old key written back does not open here either`, async () => {
-    const other = await secondPage();
-    try {
-      const name = `int-forget-${backend}`;
-      const args = { backend, name };
-      const snapshot = await page.evaluate(async ({ backend, name }) => {
-        globalThis.store = await wss.SessionStore.open({ backend, name, encryption: "device", sweepIntervalMs: null });
-        await store.clear();
-        await store.create({ secret: "old" }, { id: "old" });
-        if (!(await store.load("old"))) throw new Error("setup: the record does not load");
-        globalThis.cleared = new Promise((resolve) => store.subscribe((e) => e.type === "cleared" && !e.local && resolve()));
-        return raw.dump(backend, name);
-      }, args);
-      await other.evaluate(async ({ backend, name }) => {
-        const s = await wss.SessionStore.open({ backend, name, encryption: "device", sweepIntervalMs: null });
-        await s.clear();
-        s.close();
-      }, args);
-      const checks = await page.evaluate(async ({ backend, name, snapshot }) => {
-        const { checks, check } = checker();
-        await cleared;
-        // Give the event's handling its turn, then put the old records and key check back.
-        await new Promise((r) => setTimeout(r, 0));
-        await raw.restore(backend, name, snapshot);
-        const out = await call(() => store.load("old"));
-        check("the old ciphertext written back: CORRUPT here too (the key is gone from this tab as well)", out.error?.code === "CORRUPT", out);
-        await store.clear();
-        store.close();
-        return checks;
-      }, { ...args, snapshot });
-      report(checks);
-    } finally {
-      await other.close();
-    }
-  });
 }
+
+// The change feed tells every backend's tabs alike; on IndexedDB the old records written back are
+// read by this tab itself (on localStorage the leader, another page, may read them late).
+test(`indexeddb, "device": after another tab's clear(), this tab drops the device key it holds: ciphertext of the old key written back does not open here either`, async () => {
+  const backend = "indexeddb";
+  const other = await secondPage();
+  try {
+    const name = `int-forget-${backend}`;
+    const args = { backend, name };
+    const snapshot = await page.evaluate(async ({ backend, name }) => {
+      globalThis.store = await wss.SessionStore.open({ backend, name, encryption: "device", sweepIntervalMs: null });
+      await store.clear();
+      await store.create({ secret: "old" }, { id: "old" });
+      if (!(await store.load("old"))) throw new Error("setup: the record does not load");
+      globalThis.cleared = new Promise((resolve) => store.subscribe((e) => e.type === "cleared" && !e.local && resolve()));
+      return raw.dump(backend, name);
+    }, args);
+    await other.evaluate(async ({ backend, name }) => {
+      const s = await wss.SessionStore.open({ backend, name, encryption: "device", sweepIntervalMs: null });
+      await s.clear();
+      s.close();
+    }, args);
+    const checks = await page.evaluate(async ({ backend, name, snapshot }) => {
+      const { checks, check } = checker();
+      await cleared;
+      // Give the event's handling its turn, then put the old records and key check back.
+      await new Promise((r) => setTimeout(r, 0));
+      await raw.restore(backend, name, snapshot);
+      const out = await call(() => store.load("old"));
+      check("the old ciphertext written back: CORRUPT here too (the key is gone from this tab as well)", out.error?.code === "CORRUPT", out);
+      await store.clear();
+      store.close();
+      return checks;
+    }, { ...args, snapshot });
+    report(checks);
+  } finally {
+    await other.close();
+  }
+});
 
 test(`sessionstorage, "device": a duplicated tab (a copy of its opener's sessionStorage) gets a key of its own: its clear() leaves the opener's key and records readable`, async () => {
   const other = await secondPage();
