@@ -22,6 +22,8 @@ export const METHODS = [
   ["set", "id, key, value"],
   ["remove", "id, key"],
   ["clear", ""],
+  ["syncNow", ""],
+  ["syncStatus", ""],
 ];
 
 const path = process.argv[2];

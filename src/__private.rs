@@ -13,6 +13,8 @@ pub use crate::feed::event_object;
 pub use crate::json::js::{text_from_js, text_to_js};
 
 use crate::record::State;
+#[cfg(target_arch = "wasm32")]
+pub use crate::sync::pass::js_headers;
 
 /// A state from JSON text already checked to be an object within the state's limits.
 pub fn state_from_checked(json: String) -> State {
@@ -25,6 +27,28 @@ pub fn engine(
     web: &crate::WebStore,
 ) -> Result<&crate::Store<crate::AnyBackend>, crate::StoreError> {
     web.check_open()
+}
+
+/// `sync_now` (with `true`) or `sync_status` of `web`, their outcome as one type, as a boxed
+/// future made here (see [`run`]: the JS crate would otherwise compile the pass again).
+#[cfg(target_arch = "wasm32")]
+pub fn sync<'a>(
+    web: &'a crate::WebStore,
+    now: bool,
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<(crate::SyncReport, crate::SyncStatus), crate::StoreError>,
+            > + 'a,
+    >,
+> {
+    Box::pin(async move {
+        Ok(if now {
+            (web.sync_now().await?, crate::SyncStatus::default())
+        } else {
+            (crate::SyncReport::default(), web.sync_status().await?)
+        })
+    })
 }
 
 /// Runs `op` on `ids` in `store`: the engine's one async operation, as a boxed future made

@@ -135,14 +135,29 @@ pub(crate) struct Interval {
 #[wasm_bindgen(module = "/src/timers.js")]
 extern "C" {
     fn interval_start(callback: &Function, ms: u32) -> JsValue;
+    fn timeout_start(callback: &Function, ms: u32) -> JsValue;
     fn interval_stop(handle: &JsValue);
 }
 
 impl Interval {
     /// Calls `callback` every `ms` milliseconds until dropped.
     pub(crate) fn new(ms: u32, callback: impl FnMut() + 'static) -> Interval {
+        Self::start(ms, false, callback)
+    }
+
+    /// Calls `callback` once, in `ms` milliseconds, unless dropped first.
+    pub(crate) fn once(ms: u32, callback: impl FnMut() + 'static) -> Interval {
+        Self::start(ms, true, callback)
+    }
+
+    fn start(ms: u32, once: bool, callback: impl FnMut() + 'static) -> Interval {
         let callback = Closure::<dyn FnMut()>::new(callback);
-        let handle = interval_start(callback.as_ref().unchecked_ref(), ms);
+        let f = callback.as_ref().unchecked_ref();
+        let handle = if once {
+            timeout_start(f, ms)
+        } else {
+            interval_start(f, ms)
+        };
         Interval {
             handle,
             _callback: callback,

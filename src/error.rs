@@ -27,6 +27,8 @@ pub enum ErrorCode {
     Blocked,
     /// The store was closed.
     Closed,
+    /// Sync: the server refused the credentials (401 or 403), or the `headers` option failed.
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Blocked => "BLOCKED",
             ErrorCode::Closed => "CLOSED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
         }
     }
 }
@@ -106,6 +109,11 @@ pub enum StoreError {
     },
     /// The store was closed with `close()`.
     Closed,
+    /// Sync: the server refused the credentials, or the `headers` option failed.
+    Unauthorized {
+        /// What the server or the option said.
+        reason: Cow<'static, str>,
+    },
 }
 
 impl StoreError {
@@ -121,6 +129,7 @@ impl StoreError {
             StoreError::Unavailable { .. } => ErrorCode::Unavailable,
             StoreError::Blocked { .. } => ErrorCode::Blocked,
             StoreError::Closed => ErrorCode::Closed,
+            StoreError::Unauthorized { .. } => ErrorCode::Unauthorized,
         }
     }
 
@@ -137,6 +146,13 @@ impl StoreError {
         StoreError::Unavailable {
             reason: reason.into(),
             cause: None,
+        }
+    }
+
+    /// An [`Unauthorized`](StoreError::Unauthorized) error with this reason.
+    pub fn unauthorized(reason: impl Into<Cow<'static, str>>) -> Self {
+        StoreError::Unauthorized {
+            reason: reason.into(),
         }
     }
 
@@ -221,6 +237,10 @@ impl StoreError {
                 m.push_str(reason);
             }
             StoreError::Closed => m.push_str("the store is closed: open a new one"),
+            StoreError::Unauthorized { reason } => {
+                m.push_str("sync unauthorized: ");
+                m.push_str(reason);
+            }
         }
         m
     }

@@ -23,11 +23,50 @@ pub enum EventKind {
     IdChanged,
     /// Every session of the store was removed.
     Cleared,
+    /// A synced store settled a conflict with the server: [`resolution`](StoreEvent::resolution)
+    /// says which way.
+    Conflict,
+    /// A synced store's push or pass failed: [`error`](StoreEvent::error) says why (`id` is the
+    /// session the server refused, if one).
+    SyncError,
+}
+
+/// How a synced store settled a conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    /// The local session took the server's record.
+    Server,
+    /// The local state was pushed again.
+    Client,
+    /// The state the conflict function returned was pushed.
+    Merged,
+}
+
+impl Resolution {
+    /// The name JS uses: "server", "client" or "merged".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Server => "server",
+            Resolution::Client => "client",
+            Resolution::Merged => "merged",
+        }
+    }
+
+    /// The resolution named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "server" => Resolution::Server,
+            "client" => Resolution::Client,
+            "merged" => Resolution::Merged,
+            _ => return None,
+        })
+    }
 }
 
 impl EventKind {
     /// The name JS uses for it: "created", "saved", "ttlUpdated", "deleted", "expired",
-    /// "idChanged" or "cleared".
+    /// "idChanged", "cleared", "conflict" or "syncError".
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Created => "created",
@@ -37,6 +76,8 @@ impl EventKind {
             EventKind::Expired => "expired",
             EventKind::IdChanged => "idChanged",
             EventKind::Cleared => "cleared",
+            EventKind::Conflict => "conflict",
+            EventKind::SyncError => "syncError",
         }
     }
 
@@ -50,6 +91,8 @@ impl EventKind {
             "expired" => EventKind::Expired,
             "idChanged" => EventKind::IdChanged,
             "cleared" => EventKind::Cleared,
+            "conflict" => EventKind::Conflict,
+            "syncError" => EventKind::SyncError,
             _ => return None,
         })
     }
@@ -58,6 +101,7 @@ impl EventKind {
 /// One change to a store. It carries ids and versions, never state: readers call `load`, so
 /// nothing private reaches other tabs through the feed.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct StoreEvent {
     /// What happened.
     pub kind: EventKind,
@@ -71,6 +115,12 @@ pub struct StoreEvent {
     /// True when this store instance made the change; false when another instance, tab or
     /// worker did.
     pub local: bool,
+    /// True when a pull from the sync server made the change.
+    pub remote: bool,
+    /// A [`Conflict`](EventKind::Conflict)'s resolution.
+    pub resolution: Option<Resolution>,
+    /// A [`SyncError`](EventKind::SyncError)'s error.
+    pub error: Option<crate::sync::SyncError>,
 }
 
 impl StoreEvent {
@@ -82,15 +132,10 @@ impl StoreEvent {
     /// use wasm_session_store::{EventKind, SessionId, StoreEvent};
     /// let cart = SessionId::new("cart").unwrap();
     /// let other = SessionId::new("other").unwrap();
-    /// let renamed = StoreEvent {
-    ///     kind: EventKind::IdChanged,
-    ///     id: Some(other.clone()),
-    ///     new_id: Some(cart.clone()),
-    ///     version: Some(3),
-    ///     local: false,
-    /// };
+    /// let mut renamed = StoreEvent::new(EventKind::IdChanged, Some(other.clone()), Some(3));
+    /// renamed.new_id = Some(cart.clone());
     /// assert!(renamed.concerns(&cart) && renamed.concerns(&other));
-    /// let cleared = StoreEvent { kind: EventKind::Cleared, id: None, new_id: None, version: None, local: false };
+    /// let cleared = StoreEvent::new(EventKind::Cleared, None, None);
     /// assert!(cleared.concerns(&cart));
     /// ```
     pub fn concerns(&self, id: &SessionId) -> bool {
@@ -99,15 +144,23 @@ impl StoreEvent {
             || self.new_id.as_ref() == Some(id)
     }
 
-    /// A local event about one session.
-    pub(crate) fn about(kind: EventKind, id: &SessionId, version: u64) -> Self {
+    /// An event of this store instance (`local`), not a pull's, with no new id.
+    pub fn new(kind: EventKind, id: Option<SessionId>, version: Option<u64>) -> Self {
         StoreEvent {
             kind,
-            id: Some(id.clone()),
+            id,
             new_id: None,
-            version: Some(version),
+            version,
             local: true,
+            remote: false,
+            resolution: None,
+            error: None,
         }
+    }
+
+    /// A local event about one session.
+    pub(crate) fn about(kind: EventKind, id: &SessionId, version: u64) -> Self {
+        Self::new(kind, Some(id.clone()), Some(version))
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`ChangeFeed`]: a store's events carried between the tabs and workers of an origin.
 
 use crate::browser::field;
-use crate::event::{EventKind, StoreEvent};
+use crate::event::{EventKind, Resolution, StoreEvent};
 use crate::id::SessionId;
 use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
@@ -181,6 +181,16 @@ pub fn event_object(event: &StoreEvent, with_local: bool) -> Object {
     if with_local {
         set("local", JsValue::from_bool(event.local));
     }
+    if event.remote {
+        set("remote", JsValue::TRUE);
+    }
+    if let Some(resolution) = event.resolution {
+        set("resolution", JsValue::from_str(resolution.as_str()));
+    }
+    if let Some(error) = &event.error {
+        set("code", JsValue::from_str(&error.code));
+        set("message", JsValue::from_str(&error.message));
+    }
     object
 }
 
@@ -198,39 +208,39 @@ fn version_field(object: &JsValue) -> Option<u64> {
 /// A message of another instance, checked: anything else on the channel is ignored.
 fn from_message(data: &JsValue) -> Option<StoreEvent> {
     let kind = EventKind::from_name(&field(data, "type").as_string()?)?;
-    if kind == EventKind::Cleared {
-        return Some(StoreEvent {
-            kind,
-            id: None,
-            new_id: None,
-            version: None,
-            local: false,
-        });
+    let mut event = StoreEvent::new(kind, id_field(data, "id"), version_field(data));
+    event.local = false;
+    event.remote = field(data, "remote").is_truthy();
+    match kind {
+        EventKind::Cleared => event.id = None,
+        EventKind::IdChanged => event.new_id = Some(id_field(data, "newId")?),
+        EventKind::Conflict => {
+            event.resolution = Some(Resolution::from_name(
+                &field(data, "resolution").as_string()?,
+            )?)
+        }
+        EventKind::SyncError => {
+            event.error = Some(crate::sync::SyncError {
+                code: field(data, "code").as_string()?,
+                message: field(data, "message").as_string()?,
+            })
+        }
+        // Every other kind is about a session, at a version.
+        _ => {
+            event.id.as_ref()?;
+            event.version?;
+        }
     }
-    Some(StoreEvent {
-        kind,
-        id: Some(id_field(data, "id")?),
-        new_id: if kind == EventKind::IdChanged {
-            Some(id_field(data, "newId")?)
-        } else {
-            None
-        },
-        version: Some(version_field(data)?),
-        local: false,
-    })
+    Some(event)
 }
 
 /// What a change of one localStorage key says about the store whose keys start `prefix`.
 fn from_storage_event(e: &StorageEvent, prefix: &str) -> Option<StoreEvent> {
     let Some(key) = e.key() else {
         // localStorage.clear() in another tab.
-        return Some(StoreEvent {
-            kind: EventKind::Cleared,
-            id: None,
-            new_id: None,
-            version: None,
-            local: false,
-        });
+        let mut event = StoreEvent::new(EventKind::Cleared, None, None);
+        event.local = false;
+        return Some(event);
     };
     let id = SessionId::new(key.strip_prefix(prefix)?).ok()?;
     let version_of = |text: Option<String>| {

@@ -56,6 +56,11 @@ impl SessionId {
         SessionId(id.to_owned())
     }
 
+    /// A reserved id made at run time (a synced session's queue row, `:s:<id>`).
+    pub(crate) fn reserved_owned(id: String) -> Self {
+        SessionId(id)
+    }
+
     /// Whether this is one of the store's reserved ids (they start with `:`, which no valid id
     /// holds).
     pub(crate) fn is_reserved(&self) -> bool {

@@ -50,6 +50,7 @@ mod id;
 mod json;
 mod record;
 mod store;
+mod sync;
 
 pub mod backends;
 
@@ -81,7 +82,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::Encryption;
 pub use engine::{Backend, Expiry, Slot, Store, Write};
 pub use error::{BrowserException, ErrorCode, StoreError};
-pub use event::{EventKind, StoreEvent, Subscribers, Subscription};
+pub use event::{EventKind, Resolution, StoreEvent, Subscribers, Subscription};
 #[cfg(target_arch = "wasm32")]
 pub use feed::ChangeFeed;
 pub use id::{SessionId, MAX_ID_LEN};
@@ -89,6 +90,10 @@ pub use record::{SaveEntry, SessionRecord, State, Ttl};
 pub use store::{
     Migrate, SessionStore, StoreOptions, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS,
     MAX_SAFE_INTEGER, UPDATE_ATTEMPTS,
+};
+pub use sync::{
+    Conflict, HeadersFn, ResolveFn, SyncError, SyncOptions, SyncReport, SyncStatus,
+    DEFAULT_SYNC_INTERVAL_MS,
 };
 #[cfg(target_arch = "wasm32")]
 pub use web_store::{BackendKind, WebStore};

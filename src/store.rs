@@ -47,6 +47,7 @@ pub struct StoreOptions {
     encryption: Option<crate::crypto::Encryption>,
     state_version: u64,
     migrate: Option<Rc<Migrate>>,
+    sync: Option<crate::sync::SyncOptions>,
 }
 
 /// What [`StoreOptions::migrate`] is given: a function from a stored state and the
@@ -66,6 +67,7 @@ impl Default for StoreOptions {
             encryption: None,
             state_version: 0,
             migrate: None,
+            sync: None,
         }
     }
 }
@@ -79,7 +81,8 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_lifetime_ms", &self.max_lifetime_ms)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
             .field("state_version", &self.state_version)
-            .field("migrates", &self.migrate.is_some());
+            .field("migrates", &self.migrate.is_some())
+            .field("sync", &self.sync);
         #[cfg(target_arch = "wasm32")]
         f.field("encrypted", &self.encryption.is_some());
         f.finish_non_exhaustive()
@@ -234,6 +237,23 @@ impl StoreOptions {
         self.migrate.as_ref()
     }
 
+    /// Syncs the store with a server (browser only: [`WebStore`](crate::WebStore) runs it):
+    /// every local write is queued, in the same transaction, and pushed; the server's changes
+    /// are pulled. See [`SyncOptions`](crate::SyncOptions).
+    ///
+    /// # Errors
+    /// At [`validate`](Self::validate): INVALID_INPUT for a bad URL or pull period, a store
+    /// named `.` or `..`, or `"device"` encryption (a device key never leaves its device).
+    pub fn sync(mut self, sync: crate::sync::SyncOptions) -> Self {
+        self.sync = Some(sync);
+        self
+    }
+
+    /// The sync options, if the store syncs.
+    pub fn get_sync(&self) -> Option<&crate::sync::SyncOptions> {
+        self.sync.as_ref()
+    }
+
     /// The store name.
     pub fn get_name(&self) -> &str {
         &self.name
@@ -273,7 +293,23 @@ impl StoreOptions {
         validate_store_name(&self.name)?;
         check_positive("ttlMs", self.ttl_ms)?;
         check_positive("maxLifetimeMs", self.max_lifetime_ms)?;
-        check_positive("sweepIntervalMs", self.sweep_interval_ms)
+        check_positive("sweepIntervalMs", self.sweep_interval_ms)?;
+        if let Some(sync) = &self.sync {
+            sync.validate()?;
+            if matches!(self.name.as_str(), "." | "..") {
+                return Err(StoreError::invalid(
+                    "a store named \".\" or \"..\" cannot sync: the name is a path segment on the server",
+                ));
+            }
+            #[cfg(target_arch = "wasm32")]
+            if matches!(self.encryption, Some(crate::crypto::Encryption::Device)) {
+                return Err(StoreError::invalid(
+                    "encryption \"device\" cannot sync: a device key never leaves its device \
+                     (use { key } to sync encrypted states)",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -11,7 +11,14 @@ export function interval_start(callback, ms) {
   return handle;
 }
 
-/** clearInterval(handle). */
+/** setTimeout(callback, ms), unref'd where that exists (cleared with `interval_stop`). */
+export function timeout_start(callback, ms) {
+  const handle = setTimeout(callback, ms);
+  handle?.unref?.();
+  return handle;
+}
+
+/** clearInterval(handle), which clears a timeout too. */
 export function interval_stop(handle) {
   clearInterval(handle);
 }

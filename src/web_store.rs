@@ -16,6 +16,8 @@ use crate::feed::ChangeFeed;
 use crate::id::SessionId;
 use crate::record::{SaveEntry, SessionRecord, State, Ttl};
 use crate::store::{SessionStore, StoreOptions};
+use crate::sync::runtime::Syncer;
+use crate::sync::{SyncReport, SyncStatus};
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::rc::{Rc, Weak};
@@ -127,7 +129,9 @@ struct Sweeper {
 
 /// What a [`WebStore`] holds; shared with its callbacks (weakly) and its sweeps.
 struct Runtime {
-    store: Store<AnyBackend>,
+    store: Rc<Store<AnyBackend>>,
+    /// A synced store's passes and their timers.
+    sync: RefCell<Option<Rc<Syncer>>>,
     kind: BackendKind,
     fallback_reason: Option<String>,
     closed: Cell<bool>,
@@ -209,7 +213,8 @@ impl WebStore {
         // release's key check); without encryption: refused where the data is encrypted.
         crate::__private::run(&store, &[], Op::CheckKey).await?;
         let rt = Rc::new(Runtime {
-            store,
+            store: Rc::new(store),
+            sync: RefCell::default(),
             kind,
             fallback_reason,
             closed: Cell::new(false),
@@ -258,6 +263,40 @@ impl WebStore {
         rt.subscription.borrow_mut().take();
         rt.store.unsubscribe_all();
         rt.listeners.clear();
+        if let Some(sync) = rt.sync.borrow_mut().take() {
+            sync.stop();
+        }
+    }
+
+    /// A synced store's sync, or INVALID_INPUT (CLOSED after close).
+    fn syncer(&self) -> Result<Rc<Syncer>, StoreError> {
+        self.check_open()?;
+        self.rt.sync.borrow().clone().ok_or_else(|| {
+            StoreError::invalid("this store does not sync: open it with the sync option")
+        })
+    }
+
+    /// Runs one sync pass at once: pushes every queued change (settling conflicts by the
+    /// policy), then pulls the server's changes. It ignores the backoff of a failed pass, but
+    /// not a Retry-After still running.
+    ///
+    /// # Errors
+    /// INVALID_INPUT for a store without sync; UNAVAILABLE when a network error, a 5xx, a 429
+    /// or an answer it cannot read stopped the pass, or a Retry-After is running (saying
+    /// when); UNAUTHORIZED on 401 or 403, or when the `headers` function failed. Nothing
+    /// queued is lost either way: sessions the server refused stay queued, each with a
+    /// `syncError` event.
+    pub async fn sync_now(&self) -> Result<SyncReport, StoreError> {
+        self.syncer()?.now().await
+    }
+
+    /// How many sessions have a change queued, when the last pass completed, and the last
+    /// failure, as kept with the queue.
+    ///
+    /// # Errors
+    /// INVALID_INPUT for a store without sync; the storage's errors.
+    pub async fn sync_status(&self) -> Result<SyncStatus, StoreError> {
+        self.syncer()?.status().await
     }
 
     /// The options the store was opened with.
@@ -307,6 +346,7 @@ impl Runtime {
             _ => None,
         };
         *self.feed.borrow_mut() = feed;
+        *self.sync.borrow_mut() = Syncer::start(&self.store);
         let weak = Rc::downgrade(self);
         let subscription = self.store.subscribe(move |event| {
             if let Some(rt) = weak.upgrade() {
@@ -314,6 +354,9 @@ impl Runtime {
                     feed.publish(event);
                 }
                 rt.listeners.emit(event);
+                if let Some(sync) = &*rt.sync.borrow() {
+                    sync.written(event);
+                }
             }
         });
         *self.subscription.borrow_mut() = Some(subscription);

@@ -152,6 +152,11 @@ export function idb_clear(c) {
   return on(c, true, (t) => (t.store.delete(IDBKeyRange.upperBound(":", true)), t.store.delete(IDBKeyRange.lowerBound(";")), idb_commit(t)));
 }
 
+/** The keys from `lower` (inclusive) to `upper` (exclusive), in a read-only transaction. */
+export function idb_keys(c, lower, upper) {
+  return on(c, false, (t) => all([t.store.getAllKeys(IDBKeyRange.bound(lower, upper, false, true))]).then(([r]) => r.result));
+}
+
 /** Commits what was issued; resolves once the transaction completes, rejects when it aborts. */
 export function idb_commit(t) {
   try {

@@ -43,6 +43,8 @@ extern "C" {
     /// `[t, keys, texts]` of every record, or of the first `limit` (0: all) expired at `now`
     /// (in `t`, or a new readwrite transaction when it is undefined).
     fn idb_scan(c: &JsValue, t: &JsValue, now: Option<f64>, limit: u32) -> Promise;
+    /// The keys from `lower` (inclusive) to `upper` (exclusive).
+    fn idb_keys(c: &JsValue, lower: &str, upper: &str) -> Promise;
 }
 
 /// How long an open may stay blocked by other connections before it fails with BLOCKED.
@@ -336,5 +338,19 @@ impl Backend for IndexedDbBackend {
 
     async fn clear(&self) -> Result<(), StoreError> {
         self.wait(idb_clear(&self.conn)).await.map(drop)
+    }
+
+    async fn reserved_ids(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        // Every key that starts with `prefix`: up to the prefix with its last character bumped
+        // (prefixes are ASCII).
+        let mut upper = prefix.to_owned();
+        if let Some(last) = upper.pop() {
+            upper.push(char::from(last as u8 + 1));
+        }
+        let keys = self.wait(idb_keys(&self.conn, prefix, &upper)).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.as_string().map(SessionId::reserved_owned))
+            .collect())
     }
 }

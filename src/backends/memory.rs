@@ -116,4 +116,14 @@ impl Backend for MemoryBackend {
         self.records.borrow_mut().retain(|r| r.id.is_reserved());
         Ok(())
     }
+
+    async fn reserved_ids(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        Ok(self
+            .records
+            .borrow()
+            .iter()
+            .filter(|r| r.id.as_str().starts_with(prefix))
+            .map(|r| r.id.clone())
+            .collect())
+    }
 }

@@ -98,4 +98,8 @@ impl Backend for AnyBackend {
     async fn clear(&self) -> Result<(), StoreError> {
         dispatch!(self, b => b.clear().await)
     }
+
+    async fn reserved_ids(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        dispatch!(self, b => b.reserved_ids(prefix).await)
+    }
 }

@@ -273,6 +273,24 @@ impl SingleTabStorageBackend {
         Ok(())
     }
 
+    /// The reserved ids under `prefix` that this area holds for the store (`<name>:<prefix>...`).
+    pub(crate) fn reserved_now(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        let len = self.storage.length().map_err(|e| storage_error(&e))?;
+        let mut ids = Vec::new();
+        for i in 0..len {
+            let key = self.storage.key(i).map_err(|e| storage_error(&e))?;
+            if let Some(rest) = key
+                .as_deref()
+                .and_then(|k| k.strip_prefix(self.prefix.as_str()))
+            {
+                if rest.starts_with(prefix) {
+                    ids.push(SessionId::reserved_owned(rest.to_owned()));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// Sets a metadata value.
     pub(crate) fn set_raw(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.storage
@@ -340,5 +358,9 @@ impl Backend for SingleTabStorageBackend {
 
     async fn clear(&self) -> Result<(), StoreError> {
         self.clear_records()
+    }
+
+    async fn reserved_ids(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        self.reserved_now(prefix)
     }
 }

@@ -65,6 +65,15 @@ pub trait Backend {
     /// with `:`, such as an encrypted store's key check, `:key`) stays, for the engine to
     /// handle in its own transactions.
     async fn clear(&self) -> Result<(), StoreError>;
+
+    /// The ids stored under the engine's reserved prefix `prefix` (a synced store's queue
+    /// rows, `:s:<id>`), readable or not, in no particular order. A listing, not a read: what
+    /// they hold is read with [`read`](Self::read) or in a transaction. The default lists none,
+    /// for backends that never hold such rows (a store that does not sync).
+    async fn reserved_ids(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        let _ = prefix;
+        Ok(Vec::new())
+    }
 }
 
 /// When records expire, as the engine and a backend's scans judge it: at `now_ms`, a record is

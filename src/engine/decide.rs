@@ -212,6 +212,9 @@ impl<B: Backend> Store<B> {
         now: u64,
         events: &mut Vec<StoreEvent>,
     ) -> Result<(Vec<Write>, Outcome), StoreError> {
+        if let Op::Apply(_) | Op::Ack(_) | Op::Queue | Op::Meta(_) | Op::Lease(..) = op {
+            return self.decide_synced(op, ids, slots, now, events);
+        }
         let expiry = self.expiry(now);
         let mut writes = Vec::new();
         let mut slots = slots.into_iter();
@@ -335,7 +338,7 @@ impl<B: Backend> Store<B> {
                 writes.push(Write::Put(record));
                 Outcome::Done
             }
-            Op::DeleteExpired(_) | Op::Ids | Op::Clear | Op::CheckKey => Outcome::Done,
+            _ => Outcome::Done,
         };
         Ok((writes, outcome))
     }

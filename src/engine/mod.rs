@@ -13,10 +13,13 @@ mod api;
 mod backend;
 mod decide;
 mod ops;
+mod queue;
 mod sealing;
 
 pub use backend::{Backend, Expiry, Slot, Write};
 pub use ops::{check_key, new_id_for, Op, Outcome};
+pub(crate) use queue::{session_of, ROWS};
+pub use queue::{Acked, Pulled, Remote, Row};
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY};
 use crate::error::StoreError;
@@ -92,6 +95,16 @@ impl<B: Backend> Store<B> {
         &self.options
     }
 
+    /// Whether the store encrypts its states.
+    pub(crate) fn is_encrypted(&self) -> bool {
+        self.cipher.is_some()
+    }
+
+    /// Tells this store's subscribers of an event that no operation wrote (a sync pass's).
+    pub(crate) fn announce(&self, event: StoreEvent) {
+        self.emit(vec![event]);
+    }
+
     /// Drops the device key held in memory, if this store has one: another context cleared
     /// the store (and destroyed the key). The next encrypted write reads the keys again.
     #[cfg(target_arch = "wasm32")]
@@ -150,13 +163,7 @@ impl<B: Backend> Store<B> {
         };
         if clearing {
             self.backend.clear().await?;
-            events.push(StoreEvent {
-                kind: EventKind::Cleared,
-                id: None,
-                new_id: None,
-                version: None,
-                local: true,
-            });
+            events.push(StoreEvent::new(EventKind::Cleared, None, None));
         }
         self.emit(events);
         Ok(outcome)
@@ -185,10 +192,12 @@ impl<B: Backend> Store<B> {
         events: &mut Vec<StoreEvent>,
     ) -> Result<Outcome, StoreError> {
         let now = self.now()?;
-        let read_only =
-            matches!(op, Op::CheckKey) || matches!(op, Op::Read) && !self.options.is_sliding();
+        let read_only = matches!(op, Op::CheckKey | Op::Queue | Op::Meta(None))
+            || matches!(op, Op::Read) && !self.options.is_sliding();
         let check = SessionId::reserved(CHECK_ID);
+        let rows = self.rows_of(op, ids);
         let mut all: Vec<&SessionId> = ids.to_vec();
+        all.extend(rows.iter());
         if self.guarded(op) {
             all.push(&check);
         }
@@ -270,11 +279,12 @@ impl<B: Backend> Store<B> {
                 return Ok(Outcome::Done);
             }
             if commit.is_none() && read_only {
-                // What a sliding read would return, without its writes.
-                let mut slots = Vec::new();
-                for slot in read.unwrap_or_default() {
-                    slots.push(self.unseal(slot, &seal.known).unwrap_or(Slot::Empty));
-                }
+                // What a sliding read would return, without its writes (the states opened; the
+                // rows after them as they are).
+                let read = read.unwrap_or_default();
+                let slots = self
+                    .as_decided(op, ids, &read, &seal.known)
+                    .unwrap_or_default();
                 let (_, out) = self.decide(op, ids, slots, now, &mut Vec::new())?;
                 if let (Some(cipher), Outcome::Records(records)) = (&self.cipher, &out) {
                     for record in records.iter().flatten() {

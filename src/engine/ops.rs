@@ -1,6 +1,7 @@
 //! [`Op`] and [`Outcome`]: the operations the engine's one async path carries out, what they
 //! return, and the checks of their arguments.
 
+use super::queue::{Acked, Pulled, Row};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{checked_value, SaveEntry, SessionRecord, State};
@@ -100,6 +101,21 @@ pub enum Op {
     Ids,
     /// Removes every record.
     Clear,
+    /// A synced store: sessions pulled from the server (or taken from it in a conflict),
+    /// written where nothing newer is queued. The ids are each one's, and a move's target.
+    Apply(Vec<Pulled>),
+    /// A synced store: what the server took of queued changes.
+    Ack(Vec<Acked>),
+    /// A synced store: the queue rows of the ids, each with its session's live record (as
+    /// `load` gives it, without sliding).
+    Queue,
+    /// A synced store: reads (`None`) or writes the store's sync record (the pull cursor, the
+    /// last pass, the last error), under the one id given.
+    Meta(Option<State>),
+    /// A synced store without Web Locks: takes the pass lease of the one id given for `by`
+    /// until `until` if it is free at `now` (or `by`'s), or with `until` 0 gives it back;
+    /// the count says whether `by` holds it.
+    Lease(String, u64, u64),
     /// At open: confirms that an encrypted store's key opens its key check (INVALID_INPUT for
     /// the app's key when it does not), upgrading the store to this release's check where it
     /// has none; without encryption, INVALID_INPUT where the store has a key check.
@@ -130,10 +146,12 @@ pub enum Outcome {
     Version(u64),
     /// Delete: whether a live session was removed.
     Deleted(bool),
-    /// DeleteExpired: how many were removed.
+    /// DeleteExpired: how many were removed; Apply and Ack: how many were written.
     Count(usize),
     /// Ids.
     Ids(Vec<SessionId>),
+    /// Queue: each id's row and live record.
+    Queue(Vec<(Row, Option<SessionRecord>)>),
     /// Clear and ChangeId.
     Done,
 }

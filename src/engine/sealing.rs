@@ -201,7 +201,13 @@ impl<B: Backend> Store<B> {
     pub(super) fn reads_state(op: &Op) -> bool {
         matches!(
             op,
-            Op::Read | Op::Set(..) | Op::Remove(_) | Op::ChangeId | Op::UpdateTtl(_)
+            Op::Read
+                | Op::Set(..)
+                | Op::Remove(_)
+                | Op::ChangeId
+                | Op::UpdateTtl(_)
+                | Op::Apply(_)
+                | Op::Queue
         )
     }
 
@@ -358,15 +364,10 @@ impl<B: Backend> Store<B> {
             }
             return Ok(Self::seal_step(todo));
         };
-        let (mine, check) = if self.guarded(op) {
-            slots.split_at(ids.len())
-        } else {
-            (slots, &[][..])
-        };
+        let (mine, rest) = slots.split_at(ids.len().min(slots.len()));
+        let check = if self.guarded(op) { rest.last() } else { None };
         // (Clear replaces whatever check there is with its tombstone.)
-        let mismatch = check
-            .first()
-            .is_some_and(|slot| !Self::is_ours(cipher, slot));
+        let mismatch = check.is_some_and(|slot| !Self::is_ours(cipher, slot));
         if mismatch && !matches!(op, Op::Clear) {
             return Ok(Step::Check);
         }
@@ -403,7 +404,8 @@ impl<B: Backend> Store<B> {
                 for write in writes {
                     if let Write::Put(r) = write {
                         let aad = cipher.aad(&r);
-                        if !r.state.is_sealed()
+                        if !r.id.is_reserved()
+                            && !r.state.is_sealed()
                             && find_sealed(known, &aad, r.state.as_json(), generation).is_none()
                         {
                             todo.push((aad, r.state.into_json()));
@@ -459,6 +461,9 @@ impl<B: Backend> Store<B> {
     ) -> Result<(Vec<Write>, Outcome), Undecided> {
         let known = &seal.known;
         let guarded = self.guarded(op);
+        // The queue rows read after the ids (a synced store's), kept for the queue's writes.
+        let count = self.rows_of(op, ids).len();
+        let rows: Vec<Slot> = slots.iter().skip(ids.len()).take(count).cloned().collect();
         let Some(cipher) = &self.cipher else {
             if guarded && holds_check(slots.last().unwrap_or(&Slot::Empty))? {
                 return Err(encrypted_store().into());
@@ -468,7 +473,9 @@ impl<B: Backend> Store<B> {
                 .into_iter()
                 .map(|slot| self.unseal(slot, known).unwrap_or(Slot::Empty))
                 .collect();
-            return Ok(self.decide(op, ids, slots, now, events)?);
+            let (mut writes, outcome) = self.decide(op, ids, slots, now, events)?;
+            self.queue(op, ids, &rows, &mut writes)?;
+            return Ok((writes, outcome));
         };
         let clearing = matches!(op, Op::Clear);
         if guarded && !clearing && !slots.last().is_some_and(|slot| Self::is_ours(cipher, slot)) {
@@ -481,6 +488,10 @@ impl<B: Backend> Store<B> {
         let generation = Some(cipher.generation());
         for write in &mut writes {
             if let Write::Put(r) = write {
+                if r.id.is_reserved() {
+                    // A queue row: the store's own bookkeeping, in clear.
+                    continue;
+                }
                 if !r.state.is_sealed() {
                     match find_sealed(known, &cipher.aad(r), r.state.as_json(), generation) {
                         Some(k) => {
@@ -496,7 +507,64 @@ impl<B: Backend> Store<B> {
         if clearing {
             writes.push(Write::Put(tombstone(now)?));
         }
+        self.queue(op, ids, &rows, &mut writes)?;
         Ok((writes, outcome))
+    }
+
+    /// Seals each `(id, server version, plain)` for the sync server: the additional data
+    /// binds the store name, the id and the version the server will give it
+    /// (`wss-sync1:<name>:<id>:<version>`), so another device with the key opens it and the
+    /// server never can.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) async fn seal_for_sync(
+        &self,
+        items: &[(SessionId, u64, String)],
+    ) -> Result<Vec<String>, StoreError> {
+        let out = self.sync_call(SEAL, items).await?;
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Opens each `(id, server version, enc)` the sync server sent; `None` for one that does
+    /// not open.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) async fn open_for_sync(
+        &self,
+        items: &[(SessionId, u64, String)],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.sync_call(OPEN, items).await
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn sync_call(
+        &self,
+        call: u32,
+        items: &[(SessionId, u64, String)],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let Some(cipher) = &self.cipher else {
+            return Ok(items.iter().map(|_| None).collect());
+        };
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let aads: Vec<String> = items
+            .iter()
+            .map(|(id, version, _)| {
+                let mut aad = String::from("wss-sync1:");
+                aad.push_str(self.options.get_name());
+                aad.push(':');
+                aad.push_str(id.as_str());
+                aad.push(':');
+                crate::error::push_u64(&mut aad, *version);
+                aad
+            })
+            .collect();
+        let aads = joined(aads.iter().map(String::as_str));
+        let texts = joined(items.iter().map(|i| i.2.as_str()));
+        let out = cipher.call(call, &aads, &texts).await?;
+        Ok(out
+            .split('\0')
+            .map(|s| (!s.is_empty()).then(|| s.to_owned()))
+            .collect())
     }
 
     /// The next step of settling the key check (see [`Settle`]): making the stored check this

@@ -22,12 +22,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use wasm_session_store::__private::{
-    check_key, engine, event_object, exception_reason, new_id_for, run, text_from_js, text_to_js,
-    Op, Outcome,
+    check_key, engine, event_object, exception_reason, js_headers, new_id_for, run, sync,
+    text_from_js, text_to_js, Op, Outcome,
 };
 use wasm_session_store::{
-    BackendKind, Clock, Encryption, SaveEntry, SessionId, SessionStore as _, State, StoreError,
-    StoreEvent, StoreOptions, Subscribers, Subscription, WebStore,
+    BackendKind, Clock, Conflict, Encryption, SaveEntry, SessionId, SessionStore as _, State,
+    StoreError, StoreEvent, StoreOptions, Subscribers, Subscription, SyncOptions, WebStore,
 };
 
 /// The allocator of the npm package's wasm: talc is about 3 KB (gzipped) smaller than Rust's
@@ -72,7 +72,7 @@ fn js_migrate(migrate: Function) -> impl Fn(State, u64) -> Result<State, StoreEr
     }
 }
 
-const OPTION_KEYS: [&str; 10] = [
+const OPTION_KEYS: [&str; 11] = [
     "backend",
     "name",
     "ttlMs",
@@ -83,7 +83,55 @@ const OPTION_KEYS: [&str; 10] = [
     "encryption",
     "stateVersion",
     "migrate",
+    "sync",
 ];
+
+/// The `sync` option: `{ url, headers?, intervalMs?, conflict? }`.
+fn sync_from_js(value: &JsValue) -> Result<SyncOptions, StoreError> {
+    let object = options_object(value, "sync", &["url", "headers", "intervalMs", "conflict"])?;
+    let url = field(&object, "url").as_string().ok_or_else(|| {
+        StoreError::invalid("sync.url must be a string: the server's absolute http(s) URL")
+    })?;
+    let mut sync = SyncOptions::new(url);
+    let headers = field(&object, "headers");
+    if !headers.is_undefined() {
+        if !headers.is_function() {
+            return Err(StoreError::invalid(
+                "sync.headers must be a function returning an object of headers (or a promise of one)",
+            ));
+        }
+        sync = sync.shared_headers(js_headers(headers));
+    }
+    let interval = field(&object, "intervalMs");
+    if !interval.is_undefined() {
+        sync = sync.interval_ms(int_from_js(&interval, "sync.intervalMs", 1, true)?);
+    }
+    let conflict = field(&object, "conflict");
+    sync = sync.conflict(match conflict.as_string().as_deref() {
+        _ if conflict.is_undefined() => Conflict::Server,
+        Some("server") => Conflict::Server,
+        Some("client") => Conflict::Client,
+        _ => match conflict.dyn_into::<Function>() {
+            Ok(resolve) => Conflict::Resolve(Rc::new(move |local, remote| {
+                let arg = |r: Option<&wasm_session_store::SessionRecord>| r.map_or(JsValue::NULL, record_to_js);
+                let value = resolve
+                    .call2(&JsValue::UNDEFINED, &arg(local), &arg(remote))
+                    .map_err(|e| StoreError::invalid(exception_reason(&e)))?;
+                if value.is_null() {
+                    return Ok(None);
+                }
+                // A promise is refused there, as not a plain object: the function is synchronous.
+                state_from_js(&value, "the state it returned").map(Some)
+            })),
+            Err(_) => {
+                return Err(StoreError::invalid(
+                    "sync.conflict must be \"server\", \"client\" or a function (local, remote) => state | null",
+                ))
+            }
+        },
+    });
+    Ok(sync)
+}
 
 /// Reads the own enumerable keys of an options object, refusing unknown ones.
 fn options_object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, StoreError> {
@@ -222,6 +270,10 @@ fn parse_options(value: &JsValue) -> Result<(BackendKind, StoreOptions), StoreEr
             }
         }
     }
+    let sync = field(&object, "sync");
+    if !sync.is_undefined() {
+        options = options.sync(sync_from_js(&sync)?);
+    }
     options.validate()?;
     Ok((choice, options))
 }
@@ -330,6 +382,8 @@ enum Call {
     Set(JsValue, JsValue, JsValue),
     Remove(JsValue, JsValue),
     Clear,
+    SyncNow,
+    SyncStatus,
 }
 
 /// How an [`Outcome`] becomes the JS value a method resolves to.
@@ -488,6 +542,8 @@ fn plan(
             (vec![id], Op::remove(&key)?, Reply::Version)
         }
         Call::Clear => (Vec::new(), Op::Clear, Reply::Undefined),
+        // Not engine operations: `execute` runs them.
+        Call::SyncNow | Call::SyncStatus => return Err(StoreError::Closed),
     })
 }
 
@@ -549,8 +605,50 @@ fn reply_to_js(reply: Reply, ids: Vec<SessionId>, outcome: Outcome) -> Result<Js
     })
 }
 
+/// syncNow() and syncStatus(): their objects.
+async fn sync_call(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
+    let out = Object::new();
+    let set = |key: &str, value: JsValue| {
+        let _ = Reflect::set(&out, &JsValue::from_str(key), &value);
+    };
+    let count = |n: usize| JsValue::from_f64(n as f64);
+    let now = matches!(call, Call::SyncNow);
+    let (report, status) = sync(&inner.web, now).await?;
+    match now {
+        true => {
+            set("pushed", count(report.pushed));
+            set("pulled", count(report.pulled));
+            set("conflicts", count(report.conflicts));
+            set("pending", count(report.pending));
+        }
+        false => {
+            set("pending", count(status.pending));
+            set(
+                "lastSyncAt",
+                status.last_sync_at.map_or(JsValue::NULL, version_to_js),
+            );
+            set(
+                "lastError",
+                match status.last_error {
+                    Some(e) => {
+                        let error = Object::new();
+                        let _ = Reflect::set(&error, &"code".into(), &e.code.into());
+                        let _ = Reflect::set(&error, &"message".into(), &e.message.into());
+                        error.into()
+                    }
+                    None => JsValue::NULL,
+                },
+            );
+        }
+    }
+    Ok(out.into())
+}
+
 /// One call: its arguments checked, the engine's one async operation, its outcome in JS.
 async fn execute(inner: Rc<Inner>, call: Call) -> Result<JsValue, StoreError> {
+    if let Call::SyncNow | Call::SyncStatus = call {
+        return sync_call(inner, call).await;
+    }
     let (ids, op, reply) = plan(call, inner.web.options())?;
     let refs: Vec<&SessionId> = ids.iter().collect();
     let outcome = run(engine(&inner.web)?, &refs, op).await?;
@@ -642,7 +740,9 @@ impl JsSessionStore {
             11 => Call::Get(a, b),
             12 => Call::Set(a, b, c),
             13 => Call::Remove(a, b),
-            _ => Call::Clear,
+            14 => Call::Clear,
+            15 => Call::SyncNow,
+            _ => Call::SyncStatus,
         })
     }
 

@@ -202,6 +202,13 @@ impl Backend for SharedStorageBackend {
         }
     }
 
+    /// Listed from this tab's own view of localStorage, without the leader: a listing, which
+    /// may lag another tab's newest rows by a moment (each is read, through the leader, when
+    /// used).
+    async fn reserved_ids(&self, prefix: &str) -> Result<Vec<SessionId>, StoreError> {
+        self.local.reserved_now(prefix)
+    }
+
     async fn clear(&self) -> Result<(), StoreError> {
         match self.direct(true) {
             None => self.local.clear_records(),

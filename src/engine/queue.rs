@@ -1,0 +1,424 @@
+//! A synced store's queue: one row per session, under the reserved id `:s:<id>`, written in the
+//! same transaction as the session's record by every local write (see the crate's `sync`
+//! module for what a pass does with it).
+//!
+//! A row holds the server's ETag of the version the session last synced at, and the
+//! Idempotency-Key of the change queued since (a new key for each local write: a retry of one
+//! change keeps its key, a later change is another change). Saves coalesce into the row; a
+//! delete keeps the row (the record gone: the change is the delete); a `changeId` moves the row
+//! to the new id as a move of the old one. A session that was synced and whose record is gone
+//! without a delete (expired and swept, cleared) is a delete to push too: the row with an ETag
+//! and no record says so, with no write needed when the record goes.
+//!
+//! The rows also take what a pass learns: the server's answers ([`Op::Ack`]) and the sessions
+//! it pulled ([`Op::Apply`]), which never overwrite a session whose change is still queued.
+
+use super::decide::{classify, no_id, Found};
+use super::ops::{Op, Outcome};
+use super::{Backend, Slot, Store, Write};
+use crate::error::{push_u64, StoreError};
+use crate::event::{EventKind, StoreEvent};
+use crate::id::SessionId;
+use crate::json;
+use crate::record::{SessionRecord, State};
+
+/// The prefix of the queue rows' reserved ids.
+pub(crate) const ROWS: &str = ":s:";
+
+/// What a synced store keeps about one session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    /// The server's ETag of the version the session last synced at (`None`: never synced, or
+    /// gone from the server).
+    pub etag: Option<String>,
+    /// The server's version at that ETag.
+    pub server_version: u64,
+    /// The Idempotency-Key of the change queued (`None`: nothing queued by a write).
+    pub key: Option<String>,
+    /// A queued move: the id the session had on the server.
+    pub moved_from: Option<SessionId>,
+}
+
+/// The queue row id of session `id`: `:s:<id>`.
+pub(crate) fn row_id(id: &SessionId) -> SessionId {
+    let mut row = String::from(ROWS);
+    row.push_str(id.as_str());
+    SessionId::reserved_owned(row)
+}
+
+/// The session of queue row `row`.
+pub(crate) fn session_of(row: &SessionId) -> Option<SessionId> {
+    SessionId::new(row.as_str().strip_prefix(ROWS)?).ok()
+}
+
+/// A fresh Idempotency-Key: 128 random bits.
+fn new_key() -> Result<String, StoreError> {
+    Ok(SessionId::generate()?.as_str().to_owned())
+}
+
+impl Row {
+    /// The row a slot holds; `None` where there is none (or it does not read: it is
+    /// rewritten).
+    pub(crate) fn from_slot(slot: &Slot) -> Option<Row> {
+        let Slot::Record(record) = slot else {
+            return None;
+        };
+        let state = &record.state;
+        let text = |key: &str| state.get_json(key).and_then(json::unescape);
+        Some(Row {
+            etag: text("e"),
+            server_version: state.get_json("v").and_then(json::uint).unwrap_or(0),
+            key: text("k"),
+            moved_from: text("m").and_then(|m| SessionId::new(m).ok()),
+        })
+    }
+
+    /// The record that stores this row for session `id`.
+    pub(crate) fn record(&self, id: &SessionId) -> SessionRecord {
+        let mut out = String::from("{\"v\":");
+        push_u64(&mut out, self.server_version);
+        for (name, value) in [
+            ("e", self.etag.as_deref()),
+            ("k", self.key.as_deref()),
+            ("m", self.moved_from.as_ref().map(SessionId::as_str)),
+        ] {
+            if let Some(value) = value {
+                out.push_str(",\"");
+                out.push_str(name);
+                out.push_str("\":");
+                json::write_str(value, &mut out);
+            }
+        }
+        out.push('}');
+        SessionRecord {
+            id: row_id(id),
+            state: State::from_checked(out),
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+            expires_at: None,
+            ttl_ms: None,
+        }
+    }
+
+    /// The write that stores this row for `id`, or removes it when it says nothing.
+    fn write(self, id: &SessionId) -> Write {
+        if self.etag.is_none() && self.key.is_none() {
+            Write::Delete(row_id(id))
+        } else {
+            Write::Put(self.record(id))
+        }
+    }
+}
+
+/// One session as the server has it, pulled (or taken in a conflict) to be written locally.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Remote {
+    /// The server's record: its state (opened, for an encrypted store), creation time,
+    /// deadline and TTL.
+    Put {
+        /// The state.
+        state: State,
+        /// When the server's session was created.
+        created_at: u64,
+        /// Its deadline.
+        expires_at: Option<u64>,
+        /// Its TTL.
+        ttl_ms: Option<u64>,
+    },
+    /// Gone from the server.
+    Gone,
+    /// Moved on the server to this id (whose record is pulled on its own).
+    MovedTo(SessionId),
+}
+
+/// A session the server has, to write locally.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pulled {
+    /// The session.
+    pub id: SessionId,
+    /// What the server has.
+    pub remote: Remote,
+    /// Its ETag (`None` when gone).
+    pub etag: Option<String>,
+    /// Its server version.
+    pub server_version: u64,
+    /// `None`: written only where nothing is queued. `Some(key)`: a conflict settled for the
+    /// server, written while the queued change is still the one with this key (a local
+    /// write since stays queued).
+    pub over: Option<String>,
+}
+
+/// What the server took of a queued change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Acked {
+    /// The session.
+    pub id: SessionId,
+    /// The key of the change pushed (`None`: a delete of a session whose record went without
+    /// one, or a row dropped).
+    pub key: Option<String>,
+    /// The server's ETag now (`None`: gone from the server).
+    pub etag: Option<String>,
+    /// The server's version now.
+    pub server_version: u64,
+}
+
+impl<B: Backend> Store<B> {
+    /// Whether this store keeps a sync queue.
+    pub(crate) fn is_synced(&self) -> bool {
+        self.options.get_sync().is_some()
+    }
+
+    /// The queue rows read with `op` (after its ids, before the key check): one per id.
+    pub(super) fn rows_of(&self, op: &Op, ids: &[&SessionId]) -> Vec<SessionId> {
+        match op {
+            _ if !self.is_synced() => Vec::new(),
+            Op::DeleteExpired(_)
+            | Op::Ids
+            | Op::Clear
+            | Op::CheckKey
+            | Op::Meta(_)
+            | Op::Lease(..) => Vec::new(),
+            _ => ids.iter().map(|id| row_id(id)).collect(),
+        }
+    }
+
+    /// Adds to `writes` (what a local `op` on `ids` writes) the rows of the sessions it
+    /// changed, given the `rows` read with them: each session written gets a new change key; a
+    /// deleted one keeps its row as a delete where the server has it; a renamed one's row moves
+    /// to the new id as a move.
+    pub(super) fn queue(
+        &self,
+        op: &Op,
+        ids: &[&SessionId],
+        rows: &[Slot],
+        writes: &mut Vec<Write>,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() || matches!(op, Op::Apply(_) | Op::Ack(_) | Op::Queue) {
+            return Ok(());
+        }
+        let row = |id: &SessionId| {
+            let at = ids.iter().position(|i| *i == id)?;
+            Row::from_slot(rows.get(at)?)
+        };
+        let mut queued = Vec::new();
+        for write in writes.iter() {
+            match write {
+                // A sliding read's write moves a deadline only: not a change to push.
+                Write::Put(_) if matches!(op, Op::Read) => {}
+                Write::Put(record) => {
+                    let mut next = row(&record.id).unwrap_or_default();
+                    if let (Op::ChangeId, Some(old)) = (op, ids.first()) {
+                        let before = row(old).unwrap_or_default();
+                        next = if self.cipher.is_some() {
+                            // Encrypted (a ciphertext is bound to its id): a create here, and the
+                            // old id's row a delete of its own.
+                            Row::default()
+                        } else {
+                            // The row of the old id, moved: a move of it on the server.
+                            Row {
+                                moved_from: before
+                                    .moved_from
+                                    .clone()
+                                    .or_else(|| before.etag.is_some().then(|| (*old).clone())),
+                                ..before
+                            }
+                        };
+                    }
+                    if record.version == 1 && next.key.is_none() {
+                        // A new session where a synced one expired (on the server too, as far
+                        // as this store knows): a create there, not a replace of the old one.
+                        next = Row::default();
+                    }
+                    next.key = Some(new_key()?);
+                    queued.push(next.write(&record.id));
+                }
+                Write::Delete(id) if matches!(op, Op::ChangeId) && self.cipher.is_none() => {
+                    queued.push(Write::Delete(row_id(id)));
+                }
+                Write::Delete(id) => {
+                    let mut next = row(id).unwrap_or_default();
+                    // Never on the server: nothing to push.
+                    next.key = next.etag.is_some().then(new_key).transpose()?;
+                    next.moved_from = None;
+                    queued.push(next.write(id));
+                }
+            }
+        }
+        writes.extend(queued);
+        Ok(())
+    }
+
+    /// [`Op::Apply`] and [`Op::Ack`], decided on what was read: `slots` holds the records of
+    /// `ids` then their rows.
+    pub(super) fn decide_synced(
+        &self,
+        op: &Op,
+        ids: &[&SessionId],
+        slots: Vec<Slot>,
+        now: u64,
+        events: &mut Vec<StoreEvent>,
+    ) -> Result<(Vec<Write>, Outcome), StoreError> {
+        let (records, rows) = slots.split_at(ids.len().min(slots.len()));
+        let at = |id: &SessionId| ids.iter().position(|i| *i == id).ok_or_else(no_id);
+        let mut writes = Vec::new();
+        let mut done = 0;
+        match op {
+            Op::Queue => {
+                let expiry = self.expiry(now);
+                let mut out = Vec::with_capacity(ids.len());
+                for (i, slot) in records.iter().enumerate() {
+                    let row = rows.get(i).and_then(Row::from_slot).unwrap_or_default();
+                    let live = match classify(slot.clone(), expiry) {
+                        Ok(Found::Live(record)) => Some(self.migrated(record)?),
+                        // Unreadable: pushed by nobody until it is deleted or written again.
+                        Err(_) if row.key.is_some() => continue,
+                        _ => None,
+                    };
+                    out.push((row, live));
+                }
+                return Ok((Vec::new(), Outcome::Queue(out)));
+            }
+            Op::Lease(by, until, at) => {
+                let id = ids.first().copied().ok_or_else(no_id)?;
+                let held = match records.first() {
+                    Some(Slot::Record(r)) => json::Fields::of(r.state.as_json(), 2)
+                        .and_then(|f| Some((f.string("by")?, f.uint("until")?))),
+                    _ => None,
+                };
+                let free = held.is_none_or(|(holder, end)| holder == *by || end <= *at);
+                if free {
+                    let mut lease = String::from("{\"by\":");
+                    json::write_str(by, &mut lease);
+                    lease.push_str(",\"until\":");
+                    push_u64(&mut lease, *until);
+                    lease.push('}');
+                    let mut record = Row::default().record(id);
+                    record.id = id.clone();
+                    record.state = State::from_checked(lease);
+                    writes.push(Write::Put(record));
+                }
+                return Ok((writes, Outcome::Count(usize::from(free && *until > 0))));
+            }
+            Op::Meta(meta) => {
+                let id = ids.first().copied().ok_or_else(no_id)?;
+                return Ok(match meta {
+                    None => {
+                        let record = match records.first() {
+                            Some(Slot::Record(r)) => Some(r.clone()),
+                            _ => None,
+                        };
+                        (Vec::new(), Outcome::Records(vec![record]))
+                    }
+                    Some(state) => {
+                        let mut record = Row::default().record(id);
+                        record.id = id.clone();
+                        record.state = state.clone();
+                        (vec![Write::Put(record)], Outcome::Done)
+                    }
+                });
+            }
+            Op::Ack(acks) => {
+                for ack in acks {
+                    let i = at(&ack.id)?;
+                    let mut row = rows.get(i).and_then(Row::from_slot).unwrap_or_default();
+                    if row.key == ack.key {
+                        row.key = None;
+                    }
+                    row.etag = ack.etag.clone();
+                    row.server_version = ack.server_version;
+                    row.moved_from = None;
+                    writes.push(row.write(&ack.id));
+                    done += 1;
+                }
+            }
+            Op::Apply(pulled) => {
+                let expiry = self.expiry(now);
+                for p in pulled {
+                    let i = at(&p.id)?;
+                    let row = rows.get(i).and_then(Row::from_slot).unwrap_or_default();
+                    let clean = match &p.over {
+                        None => row.key.is_none(),
+                        Some(key) => row.key.as_ref() == Some(key),
+                    };
+                    if !clean {
+                        continue;
+                    }
+                    let live =
+                        match classify(records.get(i).cloned().unwrap_or(Slot::Empty), expiry) {
+                            Ok(Found::Live(record)) => Some(record),
+                            _ => None,
+                        };
+                    let synced = Row {
+                        etag: p.etag.clone(),
+                        server_version: p.server_version,
+                        ..Row::default()
+                    };
+                    let mut event = match (&p.remote, live) {
+                        (
+                            Remote::Put {
+                                state,
+                                created_at,
+                                expires_at,
+                                ttl_ms,
+                            },
+                            live,
+                        ) => {
+                            let (mut record, kind) = match live {
+                                Some(mut record) => {
+                                    record.state = state.clone();
+                                    self.write_state(&mut record, now)?;
+                                    (record, EventKind::Saved)
+                                }
+                                None => {
+                                    let mut record =
+                                        self.new_record(&p.id, state.clone(), None, now);
+                                    record.created_at = *created_at;
+                                    (record, EventKind::Created)
+                                }
+                            };
+                            record.ttl_ms = *ttl_ms;
+                            record.expires_at = *expires_at;
+                            record.expires_at = expiry.deadline(&record);
+                            let event = StoreEvent::about(kind, &p.id, record.version);
+                            writes.push(Write::Put(record));
+                            Some(event)
+                        }
+                        (Remote::MovedTo(to), Some(mut record))
+                            if !matches!(
+                                classify(
+                                    records.get(at(to)?).cloned().unwrap_or(Slot::Empty),
+                                    expiry
+                                ),
+                                Ok(Found::Live(_))
+                            ) =>
+                        {
+                            let mut event =
+                                StoreEvent::about(EventKind::IdChanged, &p.id, record.version);
+                            event.new_id = Some(to.clone());
+                            writes.push(Write::Delete(p.id.clone()));
+                            record.id = to.clone();
+                            writes.push(Write::Put(record));
+                            writes.push(synced.clone().write(to));
+                            Some(event)
+                        }
+                        (_, Some(record)) => {
+                            writes.push(Write::Delete(p.id.clone()));
+                            Some(StoreEvent::about(EventKind::Deleted, &p.id, record.version))
+                        }
+                        (_, None) => None,
+                    };
+                    let moved = matches!(p.remote, Remote::MovedTo(_));
+                    writes.push(if moved { Row::default() } else { synced }.write(&p.id));
+                    if let Some(event) = event.as_mut() {
+                        event.remote = true;
+                        events.push(event.clone());
+                        done += 1;
+                    }
+                }
+            }
+            _ => return Err(no_id()),
+        }
+        Ok((writes, Outcome::Count(done)))
+    }
+}
