@@ -6,17 +6,20 @@
 //!
 //! One file per job: `backend` (the storage port), `decide` (the contract's rules, synchronous),
 //! `ops` (the operations and their arguments), `sealing` (an encrypted store's plan around the
-//! transaction), `api` (the [`SessionStore`](crate::SessionStore) methods), and here the one
-//! async path every operation takes.
+//! transaction), `api` (the [`SessionStore`](crate::SessionStore) methods), `sync` (the writes
+//! a sync peer asks of one session, for a transaction of its own), and here the one async path
+//! every operation takes.
 
 mod api;
 mod backend;
 mod decide;
 mod ops;
 mod sealing;
+mod sync;
 
 pub use backend::{Backend, Expiry, Slot, Write};
 pub use ops::{check_key, new_id_for, Op, Outcome};
+pub use sync::{sealed_state, sealed_text, Replacement, SyncWrite};
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY};
 use crate::error::StoreError;
