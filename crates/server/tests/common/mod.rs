@@ -3,6 +3,8 @@
 //! tests (started on free ports, stopped by PID).
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
