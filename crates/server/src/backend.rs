@@ -39,7 +39,10 @@ pub fn encode_record(stamp: &str, record: &SessionRecord) -> Bytes {
         Some(enc) => {
             let mut plain = record.clone();
             plain.state = State::new();
-            (serde_json::to_string(enc).unwrap_or_default(), codec::encode(&plain))
+            (
+                serde_json::to_string(enc).unwrap_or_default(),
+                codec::encode(&plain),
+            )
         }
         None => (String::new(), codec::encode(record)),
     };
@@ -228,7 +231,10 @@ impl<K: Kv> ServerBackend<K> {
     }
 
     /// The ids of the live records, each with its stamp, as of `expiry`.
-    pub async fn live_stamps(&self, expiry: Expiry) -> Result<Vec<(SessionId, String)>, StoreError> {
+    pub async fn live_stamps(
+        &self,
+        expiry: Expiry,
+    ) -> Result<Vec<(SessionId, String)>, StoreError> {
         let mut live = Vec::new();
         for (id, stored) in self.scan().await? {
             if let (Slot::Record(r), Some(stamp)) = (&stored.slot, stored.stamp) {

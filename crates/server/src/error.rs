@@ -29,8 +29,8 @@ pub enum ApiError {
     /// 412: the precondition failed; `current` is the live record (`None`: missing or
     /// expired). `exists` says which code: ALREADY_EXISTS for `If-None-Match: *`.
     Precondition {
-        /// The live record.
-        current: Option<Tagged>,
+        /// The live record (boxed: errors stay small on every path).
+        current: Option<Box<Tagged>>,
         /// Whether the write asked for an absent session (`If-None-Match: *`).
         exists: bool,
     },
@@ -126,8 +126,9 @@ impl ApiError {
             ApiError::Precondition { current, .. } => (
                 "VERSION_CONFLICT",
                 match current {
-                    Some(_) => "the session changed since this ETag: `current` is what it is now"
-                        .into(),
+                    Some(_) => {
+                        "the session changed since this ETag: `current` is what it is now".into()
+                    }
                     None => "the session is missing or expired".into(),
                 },
             ),

@@ -87,7 +87,12 @@ pub async fn handle<K: Kv>(
     let origin = req
         .headers()
         .get(header::ORIGIN)
-        .filter(|o| app.config.origins.iter().any(|a| a.as_bytes() == o.as_bytes()))
+        .filter(|o| {
+            app.config
+                .origins
+                .iter()
+                .any(|a| a.as_bytes() == o.as_bytes())
+        })
         .cloned();
     let preflight = req.method() == Method::OPTIONS
         && req
@@ -107,7 +112,10 @@ pub async fn handle<K: Kv>(
                 "If-Match, If-None-Match, Idempotency-Key, Authorization, Content-Type",
             ),
         );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         r
     } else {
         match AssertUnwindSafe(serve(&app, req)).catch_unwind().await {
@@ -177,7 +185,7 @@ fn written(w: Written) -> Response<Body> {
     r
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Result<Option<&'a str>, ApiError> {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
     match headers.get(&name) {
         None => Ok(None),
         Some(v) => v
@@ -258,7 +266,10 @@ fn idempotency(
 }
 
 /// The body of a write, as text: JSON within the limit, UTF-8.
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<(HeaderMap, Method, String), ApiError> {
+async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<(HeaderMap, Method, String), ApiError> {
     let json = header_text(req.headers(), header::CONTENT_TYPE)?.is_some_and(|t| {
         t.split(';')
             .next()
@@ -271,7 +282,10 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<(HeaderMap, Met
     }
     let too_large = || ApiError::TooLarge(format!("the body is over the limit of {max} bytes"));
     let declared = header_text(req.headers(), header::CONTENT_LENGTH)?;
-    if declared.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > max as u64) {
+    if declared
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n > max as u64)
+    {
         return Err(too_large());
     }
     let (parts, body) = req.into_parts();
@@ -425,10 +439,26 @@ mod tests {
 
     #[test]
     fn routes_are_exact() {
-        assert!(matches!(route_of("/v1/stores/app/sessions/a"), Some(Route::Session("app", "a"))));
-        assert!(matches!(route_of("/v1/stores/app/sessions/a/move"), Some(Route::Move("app", "a"))));
-        assert!(matches!(route_of("/v1/stores/app/changes"), Some(Route::Changes("app"))));
-        for bad in ["/", "/v1/stores/app", "/v1/stores/app/sessions", "/v1/stores/app/sessions/a/b", "/v1/stores/app/changes/x", "/v2/stores/app/changes"] {
+        assert!(matches!(
+            route_of("/v1/stores/app/sessions/a"),
+            Some(Route::Session("app", "a"))
+        ));
+        assert!(matches!(
+            route_of("/v1/stores/app/sessions/a/move"),
+            Some(Route::Move("app", "a"))
+        ));
+        assert!(matches!(
+            route_of("/v1/stores/app/changes"),
+            Some(Route::Changes("app"))
+        ));
+        for bad in [
+            "/",
+            "/v1/stores/app",
+            "/v1/stores/app/sessions",
+            "/v1/stores/app/sessions/a/b",
+            "/v1/stores/app/changes/x",
+            "/v2/stores/app/changes",
+        ] {
             assert!(route_of(bad).is_none(), "{bad}");
         }
     }

@@ -142,7 +142,11 @@ mod tests {
 
     #[test]
     fn bodies_are_checked() {
-        let deep = format!("{{\"state\":{{\"a\":{}{}}}}}", "[".repeat(510), "]".repeat(510));
+        let deep = format!(
+            "{{\"state\":{{\"a\":{}{}}}}}",
+            "[".repeat(510),
+            "]".repeat(510)
+        );
         assert!(put_body(&deep).is_ok());
         for bad in [
             "",
@@ -157,7 +161,11 @@ mod tests {
             r#"{"enc":"x","ttlMs":-1}"#,
             r#"{"enc":"x","other":1}"#,
             r#"{"enc":"x","enc":"y"}"#,
-            &format!("{{\"state\":{{\"a\":{}{}}}}}", "[".repeat(100_000), "]".repeat(100_000)),
+            &format!(
+                "{{\"state\":{{\"a\":{}{}}}}}",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
         ] {
             assert!(put_body(bad).is_err(), "{bad:.80}");
         }

@@ -97,7 +97,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
         (None, true) => Auth::Dev,
         (Some(path), false) => {
-            let bytes = std::fs::read(&path).map_err(|e| format!("--jwt-secret-file {path}: {e}"))?;
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("--jwt-secret-file {path}: {e}"))?;
             if bytes.trim_ascii().is_empty() {
                 return Err(format!("--jwt-secret-file {path} is empty"));
             }
@@ -165,8 +166,14 @@ mod tests {
         assert_eq!(o.config.origins, ["https://a", "https://b"]);
         assert_eq!(o.config.settings.max_ttl_ms, Some(5));
         assert_eq!((o.config.settings.keep_changes, o.config.max_body), (3, 9));
-        let o = parse(&args("--insecure-dev --redis-cluster redis://a:1,redis://b:2")).unwrap();
-        assert_eq!(o.storage, Storage::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()]));
+        let o = parse(&args(
+            "--insecure-dev --redis-cluster redis://a:1,redis://b:2",
+        ))
+        .unwrap();
+        assert_eq!(
+            o.storage,
+            Storage::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
         for bad in [
             "",
             "--insecure-dev --listen 0.0.0.0:8787",

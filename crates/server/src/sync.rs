@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_session_store::{
-    Clock, Replacement, SessionId, SessionRecord, Store, StoreError, StoreOptions,
-    SyncWrite, Write,
+    Clock, Replacement, SessionId, SessionRecord, Store, StoreError, StoreOptions, SyncWrite, Write,
 };
 
 /// How long Idempotency-Keys and moves are remembered: a day.
@@ -90,6 +89,9 @@ pub struct Changes {
     pub cursor: String,
 }
 
+/// A PUT's record without its state: version, createdAt, updatedAt, expiresAt, ttlMs.
+type Fields = (u64, u64, u64, Option<u64>, Option<u64>);
+
 /// What an Idempotency-Key remembers: the request's digest and the write's answer. A PUT's
 /// record is kept without its state (the retry carries the same state), a move's whole.
 #[derive(Serialize, Deserialize)]
@@ -99,7 +101,7 @@ struct Replay {
     etag: Option<String>,
     /// A PUT's record: version, createdAt, updatedAt, expiresAt, ttlMs.
     #[serde(default)]
-    fields: Option<(u64, u64, u64, Option<u64>, Option<u64>)>,
+    fields: Option<Fields>,
     /// A move's answer.
     #[serde(default)]
     body: Option<String>,
@@ -198,16 +200,12 @@ impl<K: Kv> SyncStore<K> {
             .kv()
             .get(&[self.scope().moved_key(id.as_str())])
             .await?;
-        let moved_to = moved
-            .into_iter()
-            .flatten()
-            .next()
-            .and_then(|v| {
-                let text = std::str::from_utf8(v.get(STAMP_LEN + 1..)?).ok()?;
-                let (to, at) = text.split_once('\n')?;
-                let at: u64 = at.parse().ok()?;
-                (now < at.saturating_add(DAY_MS)).then(|| to.to_owned())
-            });
+        let moved_to = moved.into_iter().flatten().next().and_then(|v| {
+            let text = std::str::from_utf8(v.get(STAMP_LEN + 1..)?).ok()?;
+            let (to, at) = text.split_once('\n')?;
+            let at: u64 = at.parse().ok()?;
+            (now < at.saturating_add(DAY_MS)).then(|| to.to_owned())
+        });
         Err(ApiError::NotFound {
             id: id.as_str().to_owned(),
             moved_to,
@@ -303,13 +301,13 @@ impl<K: Kv> SyncStore<K> {
             match (pre, &current) {
                 (Precondition::Absent, Some(_)) => {
                     return Err(ApiError::Precondition {
-                        current,
+                        current: current.map(Box::new),
                         exists: true,
                     })
                 }
                 (Precondition::Match(etag), c) if c.as_ref().map(|c| &c.etag) != Some(etag) => {
                     return Err(ApiError::Precondition {
-                        current,
+                        current: current.map(Box::new),
                         exists: false,
                     })
                 }
@@ -317,9 +315,9 @@ impl<K: Kv> SyncStore<K> {
             }
             let write = self.at(&write, current.as_ref(), now);
             let slots = stored.drain(..).map(|s| s.slot).collect();
-            let (writes, record) = self
-                .store
-                .decide_sync(id, &write, slots, now, &mut Vec::new())?;
+            let (writes, record) =
+                self.store
+                    .decide_sync(id, &write, slots, now, &mut Vec::new())?;
             let created = matches!(write, SyncWrite::Replace { .. }) && current.is_none();
             self.remember_moves(&mut commit, id, &write, &writes, now)?;
             let stamps = backend.stage(&mut commit, writes, now)?;
@@ -586,8 +584,19 @@ mod tests {
     #[test]
     fn cursors_parse_or_are_refused() {
         let epoch = "A".repeat(STAMP_LEN);
-        assert_eq!(parse_cursor(&format!("{epoch}.12")).unwrap(), (epoch.clone(), 12));
-        for bad in ["", "12", ".12", &format!("{epoch}."), &format!("{epoch}.-1"), &format!("{epoch}.1x"), "a.b.c"] {
+        assert_eq!(
+            parse_cursor(&format!("{epoch}.12")).unwrap(),
+            (epoch.clone(), 12)
+        );
+        for bad in [
+            "",
+            "12",
+            ".12",
+            &format!("{epoch}."),
+            &format!("{epoch}.-1"),
+            &format!("{epoch}.1x"),
+            "a.b.c",
+        ] {
             assert!(parse_cursor(bad).is_err(), "{bad}");
         }
     }

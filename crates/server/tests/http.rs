@@ -20,16 +20,30 @@ struct Boom(MemoryKv);
 
 impl Kv for Boom {
     async fn get(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, StoreError> {
-        assert!(!keys.iter().any(|k| k.ends_with(":boom")), "a bug in a handler");
+        assert!(
+            !keys.iter().any(|k| k.ends_with(":boom")),
+            "a bug in a handler"
+        );
         self.0.get(keys).await
     }
-    async fn commit(&self, s: &Scope, c: &Commit, keep: u64, epoch: &str) -> Result<bool, StoreError> {
+    async fn commit(
+        &self,
+        s: &Scope,
+        c: &Commit,
+        keep: u64,
+        epoch: &str,
+    ) -> Result<bool, StoreError> {
         self.0.commit(s, c, keep, epoch).await
     }
     async fn index(&self, s: &Scope) -> Result<Vec<String>, StoreError> {
         self.0.index(s).await
     }
-    async fn feed(&self, s: &Scope, after: Option<u64>, epoch: &str) -> Result<FeedPage, StoreError> {
+    async fn feed(
+        &self,
+        s: &Scope,
+        after: Option<u64>,
+        epoch: &str,
+    ) -> Result<FeedPage, StoreError> {
         self.0.feed(s, after, epoch).await
     }
     fn notices(&self) -> &Notices {
@@ -51,7 +65,10 @@ fn a_panic_in_a_handler_is_a_500_and_the_server_goes_on() {
         async move { Ok(kv) }
     })
     .unwrap();
-    let c = Client { addr: running.addr(), headers: Vec::new() };
+    let c = Client {
+        addr: running.addr(),
+        headers: Vec::new(),
+    };
     for _ in 0..3 {
         let a = c.get("/v1/stores/app/sessions/boom");
         assert_eq!((a.status, a.code()), (500, "UNAVAILABLE".to_owned()));

@@ -27,7 +27,9 @@ where
 mod redis_conformance {
     use super::*;
 
-    async fn open(options: StoreOptions) -> Store<ServerBackend<RedisKv<redis::aio::ConnectionManager>>> {
+    async fn open(
+        options: StoreOptions,
+    ) -> Store<ServerBackend<RedisKv<redis::aio::ConnectionManager>>> {
         enter();
         let conn = standalone(&redis_url()).expect("a Redis URL");
         open_on(RedisKv::new(conn, Arc::new(Notices::default())), options)
@@ -71,7 +73,12 @@ use std::time::{Duration, Instant};
 use wasm_session_store_server::Storage;
 
 fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -93,8 +100,19 @@ fn keys_share_the_owners_hash_tag_and_expire_at_the_deadline() {
     let keys = redis_cli(port, &["keys", &format!("wss:{{ZGV2}}:{name}:*")]);
     let mut keys: Vec<&str> = keys.lines().collect();
     keys.sort();
-    assert_eq!(keys, [format!("wss:{{ZGV2}}:{name}:feed"), format!("wss:{{ZGV2}}:{name}:ids"), key.clone(), format!("wss:{{ZGV2}}:{name}:seq")]);
-    let slots: Vec<String> = keys.iter().map(|k| redis_cli(port, &["cluster", "keyslot", k])).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("wss:{{ZGV2}}:{name}:feed"),
+            format!("wss:{{ZGV2}}:{name}:ids"),
+            key.clone(),
+            format!("wss:{{ZGV2}}:{name}:seq")
+        ]
+    );
+    let slots: Vec<String> = keys
+        .iter()
+        .map(|k| redis_cli(port, &["cluster", "keyslot", k]))
+        .collect();
     assert!(slots.iter().all(|s| s == &slots[0]), "{slots:?}");
 }
 
@@ -104,14 +122,21 @@ fn redis_down_is_503_with_retry_after_and_it_recovers_without_a_restart() {
     let t = TestServer::start_on(Storage::Redis(redis.url()), config());
     let c = t.client();
     let p = "/v1/stores/app/sessions/a";
-    let e = c.put(p, &[("If-None-Match", "*")], r#"{"state":{"n":1}}"#).etag();
+    let e = c
+        .put(p, &[("If-None-Match", "*")], r#"{"state":{"n":1}}"#)
+        .etag();
     redis.kill();
     for a in [
         c.get(p),
         c.put(p, &[("If-Match", &e)], r#"{"state":{"n":2}}"#),
         c.get("/v1/stores/app/changes"),
     ] {
-        assert_eq!((a.status, a.code()), (503, "UNAVAILABLE".to_owned()), "{}", a.body);
+        assert_eq!(
+            (a.status, a.code()),
+            (503, "UNAVAILABLE".to_owned()),
+            "{}",
+            a.body
+        );
         assert_eq!(a.header("retry-after"), Some("1"));
     }
     // Back (empty: no persistence), and served again by the same server process.
@@ -144,19 +169,42 @@ fn a_cluster_master_down_is_503_for_its_owners_only() {
     };
     let down_owner = "owner-0".to_owned();
     let down = master(&down_owner);
-    let up_owner = (1..100).map(|n| format!("owner-{n}")).find(|o| master(o) != down).unwrap();
-    let as_owner = |o: &str| t.client().with("Authorization", &format!("Bearer {}", token(secret, json!({"sub": o}))));
+    let up_owner = (1..100)
+        .map(|n| format!("owner-{n}"))
+        .find(|o| master(o) != down)
+        .unwrap();
+    let as_owner = |o: &str| {
+        t.client().with(
+            "Authorization",
+            &format!("Bearer {}", token(secret, json!({"sub": o}))),
+        )
+    };
     let p = "/v1/stores/app/sessions/a";
     for o in [&down_owner, &up_owner] {
-        assert_eq!(as_owner(o).put(p, &[("If-None-Match", "*")], r#"{"state":{}}"#).status, 201);
+        assert_eq!(
+            as_owner(o)
+                .put(p, &[("If-None-Match", "*")], r#"{"state":{}}"#)
+                .status,
+            201
+        );
     }
     let node = cluster.nodes.iter_mut().find(|n| n.port == down).unwrap();
     node.kill();
     let a = as_owner(&down_owner).get(p);
-    assert_eq!((a.status, a.code()), (503, "UNAVAILABLE".to_owned()), "{}", a.body);
+    assert_eq!(
+        (a.status, a.code()),
+        (503, "UNAVAILABLE".to_owned()),
+        "{}",
+        a.body
+    );
     assert_eq!(a.header("retry-after"), Some("1"));
     let b = as_owner(&up_owner).get(p);
     assert_eq!(b.status, 200, "{}", b.body);
     let e = b.etag();
-    assert_eq!(as_owner(&up_owner).put(p, &[("If-Match", &e)], r#"{"state":{"n":1}}"#).status, 200);
+    assert_eq!(
+        as_owner(&up_owner)
+            .put(p, &[("If-Match", &e)], r#"{"state":{"n":1}}"#)
+            .status,
+        200
+    );
 }

@@ -33,25 +33,43 @@ pub fn a_session_round_trips_with_its_etag(kind: Kind) {
     let r = a.json();
     assert_eq!(r["id"], "a");
     assert_eq!(r["state"], json!({"n": 1, "s": "ü💡"}));
-    assert_eq!((r["version"].as_u64(), r["createdAt"].as_u64()), (Some(1), Some(now)));
-    assert_eq!((r["expiresAt"].as_u64(), r["ttlMs"].as_u64()), (Some(now + 60_000), Some(60_000)));
+    assert_eq!(
+        (r["version"].as_u64(), r["createdAt"].as_u64()),
+        (Some(1), Some(now))
+    );
+    assert_eq!(
+        (r["expiresAt"].as_u64(), r["ttlMs"].as_u64()),
+        (Some(now + 60_000), Some(60_000))
+    );
     assert_eq!(r.as_object().unwrap().len(), 7);
     let g = c.get(&p);
     assert_eq!((g.status, g.etag()), (200, e1.clone()));
     assert_eq!(g.json(), r);
     let nm = c.send("GET", &p, &[("If-None-Match", &e1)], None);
-    assert_eq!((nm.status, nm.etag(), nm.body.as_str()), (304, e1.clone(), ""));
+    assert_eq!(
+        (nm.status, nm.etag(), nm.body.as_str()),
+        (304, e1.clone(), "")
+    );
     t.clock.advance(5);
     let u = c.put(&p, &[("If-Match", &e1)], &with_state(json!({"n": 2})));
     assert_eq!(u.status, 200, "{}", u.body);
     let e2 = u.etag();
     assert_ne!(e1, e2);
     let r2 = u.json();
-    assert_eq!((r2["version"].as_u64(), r2["createdAt"].as_u64()), (Some(2), Some(now)));
+    assert_eq!(
+        (r2["version"].as_u64(), r2["createdAt"].as_u64()),
+        (Some(2), Some(now))
+    );
     assert_eq!(r2["updatedAt"].as_u64(), Some(now + 5));
     // A PUT replaces the deadline and TTL (absent: null).
-    assert_eq!((r2["expiresAt"].clone(), r2["ttlMs"].clone()), (Value::Null, Value::Null));
-    assert_eq!(c.send("GET", &p, &[("If-None-Match", &e1)], None).status, 200);
+    assert_eq!(
+        (r2["expiresAt"].clone(), r2["ttlMs"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(
+        c.send("GET", &p, &[("If-None-Match", &e1)], None).status,
+        200
+    );
     let d = c.send("DELETE", &p, &[("If-Match", &e2)], None);
     assert_eq!((d.status, d.body.as_str()), (204, ""));
     let g = c.get(&p);
@@ -66,8 +84,15 @@ pub fn preconditions_refuse_and_write_nothing(kind: Kind) {
     let a = c.put(&p, &[], &with_state(json!({})));
     assert_eq!((a.status, a.code()), (428, "PRECONDITION_REQUIRED".into()));
     assert_eq!(c.get(&p).status, 404);
-    let stale = c.put(&p, &[("If-Match", "\"AAAAAAAAAAAAAAAAAAAAAA\"")], &with_state(json!({})));
-    assert_eq!((stale.status, stale.code()), (412, "VERSION_CONFLICT".into()));
+    let stale = c.put(
+        &p,
+        &[("If-Match", "\"AAAAAAAAAAAAAAAAAAAAAA\"")],
+        &with_state(json!({})),
+    );
+    assert_eq!(
+        (stale.status, stale.code()),
+        (412, "VERSION_CONFLICT".into())
+    );
     assert_eq!(stale.json()["current"], Value::Null);
     assert!(stale.header("etag").is_none());
     let e1 = create(&c, &p, &with_state(json!({"n": 1}))).etag();
@@ -75,7 +100,9 @@ pub fn preconditions_refuse_and_write_nothing(kind: Kind) {
     assert_eq!((again.status, again.code()), (412, "ALREADY_EXISTS".into()));
     assert_eq!(again.json()["current"]["state"], json!({"n": 1}));
     assert_eq!(again.etag(), e1);
-    let e2 = c.put(&p, &[("If-Match", &e1)], &with_state(json!({"n": 2}))).etag();
+    let e2 = c
+        .put(&p, &[("If-Match", &e1)], &with_state(json!({"n": 2})))
+        .etag();
     let lost = c.put(&p, &[("If-Match", &e1)], &with_state(json!({"n": 3})));
     assert_eq!((lost.status, lost.code()), (412, "VERSION_CONFLICT".into()));
     assert_eq!(lost.json()["current"]["state"], json!({"n": 2}));
@@ -86,9 +113,16 @@ pub fn preconditions_refuse_and_write_nothing(kind: Kind) {
         ("DELETE", vec![("If-None-Match", "*")]),
     ] {
         let a = c.send(method, &p, &headers, None);
-        assert!([412, 428, 400].contains(&a.status), "{method} {headers:?}: {}", a.status);
+        assert!(
+            [412, 428, 400].contains(&a.status),
+            "{method} {headers:?}: {}",
+            a.status
+        );
     }
-    assert_eq!(c.send("DELETE", &p, &[], None).code(), "PRECONDITION_REQUIRED");
+    assert_eq!(
+        c.send("DELETE", &p, &[], None).code(),
+        "PRECONDITION_REQUIRED"
+    );
     let g = c.get(&p);
     assert_eq!((g.etag(), g.json()["state"].clone()), (e2, json!({"n": 2})));
 }
@@ -120,7 +154,13 @@ pub fn an_idempotency_key_replays_the_first_answer(kind: Kind) {
     assert_eq!((retry.status, retry.etag()), (200, first.etag()));
     assert_eq!(retry.json(), first.json());
     // Even after another write moved the session on.
-    let e3 = c.put(&p, &[("If-Match", &first.etag())], &with_state(json!({"n": 3}))).etag();
+    let e3 = c
+        .put(
+            &p,
+            &[("If-Match", &first.etag())],
+            &with_state(json!({"n": 3})),
+        )
+        .etag();
     let late = c.put(&p, &h, &body);
     assert_eq!((late.status, late.etag()), (200, first.etag()));
     assert_eq!(c.get(&p).json()["version"], 3);
@@ -130,7 +170,11 @@ pub fn an_idempotency_key_replays_the_first_answer(kind: Kind) {
     assert_eq!(c.get(&p).etag(), e3);
     // Keys belong to one session: the same key on another id is a write of its own.
     let q = format!("{base}/sessions/b");
-    let b = c.put(&q, &[("If-None-Match", "*"), ("Idempotency-Key", "k-1")], &body);
+    let b = c.put(
+        &q,
+        &[("If-None-Match", "*"), ("Idempotency-Key", "k-1")],
+        &body,
+    );
     assert_eq!(b.status, 201);
     // A delete and a move, replayed.
     let dh = [("If-Match", e3.as_str()), ("Idempotency-Key", "k-del")];
@@ -145,7 +189,14 @@ pub fn an_idempotency_key_replays_the_first_answer(kind: Kind) {
     let again = c.send("POST", &format!("{q}/move"), &mh, Some(br#"{"to":"c"}"#));
     assert_eq!((again.status, again.etag()), (201, moved.etag()));
     assert_eq!(again.json(), moved.json());
-    let bad_key = c.put(&q, &[("If-None-Match", "*"), ("Idempotency-Key", &"k".repeat(256))], &body);
+    let bad_key = c.put(
+        &q,
+        &[
+            ("If-None-Match", "*"),
+            ("Idempotency-Key", &"k".repeat(256)),
+        ],
+        &body,
+    );
     assert_eq!(bad_key.status, 400);
 }
 
@@ -155,7 +206,9 @@ pub fn a_move_answers_the_record_and_leaves_where_it_went(kind: Kind) {
     let base = store("move");
     let (a, b) = (format!("{base}/sessions/a"), format!("{base}/sessions/b"));
     let e = create(&c, &a, &with_state(json!({"n": 1}))).etag();
-    let e = c.put(&a, &[("If-Match", &e)], &with_state(json!({"n": 2}))).etag();
+    let e = c
+        .put(&a, &[("If-Match", &e)], &with_state(json!({"n": 2})))
+        .etag();
     let post = |from: &str, headers: &[(&str, &str)], body: &str| {
         let mut h = headers.to_vec();
         h.push(("Content-Type", "application/json"));
@@ -164,19 +217,32 @@ pub fn a_move_answers_the_record_and_leaves_where_it_went(kind: Kind) {
     create(&c, &b, &with_state(json!({"other": true})));
     // The body first (400), then If-Match (412), then the target (409).
     for body in [r#"{"to":"a"}"#, r#"{"to":"../x"}"#, r#"{}"#, r#"not json"#] {
-        assert_eq!(post(&a, &[("If-Match", "\"stale\"")], body).status, 400, "{body}");
+        assert_eq!(
+            post(&a, &[("If-Match", "\"stale\"")], body).status,
+            400,
+            "{body}"
+        );
     }
-    assert_eq!(post(&a, &[("If-Match", "\"stale\"")], r#"{"to":"b"}"#).status, 412);
+    assert_eq!(
+        post(&a, &[("If-Match", "\"stale\"")], r#"{"to":"b"}"#).status,
+        412
+    );
     let taken = post(&a, &[("If-Match", &e)], r#"{"to":"b"}"#);
     assert_eq!((taken.status, taken.code()), (409, "ALREADY_EXISTS".into()));
     assert_eq!(post(&a, &[], r#"{"to":"c"}"#).status, 428);
     let moved = post(&a, &[("If-Match", &e)], r#"{"to":"c"}"#);
     assert_eq!(moved.status, 201, "{}", moved.body);
     let r = moved.json();
-    assert_eq!((r["id"].as_str(), r["version"].as_u64()), (Some("c"), Some(2)));
+    assert_eq!(
+        (r["id"].as_str(), r["version"].as_u64()),
+        (Some("c"), Some(2))
+    );
     assert_eq!(r["state"], json!({"n": 2}));
     let gone = c.get(&a);
-    assert_eq!((gone.status, gone.json()["movedTo"].as_str()), (404, Some("c")));
+    assert_eq!(
+        (gone.status, gone.json()["movedTo"].as_str()),
+        (404, Some("c"))
+    );
     let at = c.get(&format!("{base}/sessions/c"));
     assert_eq!((at.status, at.etag()), (200, moved.etag()));
     // Remembered for a day.
@@ -192,10 +258,18 @@ pub fn deadlines_are_kept_as_pushed_and_capped(kind: Kind) {
     let p = format!("{}/sessions/a", store("expiry"));
     let now = t.clock.now();
     for bad in [now, now - 1] {
-        let a = c.put(&p, &[("If-None-Match", "*")], &json!({"state": {}, "expiresAt": bad}).to_string());
+        let a = c.put(
+            &p,
+            &[("If-None-Match", "*")],
+            &json!({"state": {}, "expiresAt": bad}).to_string(),
+        );
         assert_eq!((a.status, a.code()), (400, "INVALID_INPUT".into()));
     }
-    create(&c, &p, &json!({"state": {}, "expiresAt": now + 1000, "ttlMs": 1000}).to_string());
+    create(
+        &c,
+        &p,
+        &json!({"state": {}, "expiresAt": now + 1000, "ttlMs": 1000}).to_string(),
+    );
     // Reads never slide it.
     t.clock.advance(999);
     assert_eq!(c.get(&p).json()["expiresAt"].as_u64(), Some(now + 1000));
@@ -210,9 +284,17 @@ pub fn deadlines_are_kept_as_pushed_and_capped(kind: Kind) {
     let now = t.clock.now();
     let q = format!("{}/sessions/a", store("capped"));
     let r = create(&c, &q, &json!({"state": {}, "ttlMs": 99_000}).to_string()).json();
-    assert_eq!((r["expiresAt"].as_u64(), r["ttlMs"].as_u64()), (Some(now + 5_000), Some(99_000)));
+    assert_eq!(
+        (r["expiresAt"].as_u64(), r["ttlMs"].as_u64()),
+        (Some(now + 5_000), Some(99_000))
+    );
     let q2 = format!("{}/sessions/b", store("capped"));
-    let r = create(&c, &q2, &json!({"state": {}, "expiresAt": now + 3_000}).to_string()).json();
+    let r = create(
+        &c,
+        &q2,
+        &json!({"state": {}, "expiresAt": now + 3_000}).to_string(),
+    )
+    .json();
     assert_eq!(r["expiresAt"].as_u64(), Some(now + 3_000));
 }
 
@@ -227,11 +309,18 @@ pub fn enc_is_kept_opaque(kind: Kind) {
     assert!(r.get("state").is_none());
     assert_eq!(r.as_object().unwrap().len(), 7);
     assert_eq!(c.get(&p).json()["enc"], enc);
-    let both = c.put(&p, &[("If-Match", &a.etag())], &json!({"enc": "x", "state": {}}).to_string());
+    let both = c.put(
+        &p,
+        &[("If-Match", &a.etag())],
+        &json!({"enc": "x", "state": {}}).to_string(),
+    );
     assert_eq!(both.status, 400);
     // A sealed session becomes plain, and back, by PUTs.
     let plain = c.put(&p, &[("If-Match", &a.etag())], &with_state(json!({"n": 1})));
-    assert_eq!((plain.status, plain.json()["version"].as_u64()), (200, Some(2)));
+    assert_eq!(
+        (plain.status, plain.json()["version"].as_u64()),
+        (200, Some(2))
+    );
     assert!(plain.json().get("enc").is_none());
 }
 
@@ -252,36 +341,86 @@ pub fn changes_list_each_session_once_from_a_cursor(kind: Kind) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| (x["id"].as_str().unwrap().into(), x["etag"].as_str().unwrap().into()))
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().into(),
+                x["etag"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     listed.sort();
     assert_eq!(listed, [("a".into(), ea.clone()), ("b".into(), eb.clone())]);
     let cursor = all["cursor"].as_str().unwrap().to_owned();
     let none = ch(&format!("?since={cursor}")).json();
-    assert_eq!((none["changes"].clone(), none["cursor"].as_str()), (json!([]), Some(cursor.as_str())));
-    let ea2 = c.put(&format!("{base}/sessions/a"), &[("If-Match", &ea)], &with_state(json!({"n": 2}))).etag();
-    let ea3 = c.put(&format!("{base}/sessions/a"), &[("If-Match", &ea2)], &with_state(json!({"n": 3}))).etag();
-    assert_eq!(c.send("DELETE", &format!("{base}/sessions/b"), &[("If-Match", &eb)], None).status, 204);
+    assert_eq!(
+        (none["changes"].clone(), none["cursor"].as_str()),
+        (json!([]), Some(cursor.as_str()))
+    );
+    let ea2 = c
+        .put(
+            &format!("{base}/sessions/a"),
+            &[("If-Match", &ea)],
+            &with_state(json!({"n": 2})),
+        )
+        .etag();
+    let ea3 = c
+        .put(
+            &format!("{base}/sessions/a"),
+            &[("If-Match", &ea2)],
+            &with_state(json!({"n": 3})),
+        )
+        .etag();
+    assert_eq!(
+        c.send(
+            "DELETE",
+            &format!("{base}/sessions/b"),
+            &[("If-Match", &eb)],
+            None
+        )
+        .status,
+        204
+    );
     let next = ch(&format!("?since={cursor}")).json();
-    assert_eq!(next["changes"], json!([{"id": "a", "etag": ea3}, {"id": "b", "etag": null}]));
+    assert_eq!(
+        next["changes"],
+        json!([{"id": "a", "etag": ea3}, {"id": "b", "etag": null}])
+    );
     let cursor2 = next["cursor"].as_str().unwrap().to_owned();
     assert_ne!(cursor, cursor2);
     // Cursors that are not this server's: 400; of another store: 410.
     for bad in ["nope", "x.1", "AAAAAAAAAAAAAAAAAAAAAA.x"] {
         assert_eq!(ch(&format!("?since={bad}")).status, 400, "{bad}");
     }
-    let other = c.get(&format!("{}/changes?since={cursor2}", store("changes-other")));
+    let other = c.get(&format!(
+        "{}/changes?since={cursor2}",
+        store("changes-other")
+    ));
     assert_eq!((other.status, other.code()), (410, "CURSOR_EXPIRED".into()));
     let (epoch, _) = cursor2.split_once('.').unwrap();
     assert_eq!(ch(&format!("?since={epoch}.999")).status, 410);
     // Past --keep-changes (5), an old cursor is 410: with 5 changes after it, it still reads.
     let mut e = ea3;
     for n in 0..5 {
-        e = c.put(&format!("{base}/sessions/a"), &[("If-Match", &e)], &with_state(json!({"n": n}))).etag();
+        e = c
+            .put(
+                &format!("{base}/sessions/a"),
+                &[("If-Match", &e)],
+                &with_state(json!({"n": n})),
+            )
+            .etag();
     }
-    assert_eq!(ch(&format!("?since={cursor2}")).json()["changes"], json!([{"id": "a", "etag": e}]));
+    assert_eq!(
+        ch(&format!("?since={cursor2}")).json()["changes"],
+        json!([{"id": "a", "etag": e}])
+    );
     for n in 0..1 {
-        e = c.put(&format!("{base}/sessions/a"), &[("If-Match", &e)], &with_state(json!({"n": n}))).etag();
+        e = c
+            .put(
+                &format!("{base}/sessions/a"),
+                &[("If-Match", &e)],
+                &with_state(json!({"n": n})),
+            )
+            .etag();
     }
     let old = ch(&format!("?since={cursor2}"));
     assert_eq!((old.status, old.code()), (410, "CURSOR_EXPIRED".into()));
@@ -292,7 +431,10 @@ pub fn a_long_poll_wakes_on_a_change(kind: Kind) {
     let t = TestServer::start(kind, config());
     let c = t.client();
     let base = store("poll");
-    let cursor = c.get(&format!("{base}/changes")).json()["cursor"].as_str().unwrap().to_owned();
+    let cursor = c.get(&format!("{base}/changes")).json()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let started = Instant::now();
     let quiet = c.get(&format!("{base}/changes?since={cursor}&wait=300"));
     assert_eq!(quiet.json()["changes"], json!([]));
@@ -305,7 +447,11 @@ pub fn a_long_poll_wakes_on_a_change(kind: Kind) {
     let started = Instant::now();
     let e = create(&c, &format!("{base}/sessions/a"), &with_state(json!({}))).etag();
     let woke = poller.join().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(woke.json()["changes"], json!([{"id": "a", "etag": e}]));
 }
 
@@ -314,36 +460,74 @@ pub fn owners_never_see_each_other(kind: Kind) {
     let mut cfg = config();
     cfg.auth = wasm_session_store_server::auth::Auth::jwt(secret).unwrap();
     let t = TestServer::start(kind, cfg);
-    let alice = t.client().with("Authorization", &format!("Bearer {}", token(secret, json!({"sub": "alice"}))));
-    let bob = t.client().with("Authorization", &format!("Bearer {}", token(secret, json!({"sub": "bob"}))));
+    let alice = t.client().with(
+        "Authorization",
+        &format!("Bearer {}", token(secret, json!({"sub": "alice"}))),
+    );
+    let bob = t.client().with(
+        "Authorization",
+        &format!("Bearer {}", token(secret, json!({"sub": "bob"}))),
+    );
     let base = store("owners");
     let p = format!("{base}/sessions/x");
-    let cursor = bob.get(&format!("{base}/changes")).json()["cursor"].as_str().unwrap().to_owned();
+    let cursor = bob.get(&format!("{base}/changes")).json()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let ea = create(&alice, &p, &with_state(json!({"secret": "alice's"}))).etag();
     let g = bob.get(&p);
     assert_eq!(g.status, 404);
     assert!(!g.body.contains("alice"));
-    for (method, body) in [("PUT", Some(with_state(json!({"bob": 1})))), ("DELETE", None)] {
+    for (method, body) in [
+        ("PUT", Some(with_state(json!({"bob": 1})))),
+        ("DELETE", None),
+    ] {
         let mut h = vec![("If-Match", ea.as_str())];
         if body.is_some() {
             h.push(("Content-Type", "application/json"));
         }
         let a = bob.send(method, &p, &h, body.as_deref().map(str::as_bytes));
-        assert_eq!((a.status, a.json()["current"].clone()), (412, Value::Null), "{method}");
+        assert_eq!(
+            (a.status, a.json()["current"].clone()),
+            (412, Value::Null),
+            "{method}"
+        );
         assert!(a.header("etag").is_none());
     }
-    let mv = bob.send("POST", &format!("{p}/move"), &[("If-Match", &ea), ("Content-Type", "application/json")], Some(br#"{"to":"y"}"#));
+    let mv = bob.send(
+        "POST",
+        &format!("{p}/move"),
+        &[("If-Match", &ea), ("Content-Type", "application/json")],
+        Some(br#"{"to":"y"}"#),
+    );
     assert_eq!(mv.status, 412);
     let mine = bob.get(&format!("{base}/changes?since={cursor}"));
     assert_eq!(mine.json()["changes"], json!([]));
     // Another owner's cursor is of another feed.
-    let alices = alice.get(&format!("{base}/changes")).json()["cursor"].as_str().unwrap().to_owned();
-    assert_eq!(bob.get(&format!("{base}/changes?since={alices}")).status, 410);
-    assert_eq!(bob.get(&format!("{base}/changes")).json()["changes"], json!([]));
+    let alices = alice.get(&format!("{base}/changes")).json()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        bob.get(&format!("{base}/changes?since={alices}")).status,
+        410
+    );
+    assert_eq!(
+        bob.get(&format!("{base}/changes")).json()["changes"],
+        json!([])
+    );
     // Idempotency-Keys too: bob's key of the same name is bob's own write.
     let k = [("If-None-Match", "*"), ("Idempotency-Key", "shared")];
-    let a1 = alice.put(&format!("{base}/sessions/z"), &k, &with_state(json!({"a": 1})));
-    let b1 = bob.put(&format!("{base}/sessions/z"), &k, &with_state(json!({"b": 1})));
+    let a1 = alice.put(
+        &format!("{base}/sessions/z"),
+        &k,
+        &with_state(json!({"a": 1})),
+    );
+    let b1 = bob.put(
+        &format!("{base}/sessions/z"),
+        &k,
+        &with_state(json!({"b": 1})),
+    );
     assert_eq!((a1.status, b1.status), (201, 201));
     assert_ne!(a1.etag(), b1.etag());
     // The same id under bob is bob's session.
@@ -392,12 +576,22 @@ pub fn bad_input_is_refused_with_a_code_and_writes_nothing(kind: Kind) {
     for (i, (status, a)) in cases.iter().enumerate() {
         assert_eq!(a.status, *status, "case {i}: {}", a.body);
         let code = a.code();
-        assert!(["INVALID_INPUT", "NOT_FOUND"].contains(&code.as_str()), "case {i}: {}", a.body);
-        assert!(a.json()["message"].as_str().is_some_and(|m| !m.is_empty()), "case {i}");
+        assert!(
+            ["INVALID_INPUT", "NOT_FOUND"].contains(&code.as_str()),
+            "case {i}: {}",
+            a.body
+        );
+        assert!(
+            a.json()["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "case {i}"
+        );
     }
     // Nothing was written.
     assert_eq!(c.get(&p).status, 404);
-    assert_eq!(c.get(&format!("{base}/changes")).json()["changes"], json!([]));
+    assert_eq!(
+        c.get(&format!("{base}/changes")).json()["changes"],
+        json!([])
+    );
     // A state at the body's limit is taken.
     let fits = json!({"state": {"s": "f".repeat(900)}}).to_string();
     assert!(fits.len() <= 1000);
@@ -412,9 +606,18 @@ pub fn tokens_other_than_valid_hs256_are_401(kind: Kind) {
     let t = TestServer::start(kind, cfg);
     let p = format!("{}/sessions/a", store("auth"));
     let now = system_ms() / 1000;
-    let ok = |tok: &str| t.client().with("Authorization", &format!("Bearer {tok}")).get(&p).status;
+    let ok = |tok: &str| {
+        t.client()
+            .with("Authorization", &format!("Bearer {tok}"))
+            .get(&p)
+            .status
+    };
     assert_eq!(ok(&token(secret, json!({"sub": "ada"}))), 404);
-    assert_eq!(ok(&token(secret, json!({"sub": "ada", "exp": now - 10}))), 404, "within leeway");
+    assert_eq!(
+        ok(&token(secret, json!({"sub": "ada", "exp": now - 10}))),
+        404,
+        "within leeway"
+    );
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let claims = URL_SAFE_NO_PAD.encode(json!({"sub": "ada"}).to_string());
     let hs384 = jsonwebtoken::encode(
@@ -451,24 +654,53 @@ pub fn cors_answers_allowed_origins_only(kind: Kind) {
     let pre = c.send(
         "OPTIONS",
         &p,
-        &[("Origin", "https://app.example"), ("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "if-match, content-type")],
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "PUT"),
+            ("Access-Control-Request-Headers", "if-match, content-type"),
+        ],
         None,
     );
     assert_eq!(pre.status, 204);
-    assert_eq!(pre.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     let methods = pre.header("access-control-allow-methods").unwrap();
     for m in ["GET", "PUT", "DELETE", "POST"] {
         assert!(methods.contains(m), "{methods}");
     }
-    let allowed = pre.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
-    for h in ["if-match", "if-none-match", "idempotency-key", "authorization", "content-type"] {
+    let allowed = pre
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "if-match",
+        "if-none-match",
+        "idempotency-key",
+        "authorization",
+        "content-type",
+    ] {
         assert!(allowed.contains(h), "{allowed}");
     }
     let cc = c.with("Origin", "https://app.example");
     let created = cc.put(&p, &[("If-None-Match", "*")], &with_state(json!({})));
-    for a in [&created, &cc.get(&p), &cc.get(&format!("{p}x")), &cc.put(&p, &[], "{")] {
-        assert_eq!(a.header("access-control-allow-origin"), Some("https://app.example"), "{}", a.status);
-        assert!(a.header("access-control-expose-headers").unwrap().contains("ETag"));
+    for a in [
+        &created,
+        &cc.get(&p),
+        &cc.get(&format!("{p}x")),
+        &cc.put(&p, &[], "{"),
+    ] {
+        assert_eq!(
+            a.header("access-control-allow-origin"),
+            Some("https://app.example"),
+            "{}",
+            a.status
+        );
+        assert!(a
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("ETag"));
     }
     let other = c.with("Origin", "https://evil.example").get(&p);
     assert_eq!(other.status, 200);
@@ -481,7 +713,11 @@ pub fn a_hot_key_storm_loses_no_update(kind: Kind) {
     let base = store("storm");
     let ids = ["h0", "h1"];
     for id in ids {
-        create(&c, &format!("{base}/sessions/{id}"), &with_state(json!({"n": 0})));
+        create(
+            &c,
+            &format!("{base}/sessions/{id}"),
+            &with_state(json!({"n": 0})),
+        );
     }
     let oks: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
@@ -493,7 +729,11 @@ pub fn a_hot_key_storm_loses_no_update(kind: Kind) {
                         let p = format!("{base}/sessions/{}", ids[(w + i) % 2]);
                         let cur = c.get(&p);
                         let n = cur.json()["state"]["n"].as_u64().unwrap();
-                        let a = c.put(&p, &[("If-Match", &cur.etag())], &with_state(json!({"n": n + 1})));
+                        let a = c.put(
+                            &p,
+                            &[("If-Match", &cur.etag())],
+                            &with_state(json!({"n": n + 1})),
+                        );
                         match a.status {
                             200 => oks += 1,
                             412 => {}
@@ -508,7 +748,11 @@ pub fn a_hot_key_storm_loses_no_update(kind: Kind) {
     });
     let total: u64 = ids
         .iter()
-        .map(|id| c.get(&format!("{base}/sessions/{id}")).json()["state"]["n"].as_u64().unwrap())
+        .map(|id| {
+            c.get(&format!("{base}/sessions/{id}")).json()["state"]["n"]
+                .as_u64()
+                .unwrap()
+        })
         .sum();
     assert_eq!(total as usize, oks);
     assert!(oks > 0);

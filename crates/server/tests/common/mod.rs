@@ -222,7 +222,12 @@ impl Client {
         body: Option<&[u8]>,
     ) -> Answer {
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-        for (n, v) in self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(headers.iter().copied()) {
+        for (n, v) in self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .chain(headers.iter().copied())
+        {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
         if let Some(body) = body {
@@ -237,7 +242,9 @@ impl Client {
     /// Sends `bytes` as they are, and reads the answer.
     pub fn raw(&self, bytes: &[u8]) -> Answer {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
         // The server may answer (413) and close before reading all of a large body.
         let _ = stream.write_all(bytes);
         let mut out = Vec::new();
@@ -253,7 +260,14 @@ fn parse(raw: &[u8]) -> Answer {
         .unwrap_or_else(|| panic!("no answer head in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..end]);
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
@@ -296,7 +310,8 @@ pub struct RedisProcess {
 impl RedisProcess {
     pub fn start(cluster: bool) -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("wss-test-redis-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("wss-test-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut p = RedisProcess {
             port,
@@ -326,10 +341,17 @@ impl RedisProcess {
                 .arg("--cluster-config-file")
                 .arg(self.dir.join("nodes.conf"));
         }
-        self.child = Some(cmd.spawn().expect("redis-server is installed (scripts/setup.sh)"));
+        self.child = Some(
+            cmd.spawn()
+                .expect("redis-server is installed (scripts/setup.sh)"),
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while redis_cli(self.port, &["ping"]) != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server on {} did not start", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {} did not start",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -370,11 +392,25 @@ impl TestCluster {
         let nodes: Vec<RedisProcess> = (0..3).map(|_| RedisProcess::start(true)).collect();
         let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
         args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
-        args.extend(["--cluster-replicas".into(), "0".into(), "--cluster-yes".into()]);
-        let out = Command::new("redis-cli").args(&args).output().expect("redis-cli");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        args.extend([
+            "--cluster-replicas".into(),
+            "0".into(),
+            "--cluster-yes".into(),
+        ]);
+        let out = Command::new("redis-cli")
+            .args(&args)
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !nodes.iter().all(|n| redis_cli(n.port, &["cluster", "info"]).contains("cluster_state:ok")) {
+        while !nodes
+            .iter()
+            .all(|n| redis_cli(n.port, &["cluster", "info"]).contains("cluster_state:ok"))
+        {
             assert!(Instant::now() < deadline, "the cluster did not become ok");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -398,7 +434,13 @@ impl TestCluster {
                     continue;
                 };
                 if (start..=end).contains(&slot) {
-                    let port = fields[1].split('@').next().unwrap().rsplit(':').next().unwrap();
+                    let port = fields[1]
+                        .split('@')
+                        .next()
+                        .unwrap()
+                        .rsplit(':')
+                        .next()
+                        .unwrap();
                     return port.parse().unwrap();
                 }
             }
