@@ -10,6 +10,13 @@
 //!   feed); [`http`]: the service; [`auth`]: the owner of a request; [`server`]: the workers.
 #![deny(missing_docs)]
 
+// A panic in a handler is answered 500 while the server goes on, which needs unwinding: the
+// workspace's `release` profile (the wasm's) aborts instead.
+#[cfg(panic = "abort")]
+compile_error!(
+    "build the sync server with `--profile server` (or the dev profile): it needs panic = \"unwind\""
+);
+
 pub mod auth;
 pub mod backend;
 pub mod error;

@@ -62,8 +62,23 @@ impl MemoryKv {
         self.0.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Removes what has expired, so a long-running process does not keep it: the server
-    /// calls this every minute.
+    /// Sweeps every `period` on a thread of its own, for as long as some clone of this
+    /// storage lives (the server's workers hold it until they stop).
+    pub fn sweep_every(&self, period: std::time::Duration) -> std::io::Result<()> {
+        let weak = Arc::downgrade(&self.0);
+        std::thread::Builder::new()
+            .name("wss-sweep".into())
+            .spawn(move || loop {
+                std::thread::sleep(period);
+                match weak.upgrade() {
+                    Some(inner) => MemoryKv(inner).sweep(),
+                    None => return,
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Removes what has expired, so a long-running process does not keep it.
     pub fn sweep(&self) {
         let now = system_ms();
         let mut data = self.lock();

@@ -4,13 +4,16 @@
 //! the thread that accepted it; the storage is shared (memory behind a lock, Redis through a
 //! connection per worker).
 
-use crate::http::{handle, App, Config};
+use crate::http::{handle, App, Body, Config};
 use crate::kv::{Kv, Notices};
 use crate::memory::{system_ms, MemoryKv};
 use crate::redis::{cluster, standalone, RedisKv};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -108,18 +111,11 @@ pub fn start(options: Options) -> std::io::Result<Running> {
     match options.storage.clone() {
         Storage::Memory => {
             let kv = MemoryKv::default();
-            let sweeper = kv.clone();
-            let running = start_with(options, move || {
+            kv.sweep_every(Duration::from_secs(60))?;
+            start_with(options, move || {
                 let kv = kv.clone();
                 async move { Ok(kv) }
-            })?;
-            std::thread::Builder::new()
-                .name("wss-sweep".into())
-                .spawn(move || loop {
-                    std::thread::sleep(Duration::from_secs(60));
-                    sweeper.sweep();
-                })?;
-            Ok(running)
+            })
         }
         Storage::Redis(url) => start_with(options, move || {
             let kv = standalone(&url).map(|conn| RedisKv::new(conn, notices.clone()));
@@ -142,17 +138,49 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<K, StoreError>> + 'static,
 {
-    let listener = std::net::TcpListener::bind(options.listen)?;
+    let config = Arc::new(options.config);
+    let now = options.now;
+    let app = move || {
+        let (kv, config, now) = (make(), config.clone(), now.clone());
+        async move {
+            let kv = kv.await.map_err(|e| e.message())?;
+            let clock: Rc<dyn Clock> = Rc::new(FnClock(now));
+            Ok(App::new(kv, clock, config))
+        }
+    };
+    start_service(options.listen, options.workers, app, handle::<K>)
+}
+
+/// Serves `handler` on `workers` threads, each a current-thread runtime accepting on one
+/// socket bound to `listen`, each with the state `make` gives it (made on its thread: it need
+/// not be `Send`). Returns once every worker serves. The service and the benchmark's
+/// hello-world share it, so they measure the same serving.
+///
+/// # Errors
+/// The socket's error, or the first error of a worker's `make`.
+pub fn start_service<S, F, Fut, H, HFut>(
+    listen: SocketAddr,
+    workers: usize,
+    make: F,
+    handler: H,
+) -> std::io::Result<Running>
+where
+    S: 'static,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<S, String>> + 'static,
+    H: Fn(Rc<S>, Request<Incoming>) -> HFut + Copy + Send + Sync + 'static,
+    HFut: Future<Output = Result<Response<Body>, Infallible>> + 'static,
+{
+    let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let make = Arc::new(make);
-    let config = Arc::new(options.config);
     let (ready, ready_rx) = mpsc::channel();
     let mut threads = Vec::new();
-    for n in 0..options.workers.max(1) {
+    for n in 0..workers.max(1) {
         let listener = listener.try_clone()?;
-        let (make, config, now) = (make.clone(), config.clone(), options.now.clone());
+        let make = make.clone();
         let (ready, mut stopped) = (ready.clone(), stopped.clone());
         let thread = std::thread::Builder::new()
             .name(format!("wss-worker-{n}"))
@@ -166,23 +194,21 @@ where
                 };
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async move {
-                    let kv = match make().await {
-                        Ok(kv) => kv,
-                        Err(e) => return drop(ready.send(Err(e.message()))),
+                    let state = match make().await {
+                        Ok(state) => Rc::new(state),
+                        Err(e) => return drop(ready.send(Err(e))),
                     };
                     let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => listener,
                         Err(e) => return drop(ready.send(Err(e.to_string()))),
                     };
-                    let clock: Rc<dyn Clock> = Rc::new(FnClock(now));
-                    let app = Rc::new(App::new(kv, clock, config));
                     let _ = ready.send(Ok(()));
                     loop {
                         tokio::select! {
                             accepted = listener.accept() => {
                                 if let Ok((stream, _)) = accepted {
                                     let _ = stream.set_nodelay(true);
-                                    tokio::task::spawn_local(connection(app.clone(), stream));
+                                    tokio::task::spawn_local(connection(state.clone(), stream, handler));
                                 }
                             }
                             _ = stopped.changed() => break,
@@ -215,8 +241,12 @@ where
 }
 
 /// Serves one connection (HTTP/1.1, keep-alive) until it closes.
-async fn connection<K: Kv>(app: Rc<App<K>>, stream: tokio::net::TcpStream) {
-    let service = service_fn(move |req| handle(app.clone(), req));
+async fn connection<S, H, HFut>(state: Rc<S>, stream: tokio::net::TcpStream, handler: H)
+where
+    H: Fn(Rc<S>, Request<Incoming>) -> HFut + Copy + 'static,
+    HFut: Future<Output = Result<Response<Body>, Infallible>> + 'static,
+{
+    let service = service_fn(move |req| handler(state.clone(), req));
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
         // A client that sends its head slowly is cut off rather than holding the connection.
