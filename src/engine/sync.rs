@@ -10,11 +10,10 @@
 //! store; a browser store's own operations still report a sealed record CORRUPT when they lack
 //! its key, as before.
 
-use super::decide::{classify, Found};
 use super::ops::Op;
 use super::{Backend, Slot, Store, Write};
 use crate::error::StoreError;
-use crate::event::{EventKind, StoreEvent};
+use crate::event::StoreEvent;
 use crate::id::SessionId;
 use crate::record::{SessionRecord, State};
 use crate::store::{check_positive, MAX_SAFE_INTEGER};
@@ -102,8 +101,8 @@ impl<B: Backend> Store<B> {
     ///   deadline that is not a safe integer, a move onto `id` itself, or a version at 2^53-1.
     /// - [`NotFound`](StoreError::NotFound): a move of a missing or expired session.
     /// - [`AlreadyExists`](StoreError::AlreadyExists): a move onto a live session.
-    /// - [`Corrupt`](StoreError::Corrupt): a slot that does not decode (a replace or a delete
-    ///   of it still succeeds, as `save` and `delete` do).
+    /// - [`Corrupt`](StoreError::Corrupt): a slot that does not decode (a delete of it still
+    ///   succeeds, as `delete` does).
     pub fn decide_sync(
         &self,
         id: &SessionId,
@@ -193,45 +192,12 @@ impl<B: Backend> Store<B> {
             )),
             _ => {}
         }
-        let expiry = self.expiry(now);
-        // A corrupt record is replaced, as `save` replaces it: its version is unknown (0).
-        let found = match slot {
-            Slot::Corrupt(_) if expected.is_none() => Found::Missing,
-            slot => classify(slot, expiry)?,
-        };
-        let (live, expired) = match found {
-            Found::Live(record) => (Some(record), None),
-            Found::Expired(version) => (None, Some(version)),
-            Found::Missing => (None, None),
-        };
-        if let Some(expected) = expected {
-            let actual = live.as_ref().map_or(0, |r| r.version);
-            if actual != expected {
-                return Err(StoreError::VersionConflict {
-                    id: id.as_str().to_owned(),
-                    expected,
-                    actual,
-                });
-            }
-        }
-        let (mut record, kind) = match live {
-            Some(mut record) => {
-                record.state = with.state.clone();
-                self.write_state(&mut record, now)?;
-                (record, EventKind::Saved)
-            }
-            None => {
-                let record = self.new_record(id, with.state.clone(), None, now);
-                (record, EventKind::Created)
-            }
-        };
+        // The state as `save` and `saveIfVersion` write it (version, createdAt, updatedAt,
+        // events), then the deadline and TTL as the peer has them, capped as every deadline is.
+        let mut record = self.put_state_in(id, slot, &with.state, expected, now, events)?;
         record.ttl_ms = with.ttl_ms;
         record.expires_at = with.expires_at;
-        record.expires_at = expiry.deadline(&record);
-        if let Some(version) = expired {
-            events.push(StoreEvent::about(EventKind::Expired, id, version));
-        }
-        events.push(StoreEvent::about(kind, id, record.version));
+        record.expires_at = self.expiry(now).deadline(&record);
         Ok(record)
     }
 }
