@@ -5,8 +5,9 @@
 //! - `bench commit-script`: prints the Redis commit script (redis-benchmark runs it by SHA);
 //! - `bench load URL MODE CONNS SECS`: a load of `MODE` (`hello`, `get`, `put`, `storm`) over
 //!   `CONNS` keep-alive connections for `SECS` seconds, printing one JSON line of results;
-//! - `bench report FILE`: those lines (and redis-benchmark's) as a Markdown table, with the
-//!   ratios the issue sets targets for; fails when a storm lost an update.
+//! - `bench report FILE [BENCHMARKS.md WHEN]`: those lines (and redis-benchmark's) as a
+//!   Markdown table, with the ratios the issue sets targets for, also written into the
+//!   BENCHMARKS.md section's markers when named; fails when a storm lost an update.
 //!
 //! A plain HTTP/1.1 client on one current-thread runtime: it takes little of the cores the
 //! server, Redis and it share.
@@ -277,8 +278,35 @@ async fn load(addr: String, mode: String, conns: usize, secs: u64) -> io::Result
     Ok(())
 }
 
-/// The table of a run's results, and whether every storm kept every update.
-fn report(path: &str) -> io::Result<bool> {
+/// The table of a run's results (printed, and put between the section's markers in
+/// `benchmarks`, a BENCHMARKS.md, when given, with `when`), and whether every storm kept every
+/// update.
+fn report(path: &str, benchmarks: Option<(&str, &str)>) -> io::Result<bool> {
+    let mut table = String::new();
+    let kept = table_of(path, &mut table)?;
+    print!("{table}");
+    if let Some((file, when)) = benchmarks {
+        const START: &str = "<!-- bench:server:start -->\n";
+        const END: &str = "<!-- bench:server:end -->";
+        let text = std::fs::read_to_string(file)?;
+        let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
+            return Err(io::Error::other(format!(
+                "{file} has no bench:server markers"
+            )));
+        };
+        let block = format!("Measured {when}.\n\n{table}");
+        std::fs::write(
+            file,
+            format!("{}{block}{}", &text[..a + START.len()], &text[b..]),
+        )?;
+        eprintln!("bench: wrote the table into {file}");
+    }
+    Ok(kept)
+}
+
+/// Writes the table of the results in `path` into `out`.
+fn table_of(path: &str, out: &mut String) -> io::Result<bool> {
+    use std::fmt::Write;
     let text = std::fs::read_to_string(path)?;
     let rows: Vec<serde_json::Value> = text
         .lines()
@@ -290,8 +318,11 @@ fn report(path: &str) -> io::Result<bool> {
             .and_then(|r| r["rps"].as_f64())
             .unwrap_or(0.0)
     };
-    println!("| storage | load | requests/s | p50 | p99 | errors | |");
-    println!("|---|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "| storage | load | requests/s | p50 | p99 | errors | |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|");
     let mut kept = true;
     for r in &rows {
         let (label, mode) = (
@@ -302,7 +333,7 @@ fn report(path: &str) -> io::Result<bool> {
         let note = match (label, mode) {
             ("memory", "get") => format!(
                 "{:.2}x hello-world (target >= 0.7)",
-                rps(label, mode) / rps("hello", "hello")
+                rps(label, mode) / rps("hello-world", "hello")
             ),
             ("redis", "get") => format!(
                 "{:.2}x redis-benchmark GET (target >= 0.5)",
@@ -332,7 +363,8 @@ fn report(path: &str) -> io::Result<bool> {
             (_, "storm") => "storm (GET + PUT If-Match)",
             _ => mode,
         };
-        println!(
+        let _ = writeln!(
+            out,
             "| {label} | {load} | {:.0} | {:.2} ms | {:.2} ms | {} | {note} |",
             r["rps"].as_f64().unwrap_or(0.0),
             ms(&r["p50_us"]),
@@ -375,15 +407,16 @@ fn main() -> io::Result<()> {
                 .build()?;
             tokio::task::LocalSet::new().block_on(&rt, load(addr, args[2].clone(), conns, secs))
         }
-        Some("report") if args.len() == 2 => {
-            if !report(&args[1])? {
+        Some("report") if args.len() == 2 || args.len() == 4 => {
+            let benchmarks = (args.len() == 4).then(|| (args[2].as_str(), args[3].as_str()));
+            if !report(&args[1], benchmarks)? {
                 eprintln!("bench: a storm lost updates (counters != 200 answers)");
                 std::process::exit(1);
             }
             Ok(())
         }
         _ => {
-            eprintln!("bench hello-server | bench commit-script | bench load URL hello|get|put|storm CONNS SECS | bench report FILE");
+            eprintln!("bench hello-server | bench commit-script | bench load URL hello|get|put|storm CONNS SECS | bench report FILE [BENCHMARKS.md WHEN]");
             std::process::exit(2);
         }
     }

@@ -45,7 +45,8 @@ pub enum ApiError {
     Unauthorized(String),
     /// 413: the body is over the limit.
     TooLarge(String),
-    /// 431: the request's headers are over the limit.
+    /// 400: the request's headers are over the limit (bad input like any other: the contract's
+    /// refusals of input are 400, 413 for bodies, and 401).
     HeadersTooLarge(usize),
     /// 428: a write without `If-Match` or `If-None-Match`.
     PreconditionRequired,
@@ -85,7 +86,7 @@ impl ApiError {
             ApiError::NotFound { .. } => 404,
             ApiError::Unauthorized(_) => 401,
             ApiError::TooLarge(_) => 413,
-            ApiError::HeadersTooLarge(_) => 431,
+            ApiError::HeadersTooLarge(_) => 400,
             ApiError::PreconditionRequired => 428,
             ApiError::CursorExpired(_) => 410,
             ApiError::NoRoute(status) => *status,

@@ -251,8 +251,8 @@ where
         .timer(TokioTimer::new())
         // A client that sends its head slowly is cut off rather than holding the connection.
         .header_read_timeout(Duration::from_secs(30))
-        // Past 1 MiB of head, hyper answers 431 itself; below, the service answers 431 with
-        // a coded body past its own limit.
+        // Past 1 MiB of head, hyper answers 431 itself, without a body; below, the service
+        // answers 400 with a coded body past its own limit (32 KiB).
         .max_buf_size(1 << 20)
         .serve_connection(TokioIo::new(stream), service)
         .await;

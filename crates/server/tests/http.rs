@@ -76,3 +76,93 @@ fn a_panic_in_a_handler_is_a_500_and_the_server_goes_on() {
     }
     running.stop();
 }
+
+/// `wss-server` itself: started as a user would, it prints where it listens and serves.
+mod binary {
+    use super::common::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    fn run(args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_wss-server"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wss-server runs")
+    }
+
+    /// The address of the `listening on http://HOST:PORT` line, the first it prints.
+    fn listening(child: &mut std::process::Child) -> std::net::SocketAddr {
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line.trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn it_serves_on_a_free_port_with_a_secret_file() {
+        let dir = std::env::temp_dir().join(format!("wss-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "file secret\n").unwrap();
+        let mut child = run(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--jwt-secret-file",
+            secret.to_str().unwrap(),
+        ]);
+        let addr = listening(&mut child);
+        let c = Client {
+            addr,
+            headers: Vec::new(),
+        };
+        assert_eq!(c.get("/v1/stores/app/sessions/a").status, 401);
+        let tok = token(b"file secret", serde_json::json!({"sub": "ada"}));
+        let a = c
+            .with("Authorization", &format!("Bearer {tok}"))
+            .get("/v1/stores/app/sessions/a");
+        assert_eq!((a.status, a.code()), (404, "NOT_FOUND".to_owned()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn insecure_dev_serves_memory_on_loopback_only() {
+        let mut child = run(&["--insecure-dev", "--listen", "127.0.0.1:0"]);
+        let c = Client {
+            addr: listening(&mut child),
+            headers: Vec::new(),
+        };
+        let p = "/v1/stores/app/sessions/a";
+        assert_eq!(
+            c.put(p, &[("If-None-Match", "*")], r#"{"state":{}}"#)
+                .status,
+            201
+        );
+        assert_eq!(c.get(p).status, 200);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for args in [
+            &["--insecure-dev", "--listen", "0.0.0.0:0"][..],
+            &["--listen", "127.0.0.1:0"],
+            &[
+                "--insecure-dev",
+                "--redis",
+                "redis://a",
+                "--redis-cluster",
+                "redis://b",
+            ],
+        ] {
+            let out = run(args).wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+        }
+    }
+}
