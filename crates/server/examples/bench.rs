@@ -124,6 +124,16 @@ async fn ensure(addr: &str, ids: &[String]) -> io::Result<Vec<String>> {
     Ok(etags)
 }
 
+/// The sum of the storm's counters.
+async fn counters(addr: &str) -> io::Result<u64> {
+    let mut conn = Conn::open(addr).await?;
+    let mut total = 0;
+    for i in 0..HOT {
+        total += number_in(&conn.send(&get(&format!("{STORE}/hot{i}"))).await?.body);
+    }
+    Ok(total)
+}
+
 struct Tally {
     latencies: Vec<u32>,
     errors: usize,
@@ -225,6 +235,12 @@ async fn load(addr: String, mode: String, conns: usize, secs: u64) -> io::Result
         }
         _ => {}
     }
+    // The storm's counters before it (an earlier round's storm left them where it ended).
+    let before = if mode == "storm" {
+        counters(&addr).await?
+    } else {
+        0
+    };
     let (addr, mode_rc) = (Rc::new(addr), Rc::new(mode.clone()));
     let start_at = Instant::now() + Duration::from_millis(500);
     let until = start_at + Duration::from_secs(secs);
@@ -264,15 +280,8 @@ async fn load(addr: String, mode: String, conns: usize, secs: u64) -> io::Result
         "errors": errors,
     });
     if mode == "storm" {
-        let mut conn = Conn::open(&addr).await?;
-        let mut total = 0;
-        for i in 0..HOT {
-            total += number_in(&conn.send(&get(&format!("{STORE}/hot{i}"))).await?.body);
-        }
-        // Counters from earlier storms on the same storage are subtracted by the caller's
-        // fresh store name; here the storm starts from 0 only on a fresh server.
         out["oks"] = oks.into();
-        out["counters"] = total.into();
+        out["counters"] = (counters(&addr).await? - before).into();
     }
     println!("{out}");
     Ok(())
@@ -304,7 +313,14 @@ fn report(path: &str, benchmarks: Option<(&str, &str)>) -> io::Result<bool> {
     Ok(kept)
 }
 
-/// Writes the table of the results in `path` into `out`.
+/// The median of `values` (0 for none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Writes the table of the results in `path` into `out`: per storage and load, the median of
+/// the rounds' requests/s, p50 and p99, and the errors of all rounds.
 fn table_of(path: &str, out: &mut String) -> io::Result<bool> {
     use std::fmt::Write;
     let text = std::fs::read_to_string(path)?;
@@ -312,11 +328,39 @@ fn table_of(path: &str, out: &mut String) -> io::Result<bool> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let rps = |label: &str, mode: &str| {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in &rows {
+        let key = (
+            r["label"].as_str().unwrap_or("").to_owned(),
+            r["mode"].as_str().unwrap_or("").to_owned(),
+        );
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let of = |label: &str, mode: &str| -> Vec<&serde_json::Value> {
         rows.iter()
-            .find(|r| r["label"] == label && r["mode"] == mode)
-            .and_then(|r| r["rps"].as_f64())
-            .unwrap_or(0.0)
+            .filter(|r| r["label"] == label && r["mode"] == mode)
+            .collect()
+    };
+    let med = |label: &str, mode: &str, field: &str| {
+        median(
+            of(label, mode)
+                .into_iter()
+                .filter_map(|r| r[field].as_f64())
+                .collect(),
+        )
+    };
+    let rps = |label: &str, mode: &str| med(label, mode, "rps");
+    // A ratio: the median over the rounds of the two loads' ratio in each round (run back to
+    // back, so the machine's other work weighs on both alike).
+    let ratio = |a: (&str, &str), b: (&str, &str)| {
+        let pairs = of(a.0, a.1).into_iter().zip(of(b.0, b.1));
+        median(
+            pairs
+                .filter_map(|(x, y)| Some(x["rps"].as_f64()? / y["rps"].as_f64()?))
+                .collect(),
+        )
     };
     let _ = writeln!(
         out,
@@ -324,52 +368,50 @@ fn table_of(path: &str, out: &mut String) -> io::Result<bool> {
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|");
     let mut kept = true;
-    for r in &rows {
-        let (label, mode) = (
-            r["label"].as_str().unwrap_or(""),
-            r["mode"].as_str().unwrap_or(""),
-        );
-        let ms = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) / 1000.0;
+    for (label, mode) in &keys {
+        let (label, mode) = (label.as_str(), mode.as_str());
         let note = match (label, mode) {
             ("memory", "get") => format!(
                 "{:.2}x hello-world (target >= 0.7)",
-                rps(label, mode) / rps("hello-world", "hello")
+                ratio((label, mode), ("hello-world", "hello"))
             ),
             ("redis", "get") => format!(
                 "{:.2}x redis-benchmark GET (target >= 0.5)",
-                rps(label, mode) / rps("redis-benchmark", "get")
+                ratio((label, mode), ("redis-benchmark", "get"))
             ),
             ("redis", "put") => format!(
                 "{:.2}x redis-benchmark EVALSHA (target >= 0.35)",
-                rps(label, mode) / rps("redis-benchmark", "put")
+                ratio((label, mode), ("redis-benchmark", "put"))
             ),
             (_, "storm") => {
-                let same = r["oks"] == r["counters"];
-                kept &= same;
-                format!(
-                    "counters {} {} 200 answers {}",
-                    r["counters"],
-                    if same { "==" } else { "!=" },
-                    r["oks"]
-                )
+                let (mut counted, mut answered) = (0, 0);
+                for r in of(label, mode) {
+                    kept &= r["oks"] == r["counters"];
+                    counted += r["counters"].as_u64().unwrap_or(0);
+                    answered += r["oks"].as_u64().unwrap_or(0);
+                }
+                let same = if counted == answered { "==" } else { "!=" };
+                format!("counters +{counted} {same} 200 answers {answered} (all rounds)")
             }
             _ => String::new(),
         };
         let load = match (label, mode) {
             ("redis-benchmark", "put") => "EVALSHA commit",
-            ("redis-benchmark", "get") => "GET",
             (_, "get") => "GET",
             (_, "put") => "PUT If-Match",
             (_, "storm") => "storm (GET + PUT If-Match)",
             _ => mode,
         };
+        let errors: u64 = of(label, mode)
+            .into_iter()
+            .filter_map(|r| r["errors"].as_u64())
+            .sum();
         let _ = writeln!(
             out,
-            "| {label} | {load} | {:.0} | {:.2} ms | {:.2} ms | {} | {note} |",
-            r["rps"].as_f64().unwrap_or(0.0),
-            ms(&r["p50_us"]),
-            ms(&r["p99_us"]),
-            r["errors"]
+            "| {label} | {load} | {:.0} | {:.2} ms | {:.2} ms | {errors} | {note} |",
+            rps(label, mode),
+            med(label, mode, "p50_us") / 1000.0,
+            med(label, mode, "p99_us") / 1000.0,
         );
     }
     Ok(kept)
