@@ -6,17 +6,24 @@
 //! try with the same Idempotency-Key), check the ETag, let the engine decide
 //! ([`Store::decide_sync`]), then commit the records, the key's answer, the index and the
 //! feed together, only if nothing read has changed; otherwise again from the read.
+//!
+//! `changes` reads the feed (and long-polls it); `replay` keeps and gives again the answers of
+//! writes sent with an Idempotency-Key.
+
+mod changes;
+mod replay;
+
+pub use changes::Changes;
 
 use crate::backend::{decode_record, ServerBackend, Stored, ATTEMPTS};
 use crate::error::{ApiError, Tagged};
 use crate::json::{record_json, PutBody};
 use crate::kv::{random_token, Commit, Kv, Put};
 use crate::kv::{Scope, STAMP_LEN};
-use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_session_store::{
-    Clock, Replacement, SessionId, SessionRecord, Store, StoreError, StoreOptions, SyncWrite, Write,
+    Clock, Replacement, SessionId, Store, StoreError, StoreOptions, SyncWrite, Write,
 };
 
 /// How long Idempotency-Keys and moves are remembered: a day.
@@ -78,33 +85,6 @@ pub struct Written {
     pub etag: Option<String>,
     /// The record answered (JSON), if any.
     pub body: Option<String>,
-}
-
-/// A page of the changes feed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Changes {
-    /// Each session changed, once, with its ETag now (`None`: deleted or moved away).
-    pub changes: Vec<(String, Option<String>)>,
-    /// Where the next read starts.
-    pub cursor: String,
-}
-
-/// A PUT's record without its state: version, createdAt, updatedAt, expiresAt, ttlMs.
-type Fields = (u64, u64, u64, Option<u64>, Option<u64>);
-
-/// What an Idempotency-Key remembers: the request's digest and the write's answer. A PUT's
-/// record is kept without its state (the retry carries the same state), a move's whole.
-#[derive(Serialize, Deserialize)]
-struct Replay {
-    fp: String,
-    status: u16,
-    etag: Option<String>,
-    /// A PUT's record: version, createdAt, updatedAt, expiresAt, ttlMs.
-    #[serde(default)]
-    fields: Option<Fields>,
-    /// A move's answer.
-    #[serde(default)]
-    body: Option<String>,
 }
 
 /// One owner's store, as the HTTP API sees it.
@@ -285,7 +265,7 @@ impl<K: Kv> SyncStore<K> {
             let mut values = backend.kv().get(&keys).await?;
             if let Some(idem) = idem {
                 if let Some(Some(value)) = values.pop() {
-                    return replay(&value, idem, id, &write);
+                    return replay::replay(&value, idem, id, &write);
                 }
             }
             let mut stored: Vec<Stored> = ids
@@ -392,219 +372,5 @@ impl<K: Kv> SyncStore<K> {
             });
         }
         Ok(())
-    }
-
-    /// What an Idempotency-Key keeps for a day: the request's digest and this answer.
-    fn replay_put(
-        &self,
-        id: &SessionId,
-        idem: &Idempotency,
-        written: &Written,
-        record: Option<&SessionRecord>,
-        write: &SyncWrite,
-        now: u64,
-    ) -> Result<Put, ApiError> {
-        let replay = Replay {
-            fp: idem.fingerprint.clone(),
-            status: written.status,
-            etag: written.etag.clone(),
-            fields: match (write, record) {
-                (SyncWrite::Replace { .. }, Some(r)) => Some((
-                    r.version,
-                    r.created_at,
-                    r.updated_at,
-                    r.expires_at,
-                    r.ttl_ms,
-                )),
-                _ => None,
-            },
-            body: match write {
-                SyncWrite::Move(_) => written.body.clone(),
-                _ => None,
-            },
-        };
-        let mut value = random_token()?;
-        value.push('\n');
-        value.push_str(&serde_json::to_string(&replay).unwrap_or_default());
-        Ok(Put {
-            key: self.scope().replay_key(id.as_str(), &idem.key),
-            value: value.into(),
-            expire_at: Some(self.backend().storage_time(now + DAY_MS, now)),
-        })
-    }
-
-    /// GET changes: what changed after `since` (every live session without it), waiting up to
-    /// `wait_ms` for a change when there is none yet.
-    ///
-    /// # Errors
-    /// 400 for a cursor this server never gives; 410 for one of another feed, or older than
-    /// the feed keeps.
-    pub async fn changes(&self, since: Option<&str>, wait_ms: u64) -> Result<Changes, ApiError> {
-        let since = since.map(parse_cursor).transpose()?;
-        let kv = self.backend().kv();
-        let scope = self.scope();
-        let Some((epoch, after)) = since else {
-            let page = kv.feed(scope, None, &random_token()?).await?;
-            let now = self.store.now_ms()?;
-            let expiry = wasm_session_store::Expiry {
-                now_ms: now,
-                max_lifetime_ms: None,
-            };
-            let live = self.backend().live_stamps(expiry).await?;
-            return Ok(Changes {
-                changes: live
-                    .into_iter()
-                    .map(|(id, etag)| (String::from(id), Some(etag)))
-                    .collect(),
-                cursor: cursor(&page.epoch, page.last),
-            });
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-        loop {
-            // Watched before the read, so a change committed after it wakes this poll.
-            let notify = kv.notices().watch(scope);
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let page = kv.feed(scope, Some(after), &random_token()?).await?;
-            if page.epoch != epoch {
-                return Err(ApiError::CursorExpired(
-                    "this cursor is of another feed (another store, owner, or server run): \
-                     list again without since"
-                        .into(),
-                ));
-            }
-            let first_held = page.last + 1 - page.held;
-            if after > page.last || after + 1 < first_held {
-                return Err(ApiError::CursorExpired(format!(
-                    "this cursor is older than the {} changes the server keeps: list again \
-                     without since",
-                    self.backend().keep()
-                )));
-            }
-            let now = tokio::time::Instant::now();
-            if !page.entries.is_empty() || now >= deadline {
-                return Ok(Changes {
-                    changes: once_each(page.entries),
-                    cursor: cursor(&epoch, page.last),
-                });
-            }
-            let mut nap = deadline - now;
-            if kv.shared() {
-                nap = nap.min(POLL_SHARED);
-            }
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(nap) => {}
-            }
-        }
-    }
-}
-
-/// The answer of the write an Idempotency-Key names, given again.
-fn replay(
-    value: &[u8],
-    idem: &Idempotency,
-    id: &SessionId,
-    write: &SyncWrite,
-) -> Result<Written, ApiError> {
-    let replay: Replay = std::str::from_utf8(value)
-        .ok()
-        .and_then(|text| text.get(STAMP_LEN + 1..))
-        .and_then(|json| serde_json::from_str(json).ok())
-        .ok_or_else(|| {
-            ApiError::Store(StoreError::corrupt(
-                id.as_str(),
-                "the answer kept for this Idempotency-Key does not decode",
-            ))
-        })?;
-    if replay.fp != idem.fingerprint {
-        return Err(ApiError::invalid(
-            "this Idempotency-Key was sent with another request for this session: a retry \
-             sends the same request, a new change a new key",
-        ));
-    }
-    let body = match (write, replay.fields) {
-        (SyncWrite::Replace { with, .. }, Some((version, created_at, updated_at, e, t))) => {
-            Some(record_json(&SessionRecord {
-                id: id.clone(),
-                state: with.state.clone(),
-                version,
-                created_at,
-                updated_at,
-                expires_at: e,
-                ttl_ms: t,
-            }))
-        }
-        _ => replay.body,
-    };
-    Ok(Written {
-        status: replay.status,
-        etag: replay.etag,
-        body,
-    })
-}
-
-/// The changes `entries` name, each session once with its last ETag, in the order of their
-/// last change.
-fn once_each(entries: Vec<(u64, String, String)>) -> Vec<(String, Option<String>)> {
-    let mut out: Vec<(String, Option<String>)> = Vec::with_capacity(entries.len());
-    let mut seen = std::collections::HashSet::new();
-    for (_, id, etag) in entries.into_iter().rev() {
-        if seen.insert(id.clone()) {
-            out.push((id, (!etag.is_empty()).then_some(etag)));
-        }
-    }
-    out.reverse();
-    out
-}
-
-fn cursor(epoch: &str, seq: u64) -> String {
-    format!("{epoch}.{seq}")
-}
-
-/// A cursor's epoch and sequence number.
-fn parse_cursor(text: &str) -> Result<(String, u64), ApiError> {
-    let bad = || ApiError::invalid("since is not a cursor this server gave");
-    let (epoch, seq) = text.split_once('.').ok_or_else(bad)?;
-    let valid_epoch = epoch.len() == STAMP_LEN
-        && epoch
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !valid_epoch || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    Ok((epoch.to_owned(), seq.parse().map_err(|_| bad())?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_parse_or_are_refused() {
-        let epoch = "A".repeat(STAMP_LEN);
-        assert_eq!(
-            parse_cursor(&format!("{epoch}.12")).unwrap(),
-            (epoch.clone(), 12)
-        );
-        for bad in [
-            "",
-            "12",
-            ".12",
-            &format!("{epoch}."),
-            &format!("{epoch}.-1"),
-            &format!("{epoch}.1x"),
-            "a.b.c",
-        ] {
-            assert!(parse_cursor(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn each_session_is_listed_once_with_its_last_etag() {
-        let e = |n: u64, id: &str, etag: &str| (n, id.to_owned(), etag.to_owned());
-        let out = once_each(vec![e(1, "a", "x"), e(2, "b", "y"), e(3, "a", "")]);
-        assert_eq!(out, [("b".into(), Some("y".into())), ("a".into(), None)]);
     }
 }
