@@ -72,6 +72,17 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use wasm_session_store_server::Storage;
 
+/// 503 UNAVAILABLE, saying when to try again.
+fn assert_unavailable(a: &Answer) {
+    assert_eq!(
+        (a.status, a.code()),
+        (503, "UNAVAILABLE".to_owned()),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.header("retry-after"), Some("1"));
+}
+
 fn port_of(url: &str) -> u16 {
     url.rsplit(':')
         .next()
@@ -131,13 +142,7 @@ fn redis_down_is_503_with_retry_after_and_it_recovers_without_a_restart() {
         c.put(p, &[("If-Match", &e)], r#"{"state":{"n":2}}"#),
         c.get("/v1/stores/app/changes"),
     ] {
-        assert_eq!(
-            (a.status, a.code()),
-            (503, "UNAVAILABLE".to_owned()),
-            "{}",
-            a.body
-        );
-        assert_eq!(a.header("retry-after"), Some("1"));
+        assert_unavailable(&a);
     }
     // Back (empty: no persistence), and served again by the same server process.
     redis.restart();
@@ -190,14 +195,7 @@ fn a_cluster_master_down_is_503_for_its_owners_only() {
     }
     let node = cluster.nodes.iter_mut().find(|n| n.port == down).unwrap();
     node.kill();
-    let a = as_owner(&down_owner).get(p);
-    assert_eq!(
-        (a.status, a.code()),
-        (503, "UNAVAILABLE".to_owned()),
-        "{}",
-        a.body
-    );
-    assert_eq!(a.header("retry-after"), Some("1"));
+    assert_unavailable(&as_owner(&down_owner).get(p));
     let b = as_owner(&up_owner).get(p);
     assert_eq!(b.status, 200, "{}", b.body);
     let e = b.etag();

@@ -399,29 +399,23 @@ pub fn changes_list_each_session_once_from_a_cursor(kind: Kind) {
     let (epoch, _) = cursor2.split_once('.').unwrap();
     assert_eq!(ch(&format!("?since={epoch}.999")).status, 410);
     // Past --keep-changes (5), an old cursor is 410: with 5 changes after it, it still reads.
+    let write_a = |etag: &str, n: u32| {
+        c.put(
+            &format!("{base}/sessions/a"),
+            &[("If-Match", etag)],
+            &with_state(json!({"n": n})),
+        )
+        .etag()
+    };
     let mut e = ea3;
     for n in 0..5 {
-        e = c
-            .put(
-                &format!("{base}/sessions/a"),
-                &[("If-Match", &e)],
-                &with_state(json!({"n": n})),
-            )
-            .etag();
+        e = write_a(&e, n);
     }
     assert_eq!(
         ch(&format!("?since={cursor2}")).json()["changes"],
         json!([{"id": "a", "etag": e}])
     );
-    for n in 0..1 {
-        e = c
-            .put(
-                &format!("{base}/sessions/a"),
-                &[("If-Match", &e)],
-                &with_state(json!({"n": n})),
-            )
-            .etag();
-    }
+    write_a(&e, 5);
     let old = ch(&format!("?since={cursor2}"));
     assert_eq!((old.status, old.code()), (410, "CURSOR_EXPIRED".into()));
     assert_eq!(ch("?wait=30001").status, 400);
