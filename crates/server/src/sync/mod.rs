@@ -23,7 +23,7 @@ use crate::kv::{Scope, STAMP_LEN};
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_session_store::{
-    Clock, Replacement, SessionId, Store, StoreError, StoreOptions, SyncWrite, Write,
+    Clock, Replacement, SessionId, Store, StoreError, StoreOptions, SyncWrite,
 };
 
 /// How long Idempotency-Keys and moves are remembered: a day.
@@ -299,7 +299,7 @@ impl<K: Kv> SyncStore<K> {
                 self.store
                     .decide_sync(id, &write, slots, now, &mut Vec::new())?;
             let created = matches!(write, SyncWrite::Replace { .. }) && current.is_none();
-            self.remember_moves(&mut commit, id, &write, &writes, now)?;
+            self.remember_moves(&mut commit, id, &write, created, now)?;
             let stamps = backend.stage(&mut commit, writes, now)?;
             let etag = stamps.into_iter().next();
             let written = Written {
@@ -342,21 +342,24 @@ impl<K: Kv> SyncStore<K> {
         }
     }
 
-    /// A move leaves where it went for a day; a session written at an id ends what was
-    /// remembered of a move away from it.
+    /// A move leaves where it went for a day; a session created at an id (by a PUT, or as a
+    /// move's target) ends what was remembered of a move away from it. (An update finds no
+    /// such memory: the create before it ended it.)
     fn remember_moves(
         &self,
         commit: &mut Commit,
         id: &SessionId,
         write: &SyncWrite,
-        writes: &[Write],
+        created: bool,
         now: u64,
     ) -> Result<(), ApiError> {
         let scope = self.scope();
-        for w in writes {
-            if let Write::Put(record) = w {
-                commit.delete.push(scope.moved_key(record.id.as_str()));
+        match write {
+            SyncWrite::Move(to) => commit.delete.push(scope.moved_key(to.as_str())),
+            SyncWrite::Replace { .. } if created => {
+                commit.delete.push(scope.moved_key(id.as_str()))
             }
+            _ => {}
         }
         if let SyncWrite::Move(to) = write {
             let mut value = String::with_capacity(STAMP_LEN + 40);
