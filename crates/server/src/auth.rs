@@ -64,10 +64,12 @@ impl Auth {
         let header = authorization.ok_or_else(|| {
             ApiError::Unauthorized("this server needs Authorization: Bearer <JWT>".into())
         })?;
+        // The scheme's name is case-insensitive (RFC 9110).
         let token = std::str::from_utf8(header)
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header is not Bearer <JWT>".into())
             })?;

@@ -166,3 +166,18 @@ mod binary {
         }
     }
 }
+
+#[test]
+fn a_cursor_of_a_previous_memory_server_is_410() {
+    let first = TestServer::start(Kind::Memory, config());
+    let cursor = first.client().get("/v1/stores/app/changes").json()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(first);
+    let second = TestServer::start(Kind::Memory, config());
+    let a = second
+        .client()
+        .get(&format!("/v1/stores/app/changes?since={cursor}"));
+    assert_eq!((a.status, a.code()), (410, "CURSOR_EXPIRED".to_owned()));
+}

@@ -216,3 +216,25 @@ fn a_cluster_master_down_is_503_for_its_owners_only() {
         200
     );
 }
+
+#[test]
+fn a_restarted_server_on_the_same_redis_keeps_its_clients_cursors() {
+    let base = format!("/v1/stores/restart-{}", system_ms());
+    let first = TestServer::start(Kind::Redis, config());
+    let cursor = first.client().get(&format!("{base}/changes")).json()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(first);
+    let second = TestServer::start(Kind::Redis, config());
+    let c = second.client();
+    let e = c
+        .put(
+            &format!("{base}/sessions/a"),
+            &[("If-None-Match", "*")],
+            r#"{"state":{}}"#,
+        )
+        .etag();
+    let a = c.get(&format!("{base}/changes?since={cursor}"));
+    assert_eq!(a.json()["changes"], json!([{"id": "a", "etag": e}]));
+}

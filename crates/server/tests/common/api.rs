@@ -607,6 +607,8 @@ pub fn tokens_other_than_valid_hs256_are_401(kind: Kind) {
             .status
     };
     assert_eq!(ok(&token(secret, json!({"sub": "ada"}))), 404);
+    let lower = format!("bearer {}", token(secret, json!({"sub": "ada"})));
+    assert_eq!(t.client().with("Authorization", &lower).get(&p).status, 404);
     assert_eq!(
         ok(&token(secret, json!({"sub": "ada", "exp": now - 10}))),
         404,
