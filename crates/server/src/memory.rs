@@ -1,6 +1,8 @@
 //! [`MemoryKv`]: the storage of a server without Redis, in this process's memory, shared by
 //! every worker thread. Its data lives as long as the process.
 
+#[cfg(test)]
+use crate::kv::Put;
 use crate::kv::{Commit, FeedPage, Kv, Notices, Scope, STAMP_LEN};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -185,5 +187,53 @@ impl Kv for MemoryKv {
 
     fn shared(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_forgets_what_has_expired_and_keeps_the_rest() {
+        let kv = MemoryKv::default();
+        let scope = Scope::new("o", "s");
+        let now = system_ms();
+        let put = |key: &str, expire_at| Put {
+            key: key.into(),
+            value: Bytes::from_static(b"AAAAAAAAAAAAAAAAAAAAAA\n"),
+            expire_at,
+        };
+        let commit = Commit {
+            put: vec![
+                put("gone", Some(now - 1)),
+                put("kept", Some(now + 60_000)),
+                put("forever", None),
+            ],
+            index: vec![
+                ("gone".into(), Some(now - 1)),
+                ("kept".into(), Some(now + 60_000)),
+            ],
+            ..Commit::default()
+        };
+        ready(kv.commit(&scope, &commit, 10, "e")).unwrap();
+        kv.sweep();
+        let data = kv.lock();
+        let mut keys: Vec<&String> = data.values.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["forever", "kept"]);
+        let index: Vec<&String> = data.scopes[scope.prefix()].index.keys().collect();
+        assert_eq!(index, ["kept"]);
+    }
+
+    /// Runs a future that never waits (the memory storage's never do).
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => panic!("the memory storage waited"),
+        }
     }
 }

@@ -77,6 +77,18 @@ pub fn a_session_round_trips_with_its_etag(kind: Kind) {
     assert!(g.json().get("movedTo").is_none());
 }
 
+pub fn a_one_mebibyte_state_syncs_under_the_default_limit(kind: Kind) {
+    let t = TestServer::start(kind, config());
+    let c = t.client();
+    let p = format!("{}/sessions/big", store("big"));
+    let big = json!({"blob": "0123456789abcdeé".repeat(1 << 16), "list": (0..1000).collect::<Vec<u32>>()});
+    let body = with_state(big.clone());
+    assert!(body.len() > 1 << 20);
+    let e = create(&c, &p, &body).etag();
+    let g = c.get(&p);
+    assert_eq!((g.etag(), g.json()["state"].clone()), (e, big));
+}
+
 pub fn preconditions_refuse_and_write_nothing(kind: Kind) {
     let t = TestServer::start(kind, config());
     let c = t.client();
@@ -763,6 +775,7 @@ macro_rules! api_cases {
     ($kind:expr) => {
         $crate::api_cases!($kind;
             a_session_round_trips_with_its_etag, preconditions_refuse_and_write_nothing,
+            a_one_mebibyte_state_syncs_under_the_default_limit,
             a_recreated_session_gets_a_new_etag, an_idempotency_key_replays_the_first_answer,
             a_move_answers_the_record_and_leaves_where_it_went,
             deadlines_are_kept_as_pushed_and_capped, enc_is_kept_opaque,
