@@ -66,6 +66,18 @@ pub fn sealed_state(text: String) -> State {
     State::sealed(text)
 }
 
+/// INVALID_INPUT for a sealed state given to a store's own writes (`create`, `save`,
+/// `saveIfVersion`, `saveMany`): only an encrypted store's sealing and the sync writes above
+/// store one, so opening [`sealed_state`] to Rust changes nothing a store's writes accept.
+pub(super) fn check_plain(state: &State) -> Result<(), StoreError> {
+    if state.is_sealed() {
+        return Err(StoreError::invalid(
+            "a sealed state (a client's ciphertext) is written by a sync write, not by create or save",
+        ));
+    }
+    Ok(())
+}
+
 /// The text of a sealed state; `None` for a plain state.
 pub fn sealed_text(state: &State) -> Option<&str> {
     state.is_sealed().then(|| state.as_json())
@@ -313,6 +325,28 @@ mod tests {
             assert_eq!(e.code(), ErrorCode::Corrupt);
             let deleted = store.write_synced(&b, &SyncWrite::Delete).await.unwrap();
             assert!(deleted.is_none());
+            assert!(store.ids().await.unwrap().is_empty());
+            // A store's own writes take no sealed state.
+            let sealed = || sealed_state("x".into());
+            let c = id("c");
+            for e in [
+                store.save(&c, sealed()).await.unwrap_err(),
+                store.save_if_version(&c, sealed(), 0).await.unwrap_err(),
+                store
+                    .create_with_id(&c, sealed(), Ttl::Never)
+                    .await
+                    .unwrap_err(),
+                store
+                    .save_many(vec![crate::SaveEntry {
+                        id: c.clone(),
+                        state: sealed(),
+                        expected: None,
+                    }])
+                    .await
+                    .unwrap_err(),
+            ] {
+                assert_eq!(e.code(), ErrorCode::InvalidInput);
+            }
             assert!(store.ids().await.unwrap().is_empty());
         });
     }
