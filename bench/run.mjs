@@ -344,6 +344,15 @@ export function markdown(r) {
   return lines.join("\n");
 }
 
+/** The "Sync server" section of the BENCHMARKS.md at `path` (written by `npm run bench:server`,
+ * not by this harness), kept when the harness rewrites the file; "" when there is none. */
+function serverSection(path) {
+  let text = "";
+  try { text = readFileSync(path, "utf8"); } catch { return ""; }
+  const at = text.indexOf("\n## Sync server\n");
+  return at < 0 ? "" : text.slice(at);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (flag) => { const i = process.argv.indexOf(flag); return i > 0 ? process.argv[i + 1] : undefined; };
   if (process.argv.includes("--render")) {
@@ -353,7 +362,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const results = JSON.parse(readFileSync(path, "utf8"));
     results.targets = targets(results);
     writeFileSync(path, JSON.stringify(results, null, 2) + "\n");
-    writeFileSync(join(repo, "BENCHMARKS.md"), markdown(results));
+    const md = join(repo, "BENCHMARKS.md");
+    writeFileSync(md, markdown(results) + serverSection(md));
     process.exit(0);
   }
   const smoke = process.argv.includes("--smoke");
@@ -365,7 +375,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     : [join(repo, "bench", "results.json"), join(repo, "BENCHMARKS.md")];
   mkdirSync(dirname(json), { recursive: true });
   writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
-  writeFileSync(md, markdown(results));
+  writeFileSync(md, markdown(results) + serverSection(md));
   for (const t of results.targets) console.log(`${t.met === null ? "info" : t.met ? "met " : "MISS"}  ${t.what}: ${t.value} (goal ${t.goal})`);
   console.log(`wrote ${json} and ${md}`);
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, skipping whatever is already there:
 # apt Chromium + ChromeDriver, Firefox ESR, WebKitGTK's WebKitWebDriver + MiniBrowser and Xvfb
-# (MiniBrowser needs a display; scripts/test.sh starts and stops its own), geckodriver at a pinned
+# (MiniBrowser needs a display; scripts/test.sh starts and stops its own), redis-server (the sync
+# server's tests and benchmark start their own instances), geckodriver at a pinned
 # version (crates.io), the wasm32 Rust target, wasm-bindgen-cli at exactly the version Cargo.lock
 # pins, and the npm dev dependencies. Safe to run any number of times.
 #   scripts/setup.sh                everything
 #   scripts/setup.sh --no-browser   skip the browsers (enough for `npm run demo`)
 #   scripts/setup.sh --chromium     Chromium only (`npm run bench`, `npm run demo -- --check`)
+#   scripts/setup.sh --redis        redis-server only (`npm run bench:server`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -21,8 +23,9 @@ browsers=all
 case "${1:-}" in
   --no-browser) browsers=none ;;
   --chromium) browsers=chromium ;;
+  --redis) browsers=redis ;;
   "") ;;
-  *) echo "usage: scripts/setup.sh [--no-browser | --chromium]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh [--no-browser | --chromium | --redis]" >&2; exit 2 ;;
 esac
 
 # The pinned compiler (rust-toolchain.toml: the size budget's bytes depend on it), with the
@@ -36,7 +39,10 @@ if ! rustup toolchain list | grep -q "^$toolchain-"; then
 fi
 
 apt_packages=()
-if [ "$browsers" != none ]; then
+if [ "$browsers" = all ] || [ "$browsers" = redis ]; then
+  command -v redis-server >/dev/null || apt_packages+=(redis-server)
+fi
+if [ "$browsers" != none ] && [ "$browsers" != redis ]; then
   command -v chromium >/dev/null || apt_packages+=(chromium)
   command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 fi

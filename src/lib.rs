@@ -80,7 +80,9 @@ pub use backends::AnyBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(target_arch = "wasm32")]
 pub use crypto::Encryption;
-pub use engine::{Backend, Expiry, Slot, Store, Write};
+pub use engine::{
+    sealed_state, sealed_text, Backend, Expiry, Replacement, Slot, Store, SyncWrite, Write,
+};
 pub use error::{BrowserException, ErrorCode, StoreError};
 pub use event::{EventKind, Resolution, StoreEvent, Subscribers, Subscription};
 #[cfg(target_arch = "wasm32")]

@@ -2,6 +2,7 @@
 
 use super::decide::{no_id, not_found};
 use super::ops::{new_id_for, Op};
+use super::sync::check_plain;
 use super::{check_key, Backend, Store};
 use crate::error::StoreError;
 use crate::event::{StoreEvent, Subscription};
@@ -30,6 +31,7 @@ impl<B: Backend> SessionStore for Store<B> {
         state: State,
         ttl: Ttl,
     ) -> Result<SessionRecord, StoreError> {
+        check_plain(&state)?;
         let ttl_ms = self.resolve_ttl(ttl)?;
         let out = self.run(&[id], Op::Create(state, ttl_ms)).await?;
         out.into_record().ok_or_else(no_id)
@@ -48,6 +50,9 @@ impl<B: Backend> SessionStore for Store<B> {
         &self,
         entries: Vec<SaveEntry>,
     ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        for entry in &entries {
+            check_plain(&entry.state)?;
+        }
         let ids: Vec<SessionId> = entries.iter().map(|e| e.id.clone()).collect();
         let ids: Vec<&SessionId> = ids.iter().collect();
         Ok(self
@@ -132,6 +137,7 @@ impl<B: Backend> Store<B> {
         state: State,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
+        check_plain(&state)?;
         let entry = SaveEntry {
             id: id.clone(),
             state,

@@ -6,8 +6,10 @@
 //!
 //! One file per job: `backend` (the storage port), `decide` (the contract's rules, synchronous),
 //! `ops` (the operations and their arguments), `sealing` (an encrypted store's plan around the
-//! transaction), `api` (the [`SessionStore`](crate::SessionStore) methods), and here the one
-//! async path every operation takes.
+//! transaction), `api` (the [`SessionStore`](crate::SessionStore) methods), `queue` (a synced
+//! store's queue rows, written with its writes, and what a sync pass writes), `sync` (the writes
+//! a sync peer asks of one session, for a transaction of its own: the server's), and here the
+//! one async path every operation takes.
 
 mod api;
 mod backend;
@@ -15,11 +17,13 @@ mod decide;
 mod ops;
 mod queue;
 mod sealing;
+mod sync;
 
 pub use backend::{Backend, Expiry, Slot, Write};
 pub use ops::{check_key, new_id_for, Op, Outcome};
 pub(crate) use queue::{session_of, ROWS};
 pub use queue::{Acked, Pulled, Remote, Row};
+pub use sync::{sealed_state, sealed_text, Replacement, SyncWrite};
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY};
 use crate::error::StoreError;
