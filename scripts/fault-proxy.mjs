@@ -104,7 +104,9 @@ export function faultProxy(target) {
     delete headers["transfer-encoding"];
     headers["content-length"] = String(body.length);
     return new Promise((ok, fail) => {
-      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: rest, headers }, async (answer) => {
+      // A connection per request (agent: false): a kept-alive one that the server closed after
+      // refusing a body unread (a 413) would fail the next request, the proxy's fault.
+      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: rest, headers, agent: false }, async (answer) => {
         try {
           const text = (await readBody(answer)).toString("utf8");
           const out = {};

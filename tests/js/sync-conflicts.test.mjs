@@ -215,6 +215,49 @@ for (const storage of STORAGES) {
       c.eq((await server.get(name, "d")).json?.state, { n: 0, mine: "A" }, "the server's session (policy client)");
       c.done();
     });
+
+    test("a 410 (cursor expired): the device lists again; synced sessions no longer listed are deleted, dirty and never-pushed ones kept and pushed", async () => {
+      const c = soft();
+      const name = storeName("gone");
+      await a.evaluate(() => globalThis.store?.close());
+      await b.evaluate(() => globalThis.store?.close());
+      await a.openStore({ backend: "indexeddb", name, offline: true });
+      await b.openStore({ backend: "indexeddb", name, offline: true });
+      await a.evaluate(async () => { for (const id of ["s1", "s2", "s3", "s4"]) await store.create({ id }, { id }); });
+      assert.equal((await a.syncNow()).value?.pushed, 4);
+      assert.equal((await b.syncNow()).value?.pulled, 4);
+      await a.evaluate(async () => {
+        await store.delete("s1");
+        await store.set("s2", "n", 2);
+        await store.delete("s4");
+      });
+      assert.equal((await a.syncNow()).value?.pushed, 3);
+      await b.evaluate(async () => {
+        await store.set("s3", "mine", true); // dirty
+        await store.set("s4", "mine", true); // dirty, and deleted on the server
+        await store.create({ id: "n1" }, { id: "n1" }); // never pushed
+      });
+      // B's pushes are refused (another 4xx: rows kept, the pass goes on to pull), and its
+      // cursor is too old for the server.
+      const refuse = B.proxy.rule({ store: name, method: "PUT" }, { status: 400, body: { code: "INVALID_INPUT", message: "refused by the proxy" } });
+      const expired = B.proxy.rule((e) => e.store === name && e.kind === "changes" && /[?&]since=[^&]/.test(e.path), { status: 410, body: { code: "CURSOR_EXPIRED", message: "the cursor is older than the changes kept" } }, { times: 1 });
+      const from = B.proxy.log.length;
+      const r = await b.syncNow();
+      c.eq(expired.hits, 1, "B's pull used its cursor and got the 410");
+      const relisted = B.proxy.log.slice(from).filter((e) => e.kind === "changes" && !/[?&]since=[^&]/.test(e.path));
+      c.eq(relisted.length, 1, "B's lists without since after the 410");
+      c.ok(r.value, `B's syncNow resolves (${JSON.stringify(r)})`);
+      const snap = await b.snapshot();
+      c.eq(Object.fromEntries(Object.entries(snap).map(([id, x]) => [id, x.state])), {
+        s2: { id: "s2", n: 2 }, s3: { id: "s3", mine: true }, s4: { id: "s4", mine: true }, n1: { id: "n1" },
+      }, "B's sessions after the 410 (s1 gone; s2 pulled; s3, s4 and n1 kept)");
+      refuse.remove();
+      const settled = await b.syncNow();
+      c.eq(settled.value?.pending, 0, `B's next syncNow (${JSON.stringify(settled)})`);
+      c.eq((await server.get(name, "s3")).json?.state, { id: "s3", mine: true }, "s3 pushed");
+      c.eq((await server.get(name, "n1")).json?.state, { id: "n1" }, "n1 pushed");
+      c.done();
+    });
   });
 
   test(`${storage}: a delete, a move (with a save after it) and expiries on one device are seen by the other`, async () => {

@@ -76,6 +76,31 @@ for (const storage of STORAGES) {
     });
   }
 
+  test(`${storage}: a service worker flushes what a page queued`, async () => {
+    await withDevices(it, storage, "sw", [{ origin: 1 }], async ({ name, devices: [A], server }) => {
+      const c = soft();
+      const t = await A.tab();
+      await t.openStore({ backend: "indexeddb", name, offline: true });
+      const ids = ["v1", "v2", "v3", "v4", "v5"];
+      await t.evaluate((ids) => store.saveMany(ids.map((id) => ({ id, state: { id, from: "page" } }))), ids);
+      await t.evaluate(() => startServiceWorker(), undefined, { timeout: 60_000 });
+      try {
+        await t.evaluate((o) => toServiceWorker("open", o), { ...t.options, offline: false });
+        const r = await t.evaluate(() => toServiceWorker("syncNow"), undefined, { timeout: 60_000 });
+        c.ok(r.value, `the service worker's syncNow (${JSON.stringify(r)})`);
+        const all = await server.all(name);
+        c.eq(Object.fromEntries(Object.entries(all).map(([id, x]) => [id, x.state.from])), Object.fromEntries(ids.map((id) => [id, "page"])), "sessions on the server");
+        const puts = putsById(A.proxy.log, name);
+        c.eq(Object.values(puts).filter((l) => l.length !== 1).length, 0, "sessions pushed more than once");
+        c.eq((await t.status()).pending, 0, "the page's pending");
+        await t.evaluate(() => toServiceWorker("close"));
+      } finally {
+        await t.evaluate(() => serviceWorkerRegistration.unregister());
+      }
+      c.done();
+    });
+  });
+
   test(`${storage}: a tab closed mid-flush: the other tab finishes; nothing lost, nothing applied twice`, async () => {
     await withDevices(it, storage, "closed", [{ origin: 1 }], async ({ name, devices: [A], server }) => {
       const c = soft();

@@ -43,6 +43,7 @@ for (const storage of STORAGES) {
         c.eq(await b.syncNow(), { value: { pushed: 0, pulled: 1, conflicts: 0, pending: 0 } }, "B's pull");
         const onB = await b.evaluate(() => store.load("s1"));
         assert.deepEqual(onB?.state, { n: 1, text: "héllo ✓" }, "B has s1");
+        c.eq([onB.expiresAt, onB.ttlMs], [onServer.json.expiresAt, onServer.json.ttlMs], "B's expiresAt and ttlMs: the server's");
         const bEvents = await b.events((e) => e.id === "s1");
         c.eq(bEvents.map((e) => [e.type, e.local, e.remote]), [["created", false, true]], "B's events for the pulled s1 ([type, local, remote])");
 
@@ -54,7 +55,12 @@ for (const storage of STORAGES) {
         const after = await server.get(name, "s1");
         c.eq([after.json?.state.n, after.json?.version], [2, 2], "server state.n and version after B's edit");
 
+        // lastSyncAt is on the store's clock (an hour ahead of the wall clock here).
+        await a.evaluate(() => { globalThis.skew = 3_600_000; });
+        const before = Date.now();
         c.eq(await a.syncNow(), { value: { pushed: 0, pulled: 1, conflicts: 0, pending: 0 } }, "A's pull of B's edit");
+        const lastSyncAt = (await a.status()).lastSyncAt;
+        c.ok(lastSyncAt >= before + 3_600_000 && lastSyncAt <= Date.now() + 3_600_000, `lastSyncAt ${lastSyncAt} on the store's clock (wall clock ${before} + 1 h)`);
         const onA = await a.evaluate(() => store.load("s1"));
         c.eq(onA?.state.n, 2, "A has B's edit");
         c.eq(onA?.version, 2, "a pulled change is a local write: local version + 1");
@@ -125,7 +131,9 @@ for (const storage of STORAGES) {
           assert.equal(backendAfter, backend);
           const snap = await a.snapshot();
           assert.deepEqual(Object.fromEntries(Object.entries(snap).map(([id, r]) => [id, r.state])), expected, "the sessions after the reload");
-          c.eq((await a.status()).pending, 3, "pending after the reload (the queue survived it)");
+          const reloaded = await a.status();
+          c.eq(reloaded.pending, 3, "pending after the reload (the queue survived it)");
+          c.eq(reloaded.lastError?.code, "UNAVAILABLE", "lastError after the reload (kept with the queue)");
           const reloadedAt = Date.now();
 
           A.proxy.clearRules();
@@ -415,6 +423,49 @@ for (const storage of STORAGES) {
       });
     });
 
+    test("deadlines: updateTtl is pushed; a deadline moved by sliding is not pushed by itself and goes with the next push; pulled deadlines are the server's", async () => {
+      await withDevices(it, storage, "ttl", [{ origin: 1 }, { origin: 2 }], async ({ name, devices: [A, B], server }) => {
+        const c = soft();
+        const a = await A.tab();
+        await a.openStore({ backend: "indexeddb", name, offline: true, sliding: true });
+        // A clock that stands still unless moved: a read slides to exactly now + ttl.
+        await a.evaluate(() => { globalThis.frozen = Date.now(); });
+        const created = await a.evaluate(() => store.create({ n: 1 }, { id: "d", ttlMs: 600_000 }));
+        await a.syncNow();
+        const bodyOf = (e) => JSON.parse(e.body);
+        let put = A.proxy.entries({ method: "PUT", id: "d" }).at(-1);
+        c.eq([bodyOf(put).expiresAt, bodyOf(put).ttlMs], [created.expiresAt, 600_000], "the create's expiresAt and ttlMs");
+        await a.evaluate(() => store.updateTtl("d", 1_200_000));
+        c.eq((await a.status()).pending, 1, "pending after updateTtl");
+        await a.syncNow();
+        let local = await a.evaluate(() => store.load("d"));
+        put = A.proxy.entries({ method: "PUT", id: "d" }).at(-1);
+        c.eq([bodyOf(put).ttlMs, (await server.get(name, "d")).json?.ttlMs], [1_200_000, 1_200_000], `ttlMs pushed by updateTtl, and on the server\n${show(A.proxy.log)}`);
+        const puts = A.proxy.entries({ method: "PUT" }).length;
+        // Sliding: a load a minute later moves the deadline, and nothing is pushed for it.
+        await a.evaluate(() => { globalThis.frozen += 60_000; });
+        const slid = await a.evaluate(() => store.load("d"));
+        c.ok(slid.expiresAt > local.expiresAt, "the load slid the deadline");
+        c.eq((await a.status()).pending, 0, "pending after a sliding load");
+        await a.syncNow();
+        c.eq(A.proxy.entries({ method: "PUT" }).length, puts, "PUTs after a sliding load and a syncNow");
+        await a.evaluate(() => { globalThis.frozen += 60_000; });
+        await a.evaluate(() => store.set("d", "n", 2));
+        await a.syncNow();
+        local = await a.evaluate(() => store.load("d"));
+        put = A.proxy.entries({ method: "PUT", id: "d" }).at(-1);
+        const onServer = (await server.get(name, "d")).json;
+        c.eq(bodyOf(put).expiresAt, local.expiresAt, "the next push carries the moved deadline");
+        c.eq(onServer?.expiresAt, bodyOf(put).expiresAt, "the server's expiresAt");
+        const b = await B.tab();
+        await b.openStore({ backend: "memory", name, offline: true });
+        await b.syncNow();
+        const onB = await b.evaluate(() => store.load("d"));
+        c.eq([onB?.expiresAt, onB?.ttlMs, onB?.state], [onServer?.expiresAt, onServer?.ttlMs, { n: 2 }], "B's pulled expiresAt, ttlMs and state");
+        c.done();
+      });
+    });
+
     test("a failed push is retried with no new write and no syncNow (backoff); the online event starts a pass at once", async () => {
       await withDevices(it, storage, "backoff", [{ origin: 1 }], async ({ name, devices: [A], server }) => {
         const c = soft();
@@ -437,6 +488,13 @@ for (const storage of STORAGES) {
         await until(async () => (await server.get(name, "b2")).status === 200, { timeout: 15_000, what: "b2 pushed after the online event" });
         const pushed = A.proxy.entries((e) => e.method === "PUT" && e.id === "b2" && e.forwarded)[0];
         c.ok(pushed.at - online < 1_000, `the push came ${pushed.at - online} ms after the online event (the backoff was >= 2 s)`);
+
+        // A 429 without Retry-After is retried like a 5xx.
+        const throttled = A.proxy.rule({ method: "PUT", id: "b3" }, { status: 429, body: { code: "UNAVAILABLE", message: "slow down" } }, { times: 1 });
+        await a.evaluate(() => store.create({ n: 3 }, { id: "b3" }));
+        await until(async () => (await server.get(name, "b3")).status === 200, { timeout: 15_000, what: "b3 pushed after a 429" });
+        c.eq(throttled.hits, 1, "429s");
+        c.eq(new Set(A.proxy.entries({ method: "PUT", id: "b3" }).map((e) => e.idempotencyKey)).size, 1, "Idempotency-Keys of b3's tries");
         c.done();
       });
     });

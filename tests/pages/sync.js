@@ -8,13 +8,11 @@
 //             (returns a promise of a state) | undefined (the default)
 //   headers:  "token" (Authorization: Bearer <globalThis.token>, read at each call) |
 //             "async-token" (the same from a promise) | "throw" | "reject" | undefined (none)
-const scope = globalThis;
+// The package by URL, not through the page's import map (workers have none), and statically
+// (a service worker may not import()).
+import init, { SessionStore } from "/pkg/wasm_session_store.js";
 
-/** The package, initialised (by URL, not the page's import map: workers have none). */
-async function wss() {
-  scope.__wssSync ??= import("/pkg/wasm_session_store.js").then(async (m) => { await m.default(); return m; });
-  return scope.__wssSync;
-}
+const scope = globalThis;
 
 /** The conflict option a name stands for (the function ones log their calls in `conflictCalls`). */
 function conflictOption(conflict) {
@@ -56,11 +54,12 @@ export const importKey = (raw) =>
 
 /**
  * Opens `store` (a global of the page) with sync: `{ backend, name, url, intervalMs, conflict,
- * headers, token, key, sweepIntervalMs, ttlMs, offline }` (offline: `goOffline()` first). The clock is `Date.now() + skew` (the global
- * `skew`, 0 unless a test moves it). Events go to the global `events` (emptied at each open).
+ * headers, token, key, sweepIntervalMs, ttlMs, sliding, maxLifetimeMs, offline }` (offline:
+ * `goOffline()` first). The clock is the global `frozen` if a test sets it, else
+ * `Date.now() + skew` (the global `skew`, 0 unless a test moves it). Events go to the global `events` (emptied at each open).
  */
 export async function open(o) {
-  const { SessionStore } = await wss();
+  await init();
   scope.skew ??= 0;
   if (o.offline) goOffline();
   scope.headerCalls = 0;
@@ -73,11 +72,11 @@ export async function open(o) {
   const options = {
     backend: o.backend ?? "indexeddb",
     name: o.name,
-    now: () => Date.now() + scope.skew,
+    now: () => scope.frozen ?? Date.now() + scope.skew,
     sweepIntervalMs: o.sweepIntervalMs === undefined ? null : o.sweepIntervalMs,
     sync,
   };
-  if (o.ttlMs !== undefined) options.ttlMs = o.ttlMs;
+  for (const k of ["ttlMs", "sliding", "maxLifetimeMs"]) if (o[k] !== undefined) options[k] = o[k];
   if (o.key) options.encryption = { key: await importKey(o.key) };
   scope.store = await SessionStore.open(options);
   scope.store.subscribe((e) => scope.events.push({ ...e, at: Date.now() }));
@@ -147,4 +146,25 @@ export function goOffline() {
 export function goOnline() {
   delete navigator.onLine;
   dispatchEvent(new Event("online"));
+}
+
+/**
+ * Registers the module service worker tests/pages/sync-sw.js (scope /t/sync-sw-scope/) and
+ * resolves once it is active; `toServiceWorker(cmd, arg)` then resolves with its answer.
+ */
+export async function startServiceWorker() {
+  const registration = await navigator.serviceWorker.register("/t/sync-sw.js", { type: "module", scope: "/t/sync-sw-scope/" });
+  const worker = registration.installing ?? registration.waiting ?? registration.active;
+  if (worker.state !== "activated") {
+    await new Promise((resolve, reject) => worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve();
+      if (worker.state === "redundant") reject(new Error("the service worker failed to install"));
+    }));
+  }
+  scope.serviceWorkerRegistration = registration;
+  scope.toServiceWorker = (cmd, arg) => new Promise((ok, fail) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = ({ data }) => ("error" in data ? fail(new Error(data.error)) : ok(data.value));
+    worker.postMessage({ cmd, arg }, [channel.port2]);
+  });
 }
