@@ -47,6 +47,7 @@ pub(crate) fn row_id(id: &SessionId) -> SessionId {
 }
 
 /// The session of queue row `row`.
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn session_of(row: &SessionId) -> Option<SessionId> {
     SessionId::new(row.as_str().strip_prefix(ROWS)?).ok()
 }
@@ -275,7 +276,7 @@ impl<B: Backend> Store<B> {
                         Err(_) if row.key.is_some() => continue,
                         _ => None,
                     };
-                    out.push((row, live));
+                    out.push((ids[i].clone(), row, live));
                 }
                 return Ok((Vec::new(), Outcome::Queue(out)));
             }

@@ -43,8 +43,11 @@ pub(crate) struct Syncer {
     /// `online` listener's remover.
     next: RefCell<Option<Interval>>,
     period: RefCell<Option<Interval>>,
-    online: RefCell<Option<(Function, Closure<dyn FnMut()>)>>,
+    online: RefCell<Option<Online>>,
 }
+
+/// The `online` listener: the function that removes it, and the listener.
+type Online = (Function, Closure<dyn FnMut()>);
 
 impl Syncer {
     /// Starts syncing `store` (which has sync options): a first pass now (what was queued
