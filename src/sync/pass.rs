@@ -22,6 +22,7 @@ use crate::json::{self, Fields};
 use crate::record::{SaveEntry, SessionRecord, State};
 use crate::store::SessionStore as _;
 use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::Cell;
 use std::mem::take;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -1008,6 +1009,7 @@ impl Pass {
         me: &str,
         pull: bool,
         wait: bool,
+        closed: &Cell<bool>,
     ) -> Result<Option<(SyncReport, Option<SyncError>)>, Stopped> {
         let mut name = String::from("wasm-session-store:sync:");
         name.push_str(store.name());
@@ -1021,7 +1023,7 @@ impl Pass {
         if leased && !lease(store, me, true).await? {
             return Ok(None);
         }
-        let out = Self::steps(store, options, pull).await;
+        let out = Self::steps(store, options, pull, closed).await;
         match lock.dyn_ref::<Function>() {
             Some(release) => {
                 let _ = release.call0(&JsValue::UNDEFINED);
@@ -1037,6 +1039,7 @@ impl Pass {
         store: &Store<AnyBackend>,
         options: &SyncOptions,
         pull: bool,
+        closed: &Cell<bool>,
     ) -> Result<(SyncReport, Option<SyncError>), Stopped> {
         let headers = headers(options).await?;
         let mut base = String::from(options.get_url().trim_end_matches('/'));
@@ -1067,6 +1070,9 @@ impl Pass {
         };
         let mut input = Input::Start;
         loop {
+            if closed.get() {
+                return Err(StoreError::Closed.into());
+            }
             input = match plan.next(input)? {
                 Io::Run(ids, op) => Input::Outcome(run(store, &ids, op).await?),
                 Io::List => Input::Ids(rows(store).await?),
