@@ -83,7 +83,7 @@ rust_suite() { # engine cargo-args...
         cargo test -p wasm-session-store --target wasm32-unknown-unknown "$@" 2>&1 | tee "$out"; then
       rm -f "$out"; return 0
     fi
-    if grep -q "Failed to detect test as having been run" "$out" && ! grep -q "^running [0-9]* tests" "$out"; then
+    if grep -q "Failed to detect test as having been run" "$out" && ! grep -Eq "running [0-9]+ tests?\b" "$out"; then
       echo "(the runner's page stalled loading its scripts, before any test ran: attempt $attempt of 3)"
       rm -f "$out"; continue
     fi
