@@ -72,9 +72,10 @@ for file in tests/*_web.rs; do rust_suites+=("--test $(basename "$file" .rs)"); 
 # A suite (one test binary) in one engine, through scripts/wbg-attempt.mjs. The runner's page
 # could stall loading its scripts, before any test or library code ran: "Loading scripts..." and,
 # 609 s later, "Failed to detect test as having been run" (issue 27, item 18: a snippet request
-# left unserved by the runner's HTTP server under load; the cause is in that file). It ends an
-# attempt whose page stalls so within 3 s (exit 75). Only such an attempt is retried, twice; any
-# failure of an attempt whose tests started fails the suite.
+# left unserved by the runner's HTTP server under load; the cause is in that file). It frees such
+# a page after 1 s (the tests then run), and ends an attempt still stalled 4 s later (exit 75).
+# Only such an attempt is retried, twice; any failure of an attempt whose tests started fails the
+# suite.
 rust_suite() { # engine cargo-args...
   local engine=$1 attempt rc
   shift

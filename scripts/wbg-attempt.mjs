@@ -1,7 +1,7 @@
 // One attempt at a Rust browser suite: runs COMMAND (a `cargo test` whose runner is
-// wasm-bindgen-test-runner), passes its output through, and ends the attempt when the runner's
-// page stalls loading its scripts, before any test started. scripts/test.sh (`rust_suite`)
-// retries an attempt ended that way.
+// wasm-bindgen-test-runner), passes its output through, frees the runner's page when it stalls
+// loading its scripts, and ends the attempt if that does not help before any test started.
+// scripts/test.sh (`rust_suite`) retries an attempt ended that way.
 //   node scripts/wbg-attempt.mjs COMMAND ARGS...
 // Exit status: COMMAND's, or 75 when the attempt was ended as a stall (no test had started).
 //
@@ -19,9 +19,11 @@
 // waits WASM_BINDGEN_TEST_TIMEOUT more (609 s in all, measured) and fails.
 //
 // What this does, only until the first "running N tests" line:
-// - a request unread on the runner's server for UNREAD_MS (a connection to its listening port
-//   whose receive queue is not empty, /proc/net/tcp; a served request leaves it at once): the
-//   attempt ends (a stall);
+// - a request unread on the runner's server for NUDGE_MS (a connection to its listening port
+//   whose receive queue is not empty, /proc/net/tcp; a served request leaves it at once): one
+//   connection is opened to the server and closed. tiny_http starts a thread for it (none is idle)
+//   and that thread, its connection ended, takes the queued one: the page loads on;
+// - the request still unread UNREAD_MS after it was first seen: the attempt ends (a stall);
 // - no "running N tests" NO_START_MS after the runner printed "Running headless tests" (its
 //   browser's start, the page's load, the .wasm's compile: 1-5 s measured under load): the attempt
 //   ends (a stall of some other cause).
@@ -31,9 +33,11 @@
 // never a stall.
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 
-const UNREAD_MS = 3000;
+const NUDGE_MS = 1000;
+const UNREAD_MS = 5000;
 const NO_START_MS = 60000;
 const POLL_MS = 250;
 const STALL_EXIT = 75;
@@ -59,7 +63,7 @@ let started = false;
 let anyStarted = false;
 let runner = "";
 let srv = null;
-const unreadSince = new Map(); // peer -> when its request was first seen unread
+const unreadSince = new Map(); // peer -> when its request was first seen unread, and if nudged
 function line(text, complete) {
   if (STARTED.test(text)) started = anyStarted = true;
   if (complete && PAGE.test(text)) {
@@ -140,7 +144,11 @@ function server(pid) {
     }
   } catch { return null; }
   const row = tcpRows().find((r) => r.state === "0A" && inodes.has(r.inode));
-  return row ? { host: row.host, port: row.port } : null;
+  return row ? { listen: row.host, host: row.host === "0.0.0.0" ? "127.0.0.1" : row.host, port: row.port } : null;
+}
+function nudge({ host, port }) {
+  const s = net.connect({ host, port }, () => s.destroy());
+  s.on("error", () => {});
 }
 
 let stall = "";
@@ -158,11 +166,17 @@ const timer = setInterval(() => {
   if (runner && !srv) srv = server(runner);
   if (srv) {
     const unread = tcpRows().filter((r) => r.state === "01" && r.unread > 0 && r.port === srv.port &&
-      (srv.host === "0.0.0.0" || r.host === srv.host));
+      (srv.listen === "0.0.0.0" || r.host === srv.listen));
     for (const peer of unreadSince.keys()) if (!unread.some((r) => r.peer === peer)) unreadSince.delete(peer);
     for (const { peer } of unread) {
-      if (!unreadSince.has(peer)) unreadSince.set(peer, now);
-      if (now - unreadSince.get(peer) >= UNREAD_MS) stall = `a request to the runner's server went unread for ${UNREAD_MS / 1000} s`;
+      if (!unreadSince.has(peer)) unreadSince.set(peer, { at: now, nudged: false });
+      const u = unreadSince.get(peer);
+      if (!u.nudged && now - u.at >= NUDGE_MS) {
+        u.nudged = true;
+        note(`a request to the runner's server went unread for ${NUDGE_MS / 1000} s, before any test: one connection opened and closed to free it`);
+        nudge(srv);
+      }
+      if (now - u.at >= UNREAD_MS) stall = `a request to the runner's server went unread for ${UNREAD_MS / 1000} s`;
     }
   }
   if (!stall && pageAt && now - pageAt >= NO_START_MS) {
