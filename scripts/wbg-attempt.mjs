@@ -98,7 +98,9 @@ const exited = new Promise((resolve) => child.on("exit", (code, signal) => resol
 // The pids of the attempt's process group.
 function group() {
   const pids = [];
-  for (const name of readdirSync("/proc")) {
+  let names = [];
+  try { names = readdirSync("/proc"); } catch {} // no /proc (not Linux): only NO_START_MS applies
+  for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
@@ -188,6 +190,7 @@ const { code, signal } = await exited;
 // After a stall, until the whole group is gone (the timer above escalates to SIGKILL).
 while (stall && group().length) await new Promise((r) => setTimeout(r, POLL_MS));
 clearInterval(timer);
+if (stall) { try { process.kill(-child.pid, "SIGKILL"); } catch {} } // where group() cannot see
 // All of the output before the verdict: an attempt whose tests started is never a stall.
 await closed;
 if (stall && !anyStarted) {
