@@ -29,19 +29,15 @@ pub fn engine(
     web.check_open()
 }
 
+/// A boxed future of the engine (see [`run`]).
+#[cfg(target_arch = "wasm32")]
+pub type Boxed<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, crate::StoreError>> + 'a>>;
+
 /// `sync_now` (with `true`) or `sync_status` of `web`, their outcome as one type, as a boxed
 /// future made here (see [`run`]: the JS crate would otherwise compile the pass again).
 #[cfg(target_arch = "wasm32")]
-pub fn sync<'a>(
-    web: &'a crate::WebStore,
-    now: bool,
-) -> std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<(crate::SyncReport, crate::SyncStatus), crate::StoreError>,
-            > + 'a,
-    >,
-> {
+pub fn sync(web: &crate::WebStore, now: bool) -> Boxed<'_, (crate::SyncReport, crate::SyncStatus)> {
     Box::pin(async move {
         Ok(if now {
             (web.sync_now().await?, crate::SyncStatus::default())

@@ -62,34 +62,6 @@ pub(crate) fn members(text: &str, depth: usize) -> Option<Vec<Member>> {
     (scan.pos == text.len()).then_some(out)
 }
 
-/// The items of the JSON array `text` (whitespace around it allowed), where each is in the
-/// text; `None` when `text` is not one array nesting at most `depth` levels.
-pub(crate) fn elements(text: &str, depth: usize) -> Option<Vec<Range<usize>>> {
-    let mut scan = Scanner { text, pos: 0 };
-    let mut out = Vec::new();
-    scan.space();
-    if scan.peek() != Some(b'[') || depth == 0 {
-        return None;
-    }
-    scan.pos += 1;
-    if !scan.eat(b']') {
-        loop {
-            scan.space();
-            let start = scan.pos;
-            scan.value(depth - 1)?;
-            out.push(start..scan.pos);
-            if scan.eat(b']') {
-                break;
-            }
-            if !scan.eat(b',') {
-                return None;
-            }
-        }
-    }
-    scan.space();
-    (scan.pos == text.len()).then_some(out)
-}
-
 /// A JSON object's members, looked up by name (the last of a repeated name, as `JSON.parse`).
 pub(crate) struct Fields<'a> {
     text: &'a str,
@@ -122,14 +94,6 @@ impl<'a> Fields<'a> {
     /// Member `name` as a non-negative integer.
     pub(crate) fn uint(&self, name: &str) -> Option<u64> {
         self.get(name).and_then(uint)
-    }
-
-    /// Member `name` as a non-negative integer or null (absent: null).
-    pub(crate) fn nullable(&self, name: &str) -> Option<Option<u64>> {
-        match self.get(name) {
-            None | Some("null") => Some(None),
-            Some(v) => uint(v).map(Some),
-        }
     }
 }
 

@@ -21,8 +21,8 @@ mod sync;
 
 pub use backend::{Backend, Expiry, Slot, Write};
 pub use ops::{check_key, new_id_for, Op, Outcome};
-pub(crate) use queue::{session_of, ROWS};
-pub use queue::{Acked, Pulled, Remote, Row};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use queue::{session_of, Acked, Pulled, Remote, Row, ROWS};
 pub use sync::{sealed_state, sealed_text, Replacement, SyncWrite};
 
 use crate::crypto::{Cipher, CHECK_ID, DESTROY};
@@ -100,11 +100,13 @@ impl<B: Backend> Store<B> {
     }
 
     /// Whether the store encrypts its states.
+    #[cfg(target_arch = "wasm32")]
     pub(crate) fn is_encrypted(&self) -> bool {
         self.cipher.is_some()
     }
 
     /// Tells this store's subscribers of an event that no operation wrote (a sync pass's).
+    #[cfg(target_arch = "wasm32")]
     pub(crate) fn announce(&self, event: StoreEvent) {
         self.emit(vec![event]);
     }

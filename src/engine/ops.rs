@@ -150,8 +150,9 @@ pub enum Outcome {
     Count(usize),
     /// Ids.
     Ids(Vec<SessionId>),
-    /// Queue: each id's row and live record.
-    Queue(Vec<(Row, Option<SessionRecord>)>),
+    /// Queue: each id with its row and live record (unreadable ones with a change queued
+    /// left out: nobody pushes them until they are deleted or written again).
+    Queue(Vec<(SessionId, Row, Option<SessionRecord>)>),
     /// Clear and ChangeId.
     Done,
 }

@@ -47,6 +47,7 @@ pub(crate) fn row_id(id: &SessionId) -> SessionId {
 }
 
 /// The session of queue row `row`.
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn session_of(row: &SessionId) -> Option<SessionId> {
     SessionId::new(row.as_str().strip_prefix(ROWS)?).ok()
 }
@@ -225,7 +226,7 @@ impl<B: Backend> Store<B> {
                             }
                         };
                     }
-                    if record.version == 1 && next.key.is_none() {
+                    if record.version == 1 && next.key.is_none() && !matches!(op, Op::ChangeId) {
                         // A new session where a synced one expired (on the server too, as far
                         // as this store knows): a create there, not a replace of the old one.
                         next = Row::default();
@@ -275,7 +276,7 @@ impl<B: Backend> Store<B> {
                         Err(_) if row.key.is_some() => continue,
                         _ => None,
                     };
-                    out.push((row, live));
+                    out.push((ids[i].clone(), row, live));
                 }
                 return Ok((Vec::new(), Outcome::Queue(out)));
             }
@@ -420,5 +421,209 @@ impl<B: Backend> Store<B> {
             _ => return Err(no_id()),
         }
         Ok((writes, Outcome::Count(done)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, MemoryStore, SessionStore, StoreOptions, SyncOptions, Ttl};
+
+    fn store() -> (MemoryStore, ManualClock) {
+        let clock = ManualClock::new(1_000);
+        let options = StoreOptions::new()
+            .name("q")
+            .sync(SyncOptions::new("http://127.0.0.1:1"))
+            .clock(clock.clone());
+        (MemoryStore::open(options).unwrap(), clock)
+    }
+
+    fn id(s: &str) -> SessionId {
+        SessionId::new(s).unwrap()
+    }
+
+    /// Each id's row and live record, as a pass reads them.
+    fn queue(store: &MemoryStore, ids: &[&str]) -> Vec<(Row, Option<SessionRecord>)> {
+        let ids: Vec<SessionId> = ids.iter().map(|s| id(s)).collect();
+        let refs: Vec<&SessionId> = ids.iter().collect();
+        match pollster::block_on(store.run(&refs, Op::Queue)).unwrap() {
+            Outcome::Queue(q) => q.into_iter().map(|(_, row, rec)| (row, rec)).collect(),
+            _ => panic!("not a queue"),
+        }
+    }
+
+    fn run(store: &MemoryStore, ids: &[&str], op: Op) -> Outcome {
+        let ids: Vec<SessionId> = ids.iter().map(|s| id(s)).collect();
+        let refs: Vec<&SessionId> = ids.iter().collect();
+        pollster::block_on(store.run(&refs, op)).unwrap()
+    }
+
+    fn synced(store: &MemoryStore, s: &str, key: Option<String>, etag: &str, version: u64) {
+        let ack = Acked {
+            id: id(s),
+            key,
+            etag: Some(etag.to_owned()),
+            server_version: version,
+        };
+        run(store, &[s], Op::Ack(vec![ack]));
+    }
+
+    #[test]
+    fn every_local_write_queues_a_new_change_and_sliding_reads_do_not() {
+        let (store, _) = store();
+        pollster::block_on(async {
+            store
+                .create_with_id(&id("a"), State::new(), Ttl::StoreDefault)
+                .await
+                .unwrap();
+        });
+        let (row, record) = queue(&store, &["a"]).remove(0);
+        let first = row.key.clone().expect("a create queues a change");
+        assert!(row.etag.is_none() && record.is_some());
+        pollster::block_on(store.set_json(&id("a"), "k", "1")).unwrap();
+        let second = queue(&store, &["a"]).remove(0).0.key.unwrap();
+        assert_ne!(
+            first, second,
+            "a later write is another change, with another key"
+        );
+        // The server took the second: clean, at its ETag.
+        synced(&store, "a", Some(second.clone()), "\"e1\"", 1);
+        let (row, _) = queue(&store, &["a"]).remove(0);
+        assert_eq!(
+            (row.key, row.etag.as_deref(), row.server_version),
+            (None, Some("\"e1\""), 1)
+        );
+        pollster::block_on(store.load(&id("a"))).unwrap();
+        assert!(
+            queue(&store, &["a"])[0].0.key.is_none(),
+            "a read is not a change"
+        );
+    }
+
+    #[test]
+    fn an_answer_to_an_older_change_keeps_the_newer_one_queued() {
+        let (store, _) = store();
+        pollster::block_on(store.create_with_id(&id("a"), State::new(), Ttl::StoreDefault))
+            .unwrap();
+        let pushed = queue(&store, &["a"])[0].0.key.clone();
+        pollster::block_on(store.set_json(&id("a"), "k", "2")).unwrap();
+        synced(&store, "a", pushed, "\"e1\"", 1);
+        let row = queue(&store, &["a"]).remove(0).0;
+        assert!(
+            row.key.is_some(),
+            "the write made during the push is still queued"
+        );
+        assert_eq!(
+            row.etag.as_deref(),
+            Some("\"e1\""),
+            "now based on the server's version"
+        );
+    }
+
+    #[test]
+    fn deletes_of_synced_sessions_stay_queued_and_of_others_leave_nothing() {
+        let (store, clock) = store();
+        for s in ["synced", "local", "expires"] {
+            pollster::block_on(store.create_with_id(&id(s), State::new(), Ttl::Millis(100)))
+                .unwrap();
+        }
+        synced(
+            &store,
+            "synced",
+            queue(&store, &["synced"])[0].0.key.clone(),
+            "\"s\"",
+            1,
+        );
+        synced(
+            &store,
+            "expires",
+            queue(&store, &["expires"])[0].0.key.clone(),
+            "\"x\"",
+            1,
+        );
+        pollster::block_on(store.delete(&id("synced"))).unwrap();
+        pollster::block_on(store.delete(&id("local"))).unwrap();
+        let q = queue(&store, &["synced", "local"]);
+        assert!(
+            q[0].0.key.is_some() && q[0].0.etag.is_some() && q[0].1.is_none(),
+            "{q:?}"
+        );
+        assert_eq!(q[1].0, Row::default(), "never on the server: no row");
+        // Expired and swept without a delete: the row with its ETag and no record says it.
+        clock.advance(100);
+        pollster::block_on(store.delete_expired(None)).unwrap();
+        let q = queue(&store, &["expires"]);
+        assert!(q[0].0.etag.is_some() && q[0].1.is_none(), "{q:?}");
+    }
+
+    #[test]
+    fn a_rename_of_a_synced_session_is_a_move_and_later_saves_coalesce_into_it() {
+        let (store, _) = store();
+        pollster::block_on(store.create_with_id(&id("old"), State::new(), Ttl::StoreDefault))
+            .unwrap();
+        synced(
+            &store,
+            "old",
+            queue(&store, &["old"])[0].0.key.clone(),
+            "\"o\"",
+            3,
+        );
+        pollster::block_on(store.change_id(&id("old"), Some(&id("new")))).unwrap();
+        pollster::block_on(store.set_json(&id("new"), "k", "1")).unwrap();
+        let q = queue(&store, &["old", "new"]);
+        assert_eq!(q[0].0, Row::default(), "the old id's row moved");
+        let row = &q[1].0;
+        assert_eq!(row.moved_from.as_ref().map(SessionId::as_str), Some("old"));
+        assert_eq!(
+            (row.etag.as_deref(), row.server_version),
+            (Some("\"o\""), 3)
+        );
+        assert!(row.key.is_some());
+    }
+
+    #[test]
+    fn pulled_sessions_never_overwrite_a_queued_change() {
+        let (store, _) = store();
+        pollster::block_on(store.create_with_id(&id("dirty"), State::new(), Ttl::StoreDefault))
+            .unwrap();
+        let put = |s: &str, over: Option<String>| Pulled {
+            id: id(s),
+            remote: Remote::Put {
+                state: State::from_json(r#"{"from":"server"}"#).unwrap(),
+                created_at: 5,
+                expires_at: None,
+                ttl_ms: None,
+            },
+            etag: Some("\"srv\"".into()),
+            server_version: 7,
+            over,
+        };
+        let out = run(
+            &store,
+            &["dirty", "fresh"],
+            Op::Apply(vec![put("dirty", None), put("fresh", None)]),
+        );
+        assert_eq!(out.count(), 1, "only the session with nothing queued");
+        let q = queue(&store, &["dirty", "fresh"]);
+        assert!(q[0].1.as_ref().unwrap().state.get_json("from").is_none());
+        let fresh = q[1].1.clone().unwrap();
+        assert_eq!((fresh.version, fresh.created_at), (1, 5));
+        assert_eq!(q[1].0.etag.as_deref(), Some("\"srv\""));
+        assert!(
+            q[1].0.key.is_none(),
+            "a pulled write is not a change to push"
+        );
+        // A conflict settled for the server: over the change that conflicted.
+        let key = q[0].0.key.clone();
+        assert_eq!(
+            run(&store, &["dirty"], Op::Apply(vec![put("dirty", key)])).count(),
+            1
+        );
+        let q = queue(&store, &["dirty"]);
+        assert_eq!(
+            q[0].1.as_ref().unwrap().state.get_json("from"),
+            Some("\"server\"")
+        );
+        assert!(q[0].0.key.is_none());
     }
 }

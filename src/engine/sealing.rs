@@ -212,11 +212,13 @@ impl<B: Backend> Store<B> {
     }
 
     /// Whether `op` reads the key check (last, after `ids`). Encrypted: every write but a
-    /// delete (which needs no key), and the check at open. Without encryption: every write
-    /// of a state (which must not land beside ciphertext), and the check at open.
+    /// delete (which needs no key) and a synced store's bookkeeping, and the check at open.
+    /// Without encryption: every write of a state (which must not land beside ciphertext),
+    /// and the check at open.
     pub(super) fn guarded(&self, op: &Op) -> bool {
         match op {
-            Op::Delete => false,
+            // A synced store's bookkeeping reads and writes only its own rows, in clear.
+            Op::Delete | Op::Queue | Op::Meta(_) | Op::Ack(_) | Op::Lease(..) => false,
             Op::Read => self.cipher.is_some() && self.options.is_sliding(),
             _ => true,
         }

@@ -1,11 +1,15 @@
 //! A sync pass, in the browser: push every queued change (settling 412s by the conflict
-//! policy), then pull the server's changes; and the store's sync record, which keeps the pull
+//! policy), then pull the server's changes; and the store's sync records, which keep the pull
 //! cursor, the last pass and the last error with the queue.
 //!
-//! HTTP goes through `sync.js` (one call per batch, at most [`IN_FLIGHT`] requests in flight,
-//! never two for one session): the pass builds the requests, reads the answers and writes what
-//! it learned through the engine ([`Op::Ack`], [`Op::Apply`]), so every local rule (versions,
-//! expiry, sealing, the queue's rows) applies to what it writes.
+//! The pass is planned synchronously ([`Plan::next`]: what it read and was answered so far
+//! decides its next step) and carried out by one small loop with one await per kind of step
+//! ([`Pass::run`]): an engine operation, a batch of HTTP work (`sync.js`, at most
+//! [`IN_FLIGHT`] requests in flight, never two for one session), sealing or opening for the
+//! server. The same pass as async functions was ~30 KB of wasm; the engine's own operations
+//! are one loop over a synchronous plan for the same reason. What the pass learns is written
+//! through the engine ([`Op::Ack`], [`Op::Apply`]), so every local rule (versions, expiry,
+//! sealing, the queue's rows) applies to it.
 
 use super::{Conflict, SyncError, SyncOptions, SyncReport, SyncStatus};
 use crate::backends::AnyBackend;
@@ -14,10 +18,12 @@ use crate::engine::{session_of, Acked, Backend, Op, Outcome, Pulled, Remote, Row
 use crate::error::{push_u64, StoreError};
 use crate::event::{EventKind, Resolution, StoreEvent};
 use crate::id::SessionId;
-use crate::json::{self, Fields, MAX_STATE_DEPTH};
-use crate::record::{SessionRecord, State};
+use crate::json::{self, Fields};
+use crate::record::{SaveEntry, SessionRecord, State};
 use crate::store::SessionStore as _;
 use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::Cell;
+use std::mem::take;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -25,7 +31,7 @@ use wasm_bindgen_futures::JsFuture;
 #[wasm_bindgen(module = "/src/sync.js")]
 extern "C" {
     fn sync_headers(f: &JsValue) -> Promise;
-    fn sync_fetch(base: &str, headers: &JsValue, reqs: &str, limit: u32) -> Promise;
+    fn sync_batch(base: &str, headers: &JsValue, items: &str, limit: u32) -> Promise;
     fn sync_lock(name: &str, wait: bool) -> Promise;
     /// Calls `f` on each `online` event; returns the function that stops it.
     pub(crate) fn sync_online(f: &Function) -> Function;
@@ -38,9 +44,6 @@ const IN_FLIGHT: u32 = 6;
 
 /// Push rounds in one pass: conflicts settled by pushing again go out in the next.
 const ROUNDS: usize = 4;
-
-/// The id of the store's sync record.
-pub(crate) const META: &str = ":sync";
 
 /// How long a context without Web Locks holds the pass (ms): long enough for a pass, short
 /// enough that a closed tab's lease does not stall the others for long.
@@ -61,10 +64,10 @@ impl From<StoreError> for Stopped {
     }
 }
 
-/// The store's sync record (`:sync`).
+/// The store's sync record (`:sync`): the last pass that completed, the last failure, a
+/// Retry-After still running.
 #[derive(Default)]
 pub(crate) struct Meta {
-    pub(crate) cursor: Option<String>,
     pub(crate) last_sync_at: Option<u64>,
     pub(crate) last_error: Option<SyncError>,
     /// A Retry-After running until then (`Date.now()` ms).
@@ -72,15 +75,15 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    fn from_record(record: Option<SessionRecord>) -> Meta {
-        let Some(record) = record else {
-            return Meta::default();
-        };
-        let Some(f) = Fields::of(record.state.as_json(), 2) else {
+    fn from(outcome: Outcome) -> Meta {
+        let record = outcome.into_record();
+        let Some(f) = record
+            .as_ref()
+            .and_then(|r| Fields::of(r.state.as_json(), 2))
+        else {
             return Meta::default();
         };
         Meta {
-            cursor: f.string("c"),
             last_sync_at: f.uint("t"),
             last_error: f.string("ec").map(|code| SyncError {
                 code,
@@ -91,86 +94,39 @@ impl Meta {
     }
 
     fn state(&self) -> State {
-        let mut out = String::from("{");
-        let mut put = |name: &str, text: Option<&str>, number: Option<u64>| {
-            if text.is_none() && number.is_none() {
-                return;
-            }
-            if out.len() > 1 {
-                out.push(',');
-            }
-            json::write_str(name, &mut out);
-            out.push(':');
-            match (text, number) {
-                (Some(text), _) => json::write_str(text, &mut out),
-                (_, Some(n)) => push_u64(&mut out, n),
-                _ => {}
-            }
-        };
-        put("c", self.cursor.as_deref(), None);
-        put("t", None, self.last_sync_at);
-        put(
-            "ec",
-            self.last_error.as_ref().map(|e| e.code.as_str()),
-            None,
-        );
-        put(
-            "em",
-            self.last_error.as_ref().map(|e| e.message.as_str()),
-            None,
-        );
-        put("r", None, self.retry_until);
+        let mut out = String::from("{\"_\":0");
+        if let Some(t) = self.last_sync_at {
+            out.push_str(",\"t\":");
+            push_u64(&mut out, t);
+        }
+        if let Some(e) = &self.last_error {
+            out.push_str(",\"ec\":");
+            json::write_str(&e.code, &mut out);
+            out.push_str(",\"em\":");
+            json::write_str(&e.message, &mut out);
+        }
+        if let Some(r) = self.retry_until {
+            out.push_str(",\"r\":");
+            push_u64(&mut out, r);
+        }
         out.push('}');
         State::from_checked(out)
     }
 }
 
+/// The reserved ids of the sync records: the last pass (`:sync`) and the pull cursor
+/// (`:cursor`, a record of its own, so that a pass writes it without reading the other).
 fn meta_id() -> SessionId {
-    SessionId::reserved(META)
+    SessionId::reserved(":sync")
+}
+fn cursor_id() -> SessionId {
+    SessionId::reserved(":cursor")
 }
 
-/// The store's sync record.
-pub(crate) async fn read_meta(store: &Store<AnyBackend>) -> Result<Meta, StoreError> {
-    let id = meta_id();
-    let out = store.run(&[&id], Op::Meta(None)).await?;
-    Ok(Meta::from_record(out.into_record()))
-}
-
-/// Writes the store's sync record.
-pub(crate) async fn write_meta(store: &Store<AnyBackend>, meta: &Meta) -> Result<(), StoreError> {
-    let id = meta_id();
-    store.run(&[&id], Op::Meta(Some(meta.state()))).await?;
-    Ok(())
-}
-
-/// Every session with a queue row: its row and live record.
-async fn queue(
-    store: &Store<AnyBackend>,
-) -> Result<Vec<(SessionId, Row, Option<SessionRecord>)>, StoreError> {
-    let rows = store.backend().reserved_ids(ROWS).await?;
-    let ids: Vec<SessionId> = rows.iter().filter_map(session_of).collect();
-    rows_of(store, ids).await
-}
-
-/// The rows and live records of `ids`.
-async fn rows_of(
-    store: &Store<AnyBackend>,
-    ids: Vec<SessionId>,
-) -> Result<Vec<(SessionId, Row, Option<SessionRecord>)>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
+/// Runs `op` on `ids`: the engine's one operation, boxed (see `__private::run`).
+async fn run(store: &Store<AnyBackend>, ids: &[SessionId], op: Op) -> Result<Outcome, StoreError> {
     let refs: Vec<&SessionId> = ids.iter().collect();
-    let found = match store.run(&refs, Op::Queue).await? {
-        Outcome::Queue(found) => found,
-        _ => Vec::new(),
-    };
-    drop(refs);
-    Ok(ids
-        .into_iter()
-        .zip(found)
-        .map(|(id, (row, record))| (id, row, record))
-        .collect())
+    crate::__private::run(store, &refs, op).await
 }
 
 /// Whether a session's change is queued: a write's, or a delete of a synced session whose
@@ -179,135 +135,175 @@ fn pending(row: &Row, record: &Option<SessionRecord>) -> bool {
     row.key.is_some() || record.is_none() && row.etag.is_some()
 }
 
+fn count_pending(queue: &Outcome) -> usize {
+    match queue {
+        Outcome::Queue(q) => q.iter().filter(|(_, r, rec)| pending(r, rec)).count(),
+        _ => 0,
+    }
+}
+
 /// How many sessions have a change queued, and the store's sync record.
 pub(crate) async fn status(store: &Store<AnyBackend>) -> Result<SyncStatus, StoreError> {
-    let queued = queue(store).await?;
-    let meta = read_meta(store).await?;
+    let ids = rows(store).await?;
+    let pending = count_pending(&run(store, &ids, Op::Queue).await?);
+    let meta = Meta::from(run(store, &[meta_id()], Op::Meta(None)).await?);
     Ok(SyncStatus {
-        pending: queued.iter().filter(|(_, r, rec)| pending(r, rec)).count(),
+        pending,
         last_sync_at: meta.last_sync_at,
         last_error: meta.last_error,
     })
 }
 
-/// `Date.now()`.
-fn wall() -> u64 {
-    js_sys::Date::now() as u64
+/// The sessions that have a queue row.
+async fn rows(store: &Store<AnyBackend>) -> Result<Vec<SessionId>, StoreError> {
+    let rows = store.backend().reserved_ids(ROWS).await?;
+    Ok(rows.iter().filter_map(session_of).collect())
 }
 
-/// A request of a pass, encoded for `sync.js`: `method, path, If-Match, If-None-Match, key,
-/// body`.
-fn request(
-    method: &str,
-    path: &str,
-    if_match: Option<&str>,
-    if_none: Option<&str>,
-    key: Option<&str>,
-    body: &str,
-) -> String {
-    let mut out = String::from(method);
-    for field in [
-        path,
-        if_match.unwrap_or(""),
-        if_none.unwrap_or(""),
-        key.unwrap_or(""),
-        body,
-    ] {
-        out.push('\u{1}');
-        out.push_str(field);
-    }
-    out
-}
-
-/// `/sessions/<id>` (ids need no escaping: `[A-Za-z0-9_-]`).
-fn path(id: &SessionId, tail: &str) -> String {
-    let mut out = String::from("/sessions/");
-    out.push_str(id.as_str());
-    out.push_str(tail);
-    out
-}
-
-/// One answer of `sync.js`.
+/// One answer of `sync.js`: status, ETag, Retry-After, and what it says.
 struct Answer {
     status: i32,
     etag: String,
     retry_after_ms: Option<u64>,
-    body: String,
+    fields: Vec<String>,
 }
 
 impl Answer {
     fn parse(text: &str) -> Answer {
-        let mut parts = text.split('\u{1}');
-        let mut next = || parts.next().unwrap_or("");
-        let status = next();
+        let mut parts = text.split('\u{1}').map(str::to_owned);
+        let status = parts.next().unwrap_or_default();
         let status = match status.strip_prefix('-') {
-            Some(n) => -(json::uint(n).unwrap_or(1) as i32),
-            None => json::uint(status).unwrap_or(0) as i32,
+            Some(_) => -1,
+            None => json::uint(&status).unwrap_or(1) as i32,
         };
         Answer {
             status,
-            etag: next().to_owned(),
-            retry_after_ms: json::uint(next()),
-            body: next().to_owned(),
+            etag: parts.next().unwrap_or_default(),
+            retry_after_ms: parts.next().and_then(|r| json::uint(&r)),
+            fields: parts.collect(),
         }
     }
 
-    fn fields(&self) -> Option<Fields<'_>> {
-        Fields::of(&self.body, 2 + MAX_STATE_DEPTH)
+    fn field(&self, i: usize) -> &str {
+        self.fields.get(i).map_or("", String::as_str)
     }
 
-    /// The `{ code, message }` of an error answer, as a sync error.
+    /// The `{ code, message }` of an error answer.
     fn error(&self) -> SyncError {
-        let f = self.fields();
-        let code = f
-            .as_ref()
-            .and_then(|f| f.string("code"))
-            .unwrap_or_else(|| {
-                let mut code = String::from("HTTP_");
-                push_u64(&mut code, self.status.max(0) as u64);
-                code
-            });
-        let mut message = f
-            .as_ref()
-            .and_then(|f| f.string("message"))
-            .unwrap_or_default();
+        let mut code = self.field(0).to_owned();
+        if code.is_empty() {
+            code.push_str("HTTP_");
+            push_u64(&mut code, self.status.max(0) as u64);
+        }
+        let mut message = self.field(1).to_owned();
         if message.is_empty() {
             message.push_str("the sync server answered ");
             push_u64(&mut message, self.status.max(0) as u64);
         }
         SyncError { code, message }
     }
+
+    /// The server's record in the answer: `Ok(None)` for null; `Err` when it is not one.
+    fn record(&self) -> Result<Option<Server>, ()> {
+        let num = |i: usize| json::uint(self.field(i)).ok_or(());
+        let opt = |i: usize| match self.field(i) {
+            "" => Ok(None),
+            n => json::uint(n).map(Some).ok_or(()),
+        };
+        match self.field(0) {
+            "N" => Ok(None),
+            "R" => Ok(Some(Server {
+                id: SessionId::new(self.field(1)).map_err(drop)?,
+                version: num(2)?,
+                created_at: num(3)?,
+                expires_at: opt(4)?,
+                ttl_ms: opt(5)?,
+                enc: self.field(6) == "1",
+                text: self.field(7).to_owned(),
+            })),
+            _ => Err(()),
+        }
+    }
+
+    /// What stops a pass in this answer: UNAUTHORIZED, or UNAVAILABLE with the Retry-After
+    /// asked for; `None` for an answer about one session.
+    fn stop(&self) -> Option<Stopped> {
+        let error = match self.status {
+            401 | 403 => StoreError::unauthorized(self.error().message),
+            0 => {
+                let mut reason = String::from("the sync server could not be reached: ");
+                reason.push_str(self.field(0));
+                StoreError::unavailable(reason)
+            }
+            1 => StoreError::unavailable("the sync server's answer could not be read"),
+            s if s == 429 || s >= 500 => {
+                let mut reason = String::from("the sync server answered ");
+                push_u64(&mut reason, s as u64);
+                reason.push_str(": ");
+                reason.push_str(&self.error().message);
+                StoreError::unavailable(reason)
+            }
+            _ => return None,
+        };
+        Some(Stopped {
+            error,
+            retry_after_ms: self.retry_after_ms,
+        })
+    }
 }
 
-/// A record as the server sends it: the JS record shape, `enc` in place of `state` for an
-/// encrypted store's.
-struct ServerRecord {
+/// A record as the server has it.
+struct Server {
     id: SessionId,
-    /// The state's JSON text, or the sealed `enc`.
-    state: String,
-    enc: bool,
     version: u64,
     created_at: u64,
     expires_at: Option<u64>,
     ttl_ms: Option<u64>,
+    enc: bool,
+    /// The state's JSON, or the sealed `enc`.
+    text: String,
 }
 
-fn server_record(text: &str) -> Option<ServerRecord> {
-    let f = Fields::of(text, 1 + MAX_STATE_DEPTH)?;
-    let (state, enc) = match (f.get("state"), f.string("enc")) {
-        (Some(state), None) if state.starts_with('{') => (state.to_owned(), false),
-        (_, Some(enc)) => (enc, true),
-        _ => return None,
-    };
-    Some(ServerRecord {
-        id: SessionId::new(f.string("id")?).ok()?,
-        state,
-        enc,
-        version: f.uint("version")?,
-        created_at: f.uint("createdAt")?,
-        expires_at: f.nullable("expiresAt")?,
-        ttl_ms: f.nullable("ttlMs")?,
-    })
+/// One queued change to push.
+struct Item {
+    id: SessionId,
+    row: Row,
+    /// The live record (its state to push); `None`: a delete.
+    record: Option<SessionRecord>,
+}
+
+impl Item {
+    /// The Idempotency-Key of the change: the row's, or for a delete of a session whose record
+    /// went without one (expired, cleared), one made from the ETag it deletes.
+    fn key(&self) -> String {
+        match (&self.row.key, &self.row.etag) {
+            (Some(key), _) => key.clone(),
+            (None, etag) => {
+                let mut key = String::from("d:");
+                key.push_str(etag.as_deref().unwrap_or(""));
+                key
+            }
+        }
+    }
+
+    /// The server version the push will make (the additional data of an encrypted store's).
+    fn next_version(&self) -> u64 {
+        if self.row.etag.is_some() {
+            self.row.server_version + 1
+        } else {
+            1
+        }
+    }
+}
+
+/// A work item of `sync.js`: `kind, id, etag, key, body`.
+fn work(kind: &str, id: &str, etag: Option<&str>, key: &str, body: &str) -> String {
+    let mut out = String::from(kind);
+    for field in [id, etag.unwrap_or(""), key, body] {
+        out.push('\u{1}');
+        out.push_str(field);
+    }
+    out
 }
 
 /// The body of a PUT: `{ state | enc, expiresAt, ttlMs }`.
@@ -323,10 +319,11 @@ fn put_body(record: &SessionRecord, enc: Option<&str>) -> String {
             out.push_str(record.state.as_json());
         }
     }
-    for (name, value) in [("expiresAt", record.expires_at), ("ttlMs", record.ttl_ms)] {
-        out.push_str(",\"");
+    for (name, value) in [
+        (",\"expiresAt\":", record.expires_at),
+        (",\"ttlMs\":", record.ttl_ms),
+    ] {
         out.push_str(name);
-        out.push_str("\":");
         match value {
             Some(n) => push_u64(&mut out, n),
             None => out.push_str("null"),
@@ -336,580 +333,9 @@ fn put_body(record: &SessionRecord, enc: Option<&str>) -> String {
     out
 }
 
-/// One pass, run by the store's sync runtime: push (and with `pull`, pull), under the pass's
-/// Web Lock (waited for with `wait`, else skipped when another context holds it).
-pub(crate) struct Pass<'a> {
-    store: &'a Store<AnyBackend>,
-    options: &'a SyncOptions,
-    headers: JsValue,
-    report: SyncReport,
-    /// A session's refusal (another 4xx) in this pass.
-    refused: Option<SyncError>,
-    /// Sessions settled in this pass: never two requests for one session in a round, and
-    /// none pushed again after its change was taken.
-    done: Vec<SessionId>,
-}
-
-impl<'a> Pass<'a> {
-    /// Runs a pass: what it did, and the last session the server refused in it.
-    /// `Ok(None)`: another context is running one (with `wait` false).
-    pub(crate) async fn run(
-        store: &'a Store<AnyBackend>,
-        options: &'a SyncOptions,
-        me: &'a str,
-        pull: bool,
-        wait: bool,
-    ) -> Result<Option<(SyncReport, Option<SyncError>)>, Stopped> {
-        let mut name = String::from("wasm-session-store:sync:");
-        name.push_str(store.name());
-        let lock = JsFuture::from(sync_lock(&name, wait))
-            .await
-            .map_err(|e| StoreError::unavailable(exception_reason(&e)))?;
-        if lock.is_null() {
-            return Ok(None);
-        }
-        if lock.is_undefined() && !lease(store, me, true).await? {
-            return Ok(None);
-        }
-        let mut pass = Pass {
-            store,
-            options,
-            headers: JsValue::UNDEFINED,
-            report: SyncReport::default(),
-            refused: None,
-            done: Vec::new(),
-        };
-        let out = pass
-            .steps(pull)
-            .await
-            .map(|report| (report, pass.refused.take()));
-        match lock.dyn_ref::<Function>() {
-            Some(release) => {
-                let _ = release.call0(&JsValue::UNDEFINED);
-            }
-            None => {
-                let _ = lease(store, me, false).await;
-            }
-        }
-        out.map(Some)
-    }
-
-    async fn steps(&mut self, pull: bool) -> Result<SyncReport, Stopped> {
-        self.headers = headers(self.options).await?;
-        let mut pushed_any = true;
-        for _ in 0..ROUNDS {
-            if !pushed_any {
-                break;
-            }
-            pushed_any = self.push_round().await?;
-        }
-        if pull {
-            self.pull().await?;
-        }
-        let queued = queue(self.store).await?;
-        self.report.pending = queued.iter().filter(|(_, r, rec)| pending(r, rec)).count();
-        Ok(self.report)
-    }
-}
-
-/// One queued change to push.
-struct Item {
-    id: SessionId,
-    row: Row,
-    /// The live record (its state to push); `None`: a delete.
-    record: Option<SessionRecord>,
-}
-
-impl Item {
-    /// The Idempotency-Key of the change: the row's, or for a delete of a session whose record
-    /// went without one (expired, cleared), one made from the ETag it deletes.
-    fn key(&self) -> Option<String> {
-        self.row.key.clone().or_else(|| {
-            let mut key = String::from("d:");
-            key.push_str(self.row.etag.as_deref()?);
-            Some(key)
-        })
-    }
-
-    /// The server version the push will make (for an encrypted store's additional data).
-    fn next_version(&self) -> u64 {
-        if self.row.etag.is_some() {
-            self.row.server_version + 1
-        } else {
-            1
-        }
-    }
-}
-
-/// What stops a pass in an answer: UNAUTHORIZED, or UNAVAILABLE with the Retry-After asked
-/// for; `None` for an answer of one session.
-fn stop_of(answer: &Answer) -> Option<Stopped> {
-    let error = match answer.status {
-        401 | 403 => StoreError::unauthorized(answer.error().message),
-        0 => {
-            let mut reason = String::from("the sync server could not be reached: ");
-            reason.push_str(&answer.body);
-            StoreError::unavailable(reason)
-        }
-        1 => StoreError::unavailable("the sync server's answer could not be read"),
-        429 => StoreError::unavailable("the sync server is throttling (429)"),
-        s if s >= 500 => {
-            let mut reason = String::from("the sync server failed: ");
-            reason.push_str(&answer.error().message);
-            StoreError::unavailable(reason)
-        }
-        _ => return None,
-    };
-    Some(Stopped {
-        error,
-        retry_after_ms: answer.retry_after_ms,
-    })
-}
-
-/// The ids of `items`, to run an operation on.
-fn ids_of<T>(items: &[T], id: impl Fn(&T) -> &SessionId) -> Vec<SessionId> {
-    items.iter().map(|i| id(i).clone()).collect()
-}
-
-impl Pass<'_> {
-    /// Sends `reqs` (one string per request) and reads the answers, in order.
-    async fn fetch(&self, reqs: &[String]) -> Result<Vec<Answer>, Stopped> {
-        let mut base = String::from(self.options.get_url().trim_end_matches('/'));
-        base.push_str("/v1/stores/");
-        base.push_str(self.store.name());
-        let joined = reqs.join("\0");
-        let out = JsFuture::from(sync_fetch(&base, &self.headers, &joined, IN_FLIGHT))
-            .await
-            .map_err(|e| StoreError::unavailable(exception_reason(&e)))?;
-        let text = out.as_string().unwrap_or_default();
-        Ok(text.split('\0').map(Answer::parse).collect())
-    }
-
-    /// Runs `op` on `ids`.
-    async fn op(&self, ids: &[SessionId], op: Op) -> Result<Outcome, StoreError> {
-        let refs: Vec<&SessionId> = ids.iter().collect();
-        self.store.run(&refs, op).await
-    }
-
-    /// Tells the store's subscribers (and its other tabs) of a sync event about `id`.
-    fn announce(&self, id: &SessionId, resolution: Option<Resolution>, error: Option<SyncError>) {
-        let kind = match error {
-            Some(_) => EventKind::SyncError,
-            None => EventKind::Conflict,
-        };
-        let mut event = StoreEvent::new(kind, Some(id.clone()), None);
-        event.resolution = resolution;
-        event.error = error;
-        self.store.announce(event);
-    }
-
-    /// A session the server refused (another 4xx), or whose record does not read: a
-    /// `syncError`, its row kept.
-    fn refuse(&mut self, id: &SessionId, error: SyncError) {
-        self.announce(id, None, Some(error.clone()));
-        self.refused = Some(error);
-        self.done.push(id.clone());
-    }
-
-    /// One round of pushes: every queued change not settled yet in this pass, writes first,
-    /// then deletes (so that an encrypted store's move creates before it deletes); `true` when
-    /// a conflict asked for another round.
-    async fn push_round(&mut self) -> Result<bool, Stopped> {
-        let mut writes = Vec::new();
-        let mut deletes = Vec::new();
-        let mut drops = Vec::new();
-        for (id, row, record) in queue(self.store).await? {
-            if !pending(&row, &record) || self.done.contains(&id) {
-                continue;
-            }
-            match record {
-                Some(record) => writes.push(Item {
-                    id,
-                    row,
-                    record: Some(record),
-                }),
-                None if row.etag.is_some() => deletes.push(Item {
-                    id,
-                    row,
-                    record: None,
-                }),
-                // Never on the server, and gone here: nothing to push.
-                None => drops.push(Acked {
-                    id,
-                    key: row.key,
-                    etag: None,
-                    server_version: 0,
-                }),
-            }
-        }
-        if !drops.is_empty() {
-            self.op(&ids_of(&drops, |a| &a.id), Op::Ack(drops)).await?;
-        }
-        let mut again = false;
-        for items in [writes, deletes] {
-            if !items.is_empty() {
-                again |= self.push(items).await?;
-            }
-        }
-        Ok(again)
-    }
-
-    /// Pushes `items` (one request each) and takes in the answers.
-    async fn push(&mut self, items: Vec<Item>) -> Result<bool, Stopped> {
-        // An encrypted store pushes ciphertext only: each state sealed for the version the
-        // server will give it.
-        let encrypted = self.store.is_encrypted();
-        let mut sealed = Vec::new();
-        if encrypted {
-            let todo: Vec<(SessionId, u64, String)> = items
-                .iter()
-                .filter_map(|i| {
-                    let state = i.record.as_ref()?.state.as_json().to_owned();
-                    Some((i.id.clone(), i.next_version(), state))
-                })
-                .collect();
-            sealed = self.store.seal_for_sync(&todo).await?;
-        }
-        let mut sealed = sealed.into_iter();
-        let mut reqs = Vec::with_capacity(items.len());
-        for item in &items {
-            let key = item.key();
-            let etag = item.row.etag.as_deref();
-            reqs.push(match (&item.record, &item.row.moved_from) {
-                (Some(_), Some(from)) => {
-                    let mut body = String::from("{\"to\":");
-                    json::write_str(item.id.as_str(), &mut body);
-                    body.push('}');
-                    request(
-                        "POST",
-                        &path(from, "/move"),
-                        etag,
-                        None,
-                        key.as_deref(),
-                        &body,
-                    )
-                }
-                (Some(record), None) => {
-                    let enc = if encrypted { sealed.next() } else { None };
-                    let none = etag.is_none().then_some("*");
-                    let body = put_body(record, enc.as_deref());
-                    request(
-                        "PUT",
-                        &path(&item.id, ""),
-                        etag,
-                        none,
-                        key.as_deref(),
-                        &body,
-                    )
-                }
-                (None, _) => request(
-                    "DELETE",
-                    &path(&item.id, ""),
-                    etag,
-                    None,
-                    key.as_deref(),
-                    "",
-                ),
-            });
-        }
-        let answers = self.fetch(&reqs).await?;
-        let mut acks = Vec::new();
-        let mut conflicts = Vec::new();
-        let mut stop = None;
-        for (item, answer) in items.into_iter().zip(answers) {
-            match answer.status {
-                200 | 201 | 204 => {
-                    let record = server_record(&answer.body);
-                    // A move keeps the server's state: the local one is still to push where
-                    // it differs.
-                    let settled = item.row.moved_from.is_none()
-                        || match (&record, &item.record) {
-                            (Some(server), Some(local)) => {
-                                server.state == local.state.as_json()
-                                    && server.expires_at == local.expires_at
-                                    && server.ttl_ms == local.ttl_ms
-                            }
-                            _ => false,
-                        };
-                    acks.push(Acked {
-                        id: item.id.clone(),
-                        key: if settled { item.row.key.clone() } else { None },
-                        etag: (answer.status != 204).then(|| answer.etag.clone()),
-                        server_version: record.map_or(0, |r| r.version),
-                    });
-                    if settled {
-                        self.report.pushed += 1;
-                        self.done.push(item.id);
-                    }
-                }
-                412 => conflicts.push((item, answer)),
-                -1 => {}
-                _ => match stop_of(&answer) {
-                    Some(stopped) => stop = stop.or(Some(stopped)),
-                    None => self.refuse(&item.id, answer.error()),
-                },
-            }
-        }
-        if !acks.is_empty() {
-            self.op(&ids_of(&acks, |a| &a.id), Op::Ack(acks)).await?;
-        }
-        let mut again = false;
-        for (item, answer) in conflicts {
-            again |= self.settle(item, answer).await?;
-        }
-        match stop {
-            Some(stopped) => Err(stopped),
-            None => Ok(again),
-        }
-    }
-
-    /// The server's record `text` (of a 412, or a pull) as a local record, its state opened
-    /// for an encrypted store; `None` for `null`; a sync error when it does not read.
-    async fn local_of(
-        &self,
-        id: &SessionId,
-        text: &str,
-    ) -> Result<Option<SessionRecord>, SyncError> {
-        if text == "null" || text.is_empty() {
-            return Ok(None);
-        }
-        let unreadable = |message: &str| SyncError {
-            code: "CORRUPT".to_owned(),
-            message: message.to_owned(),
-        };
-        let Some(server) = server_record(text).filter(|r| r.id == *id) else {
-            return Err(unreadable("the sync server sent a record that is not one"));
-        };
-        let state = match (server.enc, self.store.is_encrypted()) {
-            (false, false) => server.state,
-            (true, true) => {
-                let opened = self
-                    .store
-                    .open_for_sync(&[(id.clone(), server.version, server.state)])
-                    .await
-                    .map_err(|e| unreadable(&e.message()))?;
-                opened.into_iter().next().flatten().ok_or_else(|| {
-                    unreadable(
-                        "the server's encrypted state does not decrypt with this store's key",
-                    )
-                })?
-            }
-            (true, false) => {
-                return Err(unreadable(
-                    "the server's state is encrypted, and this store has no key",
-                ))
-            }
-            (false, true) => {
-                return Err(unreadable(
-                    "the server's state is in plaintext, and this store is encrypted",
-                ))
-            }
-        };
-        let state = State::from_json(state).map_err(|e| unreadable(&e.message()))?;
-        Ok(Some(SessionRecord {
-            id: id.clone(),
-            state,
-            version: server.version,
-            created_at: server.created_at,
-            updated_at: server.created_at,
-            expires_at: server.expires_at,
-            ttl_ms: server.ttl_ms,
-        }))
-    }
-
-    /// Settles a 412 by the conflict policy; `true` when the session is to be pushed again.
-    async fn settle(&mut self, item: Item, answer: Answer) -> Result<bool, Stopped> {
-        let current = answer
-            .fields()
-            .and_then(|f| f.get("current").map(str::to_owned))
-            .unwrap_or_default();
-        let remote = match self.local_of(&item.id, &current).await {
-            Ok(remote) => remote,
-            Err(error) => {
-                self.refuse(&item.id, error);
-                return Ok(false);
-            }
-        };
-        let ids = [item.id.clone()];
-        // The row based on the server's version now, its change still queued.
-        let rebase = Op::Ack(vec![Acked {
-            id: item.id.clone(),
-            key: None,
-            etag: remote.as_ref().map(|_| answer.etag.clone()),
-            server_version: remote.as_ref().map_or(0, |r| r.version),
-        }]);
-        let resolution = match self.options.get_conflict() {
-            Conflict::Server => {
-                let pulled = pulled_of(&item.id, remote.as_ref(), &answer.etag, item.row.key);
-                self.op(&ids, Op::Apply(vec![pulled])).await?;
-                self.done.push(item.id.clone());
-                Resolution::Server
-            }
-            Conflict::Client => {
-                self.op(&ids, rebase).await?;
-                Resolution::Client
-            }
-            Conflict::Resolve(resolve) => {
-                let merged = match resolve(item.record.as_ref(), remote.as_ref()) {
-                    Ok(merged) => merged,
-                    Err(e) => {
-                        let mut message = String::from("the conflict function failed: ");
-                        message.push_str(&e.message());
-                        let code = "INVALID_INPUT".to_owned();
-                        self.refuse(&item.id, SyncError { code, message });
-                        return Ok(false);
-                    }
-                };
-                // The merged state (or the delete) is written here, then pushed over the
-                // server's version.
-                let op = match merged {
-                    Some(state) => Op::Put(
-                        vec![crate::record::SaveEntry {
-                            id: item.id.clone(),
-                            state,
-                            expected: None,
-                        }],
-                        true,
-                    ),
-                    None => Op::Delete,
-                };
-                self.op(&ids, op).await?;
-                self.op(&ids, rebase).await?;
-                Resolution::Merged
-            }
-        };
-        self.report.conflicts += 1;
-        self.announce(&item.id, Some(resolution), None);
-        Ok(resolution != Resolution::Server)
-    }
-
-    /// Reads the server's changes since the cursor (every session after a 410) and writes
-    /// each changed session here, unless a change of it is queued.
-    async fn pull(&mut self) -> Result<(), Stopped> {
-        let mut since = read_meta(self.store).await?.cursor;
-        let mut relist = false;
-        let (changes, cursor) = loop {
-            let mut path = String::from("/changes");
-            if let Some(cursor) = &since {
-                path.push_str("?since=");
-                path.push_str(&String::from(js_sys::encode_uri_component(cursor)));
-            }
-            let req = request("GET", &path, None, None, None, "");
-            let answer = self
-                .fetch(&[req])
-                .await?
-                .pop()
-                .map_or_else(|| Answer::parse("1"), |answer| answer);
-            if answer.status == 410 && !relist {
-                since = None;
-                relist = true;
-                continue;
-            }
-            if let Some(stopped) = stop_of(&answer) {
-                return Err(stopped);
-            }
-            let listed = answer
-                .fields()
-                .and_then(|f| Some((f.get("changes")?.to_owned(), f.string("cursor")?)));
-            let Some((list, cursor)) = listed.filter(|_| answer.status == 200) else {
-                let mut reason = String::from("the sync server's changes could not be read: ");
-                reason.push_str(&answer.error().message);
-                return Err(StoreError::unavailable(reason).into());
-            };
-            let mut changes = Vec::new();
-            for range in json::elements(&list, 3).unwrap_or_default() {
-                let Some(f) = Fields::of(json::at(&list, &range), 2) else {
-                    continue;
-                };
-                if let Some(id) = f.string("id").and_then(|id| SessionId::new(id).ok()) {
-                    changes.push((id, f.string("etag")));
-                }
-            }
-            break (changes, cursor);
-        };
-        // What this store has of them (after a 410, of every session it synced too).
-        let mut ids = ids_of(&changes, |c| &c.0);
-        if relist {
-            for (id, row, _) in queue(self.store).await? {
-                if row.etag.is_some() && !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-        let mut gets = Vec::new();
-        let mut pulled = Vec::new();
-        for (id, row, _) in rows_of(self.store, ids).await? {
-            if row.key.is_some() {
-                // Its push settles it.
-                continue;
-            }
-            match changes.iter().find(|(c, _)| *c == id) {
-                Some((_, Some(etag))) if Some(etag) == row.etag.as_ref() => {}
-                Some(_) => gets.push((id, row.etag)),
-                // No longer listed: deleted or moved away.
-                None => pulled.push(pulled_of(&id, None, "", None)),
-            }
-        }
-        let reqs: Vec<String> = gets
-            .iter()
-            .map(|(id, etag)| request("GET", &path(id, ""), None, etag.as_deref(), None, ""))
-            .collect();
-        let answers = if reqs.is_empty() {
-            Vec::new()
-        } else {
-            self.fetch(&reqs).await?
-        };
-        let mut stop = None;
-        for ((id, _), answer) in gets.into_iter().zip(answers) {
-            match answer.status {
-                200 => match self.local_of(&id, &answer.body).await {
-                    Ok(remote) => pulled.push(pulled_of(&id, remote.as_ref(), &answer.etag, None)),
-                    Err(error) => self.refuse(&id, error),
-                },
-                404 => {
-                    let to = answer
-                        .fields()
-                        .and_then(|f| f.string("movedTo"))
-                        .and_then(|to| SessionId::new(to).ok());
-                    let mut gone = pulled_of(&id, None, "", None);
-                    if let Some(to) = to {
-                        gone.remote = Remote::MovedTo(to);
-                    }
-                    pulled.push(gone);
-                }
-                304 | -1 => {}
-                _ => match stop_of(&answer) {
-                    Some(stopped) => stop = stop.or(Some(stopped)),
-                    None => self.refuse(&id, answer.error()),
-                },
-            }
-        }
-        if !pulled.is_empty() {
-            let mut ids = Vec::new();
-            for p in &pulled {
-                ids.push(p.id.clone());
-                if let Remote::MovedTo(to) = &p.remote {
-                    if !ids.contains(to) {
-                        ids.push(to.clone());
-                    }
-                }
-            }
-            self.report.pulled += self.op(&ids, Op::Apply(pulled)).await?.count();
-        }
-        if let Some(stopped) = stop {
-            return Err(stopped);
-        }
-        // The cursor moves once every change it covers was read.
-        let mut meta = read_meta(self.store).await?;
-        meta.cursor = Some(cursor);
-        write_meta(self.store, &meta).await?;
-        Ok(())
-    }
-}
-
 /// What to write of the server's record `remote` (`None`: gone) of `id` at `etag`: over the
 /// queued change `over` (a conflict settled for the server), else only where none is queued.
-fn pulled_of(
+fn pulled(
     id: &SessionId,
     remote: Option<&SessionRecord>,
     etag: &str,
@@ -929,6 +355,753 @@ fn pulled_of(
         etag: remote.map(|_| etag.to_owned()),
         server_version: remote.map_or(0, |r| r.version),
         over,
+    }
+}
+
+/// The server's record as a local one, its state `text` (opened, for an encrypted store).
+fn local(server: &Server, text: String) -> Result<SessionRecord, SyncError> {
+    let state = State::from_json(text).map_err(|e| corrupt(&e.message()))?;
+    Ok(SessionRecord {
+        id: server.id.clone(),
+        state,
+        version: server.version,
+        created_at: server.created_at,
+        updated_at: server.created_at,
+        expires_at: server.expires_at,
+        ttl_ms: server.ttl_ms,
+    })
+}
+
+fn corrupt(message: &str) -> SyncError {
+    SyncError {
+        code: "CORRUPT".to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// What the pass does next: each is one await of [`Pass::run`].
+enum Io {
+    /// An engine operation.
+    Run(Vec<SessionId>, Op),
+    /// List the sessions that have a queue row.
+    List,
+    /// A batch of HTTP work.
+    Send(Vec<String>),
+    /// Seal (`true`) or open `(id, server version, text)`s for the server.
+    Crypto(bool, Vec<(SessionId, u64, String)>),
+    /// The pass is over.
+    Done,
+}
+
+/// What a step gave back.
+enum Input {
+    Start,
+    Outcome(Outcome),
+    Ids(Vec<SessionId>),
+    Answers(Vec<Answer>),
+    Texts(Vec<Option<String>>),
+}
+
+/// What the plan waits for.
+#[derive(Clone, Copy, PartialEq)]
+enum Wait {
+    Start,
+    /// The queue listed, then read: for a push round (`Push`), after a 410 (`Relist`), at the
+    /// end (`Count`).
+    Listed(Purpose),
+    Queue(Purpose),
+    Dropped,
+    Sealed,
+    Sent,
+    Acked,
+    /// A conflict's current record opened, its settling written (`true`: one more write).
+    ConflictOpened,
+    ConflictWritten(bool),
+    Cursor,
+    Changes,
+    PullRows,
+    Gets,
+    GetsOpened,
+    Applied,
+    CursorWritten,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Purpose {
+    Push,
+    Relist,
+    Count,
+}
+
+/// A pass, planned step by step.
+struct Plan<'a> {
+    store: &'a Store<AnyBackend>,
+    options: &'a SyncOptions,
+    pull: bool,
+    wait: Wait,
+    report: SyncReport,
+    /// The last session the server refused in this pass.
+    refused: Option<SyncError>,
+    /// What stopped the pass, once the answers in hand are taken in.
+    stop: Option<Stopped>,
+    /// Sessions settled in this pass: not pushed again in it.
+    done: Vec<SessionId>,
+    round: usize,
+    again: bool,
+    /// The writes of a push round being sent, and its deletes, sent after them (so that an
+    /// encrypted store's move creates before it deletes).
+    batch: Vec<Item>,
+    later: Vec<Item>,
+    conflicts: Vec<(Item, Answer)>,
+    /// The conflict being settled, and its second write.
+    conflict: Option<(Item, Answer)>,
+    second: Option<Op>,
+    /// The pull: the cursor, the changes listed, the sessions to get, what to write.
+    cursor: String,
+    relist: bool,
+    listed: Vec<(SessionId, String)>,
+    gets: Vec<(SessionId, Answer)>,
+    pulled: Vec<Pulled>,
+    /// How the pass ends (written to the sync record first).
+    result: Option<Result<SyncReport, Stopped>>,
+}
+
+impl Plan<'_> {
+    fn encrypted(&self) -> bool {
+        self.store.is_encrypted()
+    }
+
+    /// Tells the store's subscribers (and its other tabs) of a sync event about `id`.
+    fn announce(&self, id: &SessionId, resolution: Option<Resolution>, error: Option<SyncError>) {
+        let kind = if error.is_some() {
+            EventKind::SyncError
+        } else {
+            EventKind::Conflict
+        };
+        let mut event = StoreEvent::new(kind, Some(id.clone()), None);
+        event.resolution = resolution;
+        event.error = error;
+        self.store.announce(event);
+    }
+
+    /// A session the server refused (another 4xx), or whose record does not read: a
+    /// `syncError`, its row kept.
+    fn refuse(&mut self, id: &SessionId, error: SyncError) {
+        self.announce(id, None, Some(error.clone()));
+        self.refused = Some(error);
+        self.done.push(id.clone());
+    }
+
+    /// The next step, given what the last one gave.
+    fn next(&mut self, input: Input) -> Result<Io, StoreError> {
+        match (self.wait, input) {
+            (Wait::Start, _) => self.list(Purpose::Push),
+            (Wait::Listed(purpose), Input::Ids(mut ids)) => {
+                if purpose == Purpose::Relist {
+                    for (id, _) in &self.listed {
+                        if !ids.contains(id) {
+                            ids.push(id.clone());
+                        }
+                    }
+                }
+                self.wait = Wait::Queue(purpose);
+                Ok(Io::Run(ids, Op::Queue))
+            }
+            (Wait::Queue(Purpose::Push), Input::Outcome(Outcome::Queue(queue))) => {
+                self.round_of(queue)
+            }
+            (Wait::Queue(Purpose::Count), Input::Outcome(Outcome::Queue(queue))) => {
+                self.report.pending = queue.iter().filter(|(_, r, rec)| pending(r, rec)).count();
+                self.result = Some(Ok(self.report));
+                self.finish()
+            }
+            (Wait::Queue(Purpose::Relist), Input::Outcome(Outcome::Queue(queue)))
+            | (Wait::PullRows, Input::Outcome(Outcome::Queue(queue))) => self.pull_rows(queue),
+            (Wait::Dropped, _) => {
+                let batch = take(&mut self.batch);
+                self.send(batch, Vec::new())
+            }
+            (Wait::Sealed, Input::Texts(sealed)) => {
+                let batch = take(&mut self.batch);
+                self.send(batch, sealed)
+            }
+            (Wait::Sent, Input::Answers(answers)) => self.answered(answers),
+            (Wait::Acked, _) => self.next_conflict(),
+            (Wait::ConflictOpened, Input::Texts(mut opened)) => {
+                let plain = opened.pop().flatten();
+                self.settle(plain)
+            }
+            (Wait::ConflictWritten(true), _) => {
+                self.wait = Wait::ConflictWritten(false);
+                let op = self.second.take().unwrap_or(Op::Ack(Vec::new()));
+                let id = self.conflict.as_ref().map(|c| c.0.id.clone());
+                Ok(Io::Run(id.into_iter().collect(), op))
+            }
+            (Wait::ConflictWritten(false), _) => self.next_conflict(),
+            (Wait::Cursor, Input::Outcome(outcome)) => {
+                let cursor = outcome
+                    .into_record()
+                    .and_then(|r| Fields::of(r.state.as_json(), 2).and_then(|f| f.string("c")));
+                self.changes(cursor.unwrap_or_default())
+            }
+            (Wait::Changes, Input::Answers(mut answers)) => {
+                let answer = answers.pop().unwrap_or_else(|| Answer::parse("1"));
+                self.listed_changes(answer)
+            }
+            (Wait::Gets, Input::Answers(answers)) => self.got(answers),
+            (Wait::GetsOpened, Input::Texts(opened)) => self.opened(opened),
+            (Wait::Applied, Input::Outcome(outcome)) => {
+                self.report.pulled += outcome.count();
+                self.write_cursor()
+            }
+            (Wait::CursorWritten, _) => self.list(Purpose::Count),
+            _ => Err(lost()),
+        }
+    }
+
+    /// Lists the queue, for `purpose`.
+    fn list(&mut self, purpose: Purpose) -> Result<Io, StoreError> {
+        self.wait = Wait::Listed(purpose);
+        Ok(Io::List)
+    }
+
+    /// A push round on the queue read: every change not settled yet in this pass.
+    fn round_of(
+        &mut self,
+        queue: Vec<(SessionId, Row, Option<SessionRecord>)>,
+    ) -> Result<Io, StoreError> {
+        let mut writes = Vec::new();
+        let mut drops = Vec::new();
+        for (id, row, record) in queue {
+            if !pending(&row, &record) || self.done.contains(&id) {
+                continue;
+            }
+            let item = Item { id, row, record };
+            match (&item.record, &item.row.etag) {
+                (Some(_), _) => writes.push(item),
+                (None, Some(_)) => self.later.push(item),
+                // Never on the server, and gone here: nothing to push.
+                (None, None) => drops.push(Acked {
+                    id: item.id,
+                    key: item.row.key,
+                    etag: None,
+                    server_version: 0,
+                }),
+            }
+        }
+        if drops.is_empty() {
+            return self.send(writes, Vec::new());
+        }
+        self.batch = writes;
+        self.wait = Wait::Dropped;
+        let ids = drops.iter().map(|a| a.id.clone()).collect();
+        Ok(Io::Run(ids, Op::Ack(drops)))
+    }
+
+    /// Sends `items`, their states sealed first for an encrypted store (`sealed`, once they
+    /// are); with none, goes on to the deletes, the next round, the pull.
+    fn send(&mut self, items: Vec<Item>, sealed: Vec<Option<String>>) -> Result<Io, StoreError> {
+        if items.is_empty() {
+            if !self.later.is_empty() {
+                let later = take(&mut self.later);
+                return self.send(later, Vec::new());
+            }
+            if self.again && self.round + 1 < ROUNDS {
+                self.again = false;
+                self.round += 1;
+                return self.list(Purpose::Push);
+            }
+            if self.pull {
+                self.wait = Wait::Cursor;
+                return Ok(Io::Run(vec![cursor_id()], Op::Meta(None)));
+            }
+            return self.list(Purpose::Count);
+        }
+        let states = items.iter().filter(|i| i.record.is_some()).count();
+        if self.encrypted() && sealed.len() < states {
+            // Ciphertext only: each state sealed for the version the server will give it.
+            let todo = items
+                .iter()
+                .filter_map(|i| {
+                    let state = i.record.as_ref()?.state.as_json().to_owned();
+                    Some((i.id.clone(), i.next_version(), state))
+                })
+                .collect();
+            self.batch = items;
+            self.wait = Wait::Sealed;
+            return Ok(Io::Crypto(true, todo));
+        }
+        let mut sealed = sealed.into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let key = item.key();
+            let etag = item.row.etag.as_deref();
+            out.push(match (&item.record, &item.row.moved_from) {
+                (Some(_), Some(from)) => work("M", from.as_str(), etag, &key, item.id.as_str()),
+                (Some(record), None) => {
+                    let enc = sealed.next().flatten();
+                    let body = put_body(record, enc.as_deref().filter(|_| self.encrypted()));
+                    work("P", item.id.as_str(), etag, &key, &body)
+                }
+                (None, _) => work("D", item.id.as_str(), etag, &key, ""),
+            });
+        }
+        self.batch = items;
+        self.wait = Wait::Sent;
+        Ok(Io::Send(out))
+    }
+
+    /// Takes in the answers to a push batch.
+    fn answered(&mut self, answers: Vec<Answer>) -> Result<Io, StoreError> {
+        let mut acks = Vec::new();
+        for (item, answer) in take(&mut self.batch).into_iter().zip(answers) {
+            match answer.status {
+                200 | 201 | 204 => {
+                    let server = answer.record().ok().flatten();
+                    // A move keeps the server's state: the local one is still to push where it
+                    // differs.
+                    let settled = item.row.moved_from.is_none()
+                        || match (&server, &item.record) {
+                            (Some(s), Some(local)) => {
+                                s.text == local.state.as_json()
+                                    && s.expires_at == local.expires_at
+                                    && s.ttl_ms == local.ttl_ms
+                            }
+                            _ => false,
+                        };
+                    if settled {
+                        self.report.pushed += 1;
+                        self.done.push(item.id.clone());
+                    }
+                    acks.push(Acked {
+                        key: if settled { item.row.key.clone() } else { None },
+                        id: item.id,
+                        etag: (answer.status != 204).then_some(answer.etag),
+                        server_version: server.map_or(0, |s| s.version),
+                    });
+                }
+                412 => self.conflicts.push((item, answer)),
+                -1 => {}
+                _ => match answer.stop() {
+                    Some(stop) => {
+                        self.stop.get_or_insert(stop);
+                    }
+                    None => self.refuse(&item.id, answer.error()),
+                },
+            }
+        }
+        if acks.is_empty() {
+            return self.next_conflict();
+        }
+        self.wait = Wait::Acked;
+        let ids = acks.iter().map(|a| a.id.clone()).collect();
+        Ok(Io::Run(ids, Op::Ack(acks)))
+    }
+
+    /// Settles the next conflict of the batch; with none left, goes on (or stops).
+    fn next_conflict(&mut self) -> Result<Io, StoreError> {
+        let Some((item, answer)) = self.conflicts.pop() else {
+            if let Some(stop) = self.stop.take() {
+                self.result = Some(Err(stop));
+                return self.finish();
+            }
+            return self.send(Vec::new(), Vec::new());
+        };
+        let current = answer.record();
+        self.conflict = Some((item, answer));
+        match current {
+            Ok(Some(server)) if server.enc => {
+                self.wait = Wait::ConflictOpened;
+                let text = server.text;
+                Ok(Io::Crypto(false, vec![(server.id, server.version, text)]))
+            }
+            Ok(Some(server)) => {
+                let text = server.text.clone();
+                self.settle_with(Some((server, text)))
+            }
+            Ok(None) => self.settle_with(None),
+            Err(()) => {
+                let (item, _) = self.conflict.take().ok_or_else(lost)?;
+                self.refuse(
+                    &item.id,
+                    corrupt("the sync server sent a record that is not one"),
+                );
+                self.next_conflict()
+            }
+        }
+    }
+
+    /// The conflict's current record, opened (`None`: it does not open).
+    fn settle(&mut self, plain: Option<String>) -> Result<Io, StoreError> {
+        let server = self
+            .conflict
+            .as_ref()
+            .and_then(|c| c.1.record().ok().flatten());
+        match (server, plain) {
+            (Some(server), Some(plain)) => self.settle_with(Some((server, plain))),
+            _ => {
+                let (item, _) = self.conflict.take().ok_or_else(lost)?;
+                let error =
+                    corrupt("the server's encrypted state does not decrypt with this store's key");
+                self.refuse(&item.id, error);
+                self.next_conflict()
+            }
+        }
+    }
+
+    /// Settles the conflict by the policy, with the server's current record (`None`: gone).
+    fn settle_with(&mut self, current: Option<(Server, String)>) -> Result<Io, StoreError> {
+        let (item, answer) = self.conflict.as_ref().ok_or_else(lost)?;
+        let remote = match current
+            .map(|(server, text)| local(&server, text))
+            .transpose()
+        {
+            Ok(remote) => remote,
+            Err(error) => {
+                let id = item.id.clone();
+                self.conflict = None;
+                self.refuse(&id, error);
+                return self.next_conflict();
+            }
+        };
+        let id = item.id.clone();
+        // The row based on the server's version now, its change still queued.
+        let rebase = Op::Ack(vec![Acked {
+            id: id.clone(),
+            key: None,
+            etag: remote.as_ref().map(|_| answer.etag.clone()),
+            server_version: remote.as_ref().map_or(0, |r| r.version),
+        }]);
+        let (resolution, first, second) = match self.options.get_conflict() {
+            Conflict::Server => {
+                let over = item.row.key.clone();
+                let write = Op::Apply(vec![pulled(&id, remote.as_ref(), &answer.etag, over)]);
+                self.done.push(id.clone());
+                (Resolution::Server, write, None)
+            }
+            Conflict::Client => (Resolution::Client, rebase, None),
+            Conflict::Resolve(resolve) => match resolve(item.record.as_ref(), remote.as_ref()) {
+                // The merged state (or the delete) written here, then pushed over the
+                // server's version.
+                Ok(Some(state)) => {
+                    let entry = SaveEntry {
+                        id: id.clone(),
+                        state,
+                        expected: None,
+                    };
+                    (Resolution::Merged, Op::Put(vec![entry], true), Some(rebase))
+                }
+                Ok(None) => (Resolution::Merged, Op::Delete, Some(rebase)),
+                Err(e) => {
+                    let mut message = String::from("the conflict function failed: ");
+                    message.push_str(&e.message());
+                    let code = "INVALID_INPUT".to_owned();
+                    self.conflict = None;
+                    self.refuse(&id, SyncError { code, message });
+                    return self.next_conflict();
+                }
+            },
+        };
+        self.report.conflicts += 1;
+        self.again |= resolution != Resolution::Server;
+        self.announce(&id, Some(resolution), None);
+        self.wait = Wait::ConflictWritten(second.is_some());
+        self.second = second;
+        Ok(Io::Run(vec![id], first))
+    }
+
+    /// Asks for the changes since `cursor` (all, when empty).
+    fn changes(&mut self, cursor: String) -> Result<Io, StoreError> {
+        let item = work("C", &cursor, None, "", "");
+        self.cursor = cursor;
+        self.wait = Wait::Changes;
+        Ok(Io::Send(vec![item]))
+    }
+
+    /// Takes in the changes listed: reads what this store has of them (after a 410, of
+    /// every session too).
+    fn listed_changes(&mut self, answer: Answer) -> Result<Io, StoreError> {
+        if answer.status == 410 && !self.relist {
+            self.relist = true;
+            return self.changes(String::new());
+        }
+        if let Some(stop) = answer.stop() {
+            self.result = Some(Err(stop));
+            return self.finish();
+        }
+        if answer.status != 200 {
+            let mut reason = String::from("the sync server's changes could not be read: ");
+            reason.push_str(&answer.error().message);
+            self.result = Some(Err(StoreError::unavailable(reason).into()));
+            return self.finish();
+        }
+        let mut fields = answer.fields.into_iter();
+        self.cursor = fields.next().unwrap_or_default();
+        while let (Some(id), Some(etag)) = (fields.next(), fields.next()) {
+            if let Ok(id) = SessionId::new(id) {
+                self.listed.push((id, etag));
+            }
+        }
+        if self.relist {
+            return self.list(Purpose::Relist);
+        }
+        self.wait = Wait::PullRows;
+        let ids = self.listed.iter().map(|(id, _)| id.clone()).collect();
+        Ok(Io::Run(ids, Op::Queue))
+    }
+
+    /// What this store has of the changed sessions: each one with no change queued and
+    /// another ETag is got; after a 410, a synced one no longer listed is gone.
+    fn pull_rows(
+        &mut self,
+        queue: Vec<(SessionId, Row, Option<SessionRecord>)>,
+    ) -> Result<Io, StoreError> {
+        let mut work_items = Vec::new();
+        for (id, row, _) in queue {
+            if row.key.is_some() {
+                // Its push settles it.
+                continue;
+            }
+            match self.listed.iter().find(|(c, _)| *c == id) {
+                Some((_, etag)) if !etag.is_empty() && Some(etag) == row.etag.as_ref() => {}
+                Some(_) => {
+                    work_items.push(work("G", id.as_str(), row.etag.as_deref(), "", ""));
+                    self.gets.push((id, Answer::parse("-1")));
+                }
+                None if row.etag.is_some() => self.pulled.push(pulled(&id, None, "", None)),
+                None => {}
+            }
+        }
+        if work_items.is_empty() {
+            return self.apply();
+        }
+        self.wait = Wait::Gets;
+        Ok(Io::Send(work_items))
+    }
+
+    /// Takes in the sessions got: each written here (an encrypted store's opened first).
+    fn got(&mut self, answers: Vec<Answer>) -> Result<Io, StoreError> {
+        let mut todo = Vec::new();
+        let gets = take(&mut self.gets);
+        for ((id, _), answer) in gets.into_iter().zip(answers) {
+            match answer.status {
+                200 => match answer.record() {
+                    Ok(Some(server)) if server.enc => {
+                        todo.push((id.clone(), server.version, server.text.clone()));
+                        self.gets.push((id, answer));
+                    }
+                    Ok(Some(server)) => {
+                        let text = server.text.clone();
+                        match local(&server, text) {
+                            Ok(record) => {
+                                self.pulled
+                                    .push(pulled(&id, Some(&record), &answer.etag, None))
+                            }
+                            Err(error) => self.refuse(&id, error),
+                        }
+                    }
+                    _ => self.refuse(
+                        &id,
+                        corrupt("the sync server sent a record that is not one"),
+                    ),
+                },
+                404 => {
+                    let mut gone = pulled(&id, None, "", None);
+                    if let Ok(to) = SessionId::new(answer.field(0)) {
+                        gone.remote = Remote::MovedTo(to);
+                    }
+                    self.pulled.push(gone);
+                }
+                304 | -1 => {}
+                _ => match answer.stop() {
+                    Some(stop) => {
+                        self.stop.get_or_insert(stop);
+                    }
+                    None => self.refuse(&id, answer.error()),
+                },
+            }
+        }
+        if todo.is_empty() {
+            return self.apply();
+        }
+        self.wait = Wait::GetsOpened;
+        Ok(Io::Crypto(false, todo))
+    }
+
+    /// Takes in an encrypted store's pulled states, opened.
+    fn opened(&mut self, opened: Vec<Option<String>>) -> Result<Io, StoreError> {
+        let mut opened = opened.into_iter();
+        for (id, answer) in take(&mut self.gets) {
+            let Ok(Some(server)) = answer.record() else {
+                continue;
+            };
+            let record = match opened.next().flatten() {
+                Some(plain) => local(&server, plain),
+                None => Err(corrupt(
+                    "the server's encrypted state does not decrypt with this store's key",
+                )),
+            };
+            match record {
+                Ok(record) => self
+                    .pulled
+                    .push(pulled(&id, Some(&record), &answer.etag, None)),
+                Err(error) => self.refuse(&id, error),
+            }
+        }
+        self.apply()
+    }
+
+    /// Writes what was pulled.
+    fn apply(&mut self) -> Result<Io, StoreError> {
+        if self.pulled.is_empty() {
+            return self.write_cursor();
+        }
+        let pulled = take(&mut self.pulled);
+        let mut ids = Vec::new();
+        for p in &pulled {
+            ids.push(p.id.clone());
+            if let Remote::MovedTo(to) = &p.remote {
+                if !ids.contains(to) {
+                    ids.push(to.clone());
+                }
+            }
+        }
+        self.wait = Wait::Applied;
+        Ok(Io::Run(ids, Op::Apply(pulled)))
+    }
+
+    /// Moves the cursor once every change it covers was read (else the pass stops).
+    fn write_cursor(&mut self) -> Result<Io, StoreError> {
+        if let Some(stop) = self.stop.take() {
+            self.result = Some(Err(stop));
+            return self.finish();
+        }
+        let mut state = String::from("{\"c\":");
+        json::write_str(&self.cursor, &mut state);
+        state.push('}');
+        self.wait = Wait::CursorWritten;
+        Ok(Io::Run(
+            vec![cursor_id()],
+            Op::Meta(Some(State::from_checked(state))),
+        ))
+    }
+
+    /// Ends the pass (`result` says how).
+    fn finish(&mut self) -> Result<Io, StoreError> {
+        Ok(Io::Done)
+    }
+}
+
+fn lost() -> StoreError {
+    StoreError::unavailable("the sync pass lost its way")
+}
+
+/// One pass, run by the store's sync runtime.
+pub(crate) struct Pass;
+
+impl Pass {
+    /// Runs a pass (with `pull`, push then pull; else push), under the pass's Web Lock (waited
+    /// for with `wait`, else the pass is skipped when another context holds it): what it did,
+    /// and the last session the server refused in it. `Ok(None)`: skipped.
+    pub(crate) async fn run(
+        store: &Store<AnyBackend>,
+        options: &SyncOptions,
+        me: &str,
+        pull: bool,
+        wait: bool,
+        closed: &Cell<bool>,
+    ) -> Result<Option<(SyncReport, Option<SyncError>)>, Stopped> {
+        let mut name = String::from("wasm-session-store:sync:");
+        name.push_str(store.name());
+        let lock = JsFuture::from(sync_lock(&name, wait))
+            .await
+            .map_err(|e| StoreError::unavailable(exception_reason(&e)))?;
+        if lock.is_null() {
+            return Ok(None);
+        }
+        let leased = lock.is_undefined();
+        if leased && !lease(store, me, true).await? {
+            return Ok(None);
+        }
+        let out = Self::steps(store, options, pull, closed).await;
+        match lock.dyn_ref::<Function>() {
+            Some(release) => {
+                let _ = release.call0(&JsValue::UNDEFINED);
+            }
+            None => {
+                let _ = lease(store, me, false).await;
+            }
+        }
+        out.map(Some)
+    }
+
+    async fn steps(
+        store: &Store<AnyBackend>,
+        options: &SyncOptions,
+        pull: bool,
+        closed: &Cell<bool>,
+    ) -> Result<(SyncReport, Option<SyncError>), Stopped> {
+        let headers = headers(options).await?;
+        let mut base = String::from(options.get_url().trim_end_matches('/'));
+        base.push_str("/v1/stores/");
+        base.push_str(store.name());
+        let mut plan = Plan {
+            store,
+            options,
+            pull,
+            wait: Wait::Start,
+            report: SyncReport::default(),
+            refused: None,
+            stop: None,
+            done: Vec::new(),
+            round: 0,
+            again: false,
+            batch: Vec::new(),
+            later: Vec::new(),
+            conflicts: Vec::new(),
+            conflict: None,
+            second: None,
+            cursor: String::new(),
+            relist: false,
+            listed: Vec::new(),
+            gets: Vec::new(),
+            pulled: Vec::new(),
+            result: None,
+        };
+        let mut input = Input::Start;
+        loop {
+            if closed.get() {
+                return Err(StoreError::Closed.into());
+            }
+            input = match plan.next(input)? {
+                Io::Run(ids, op) => Input::Outcome(run(store, &ids, op).await?),
+                Io::List => Input::Ids(rows(store).await?),
+                Io::Send(items) => {
+                    let joined = items.join("\0");
+                    let out = JsFuture::from(sync_batch(&base, &headers, &joined, IN_FLIGHT))
+                        .await
+                        .map_err(|e| StoreError::unavailable(exception_reason(&e)))?;
+                    let text = out.as_string().unwrap_or_default();
+                    Input::Answers(text.split('\0').map(Answer::parse).collect())
+                }
+                Io::Crypto(seal, items) => Input::Texts(if seal {
+                    store
+                        .seal_for_sync(&items)
+                        .await?
+                        .into_iter()
+                        .map(Some)
+                        .collect()
+                } else {
+                    store.open_for_sync(&items).await?
+                }),
+                Io::Done => break,
+            };
+        }
+        match plan.result.take() {
+            Some(Ok(report)) => Ok((report, plan.refused.take())),
+            Some(Err(stop)) => Err(stop),
+            None => Err(lost().into()),
+        }
     }
 }
 
@@ -977,11 +1150,20 @@ pub fn js_headers(f: JsValue) -> std::rc::Rc<super::HeadersFn> {
 /// Takes (`take`) or gives back the pass lease of a context without Web Locks, in one
 /// transaction: whether this context holds it.
 async fn lease(store: &Store<AnyBackend>, me: &str, take: bool) -> Result<bool, StoreError> {
-    let id = SessionId::reserved(":lease");
-    let now = wall();
+    let now = js_sys::Date::now() as u64;
     let until = if take { now + LEASE_MS } else { 0 };
-    let out = store
-        .run(&[&id], Op::Lease(me.to_owned(), until, now))
-        .await?;
+    let id = SessionId::reserved(":lease");
+    let out = run(store, &[id], Op::Lease(me.to_owned(), until, now)).await?;
     Ok(out.count() == 1)
+}
+
+/// Reads the store's sync record.
+pub(crate) async fn read_meta(store: &Store<AnyBackend>) -> Result<Meta, StoreError> {
+    Ok(Meta::from(run(store, &[meta_id()], Op::Meta(None)).await?))
+}
+
+/// Writes the store's sync record.
+pub(crate) async fn write_meta(store: &Store<AnyBackend>, meta: &Meta) -> Result<(), StoreError> {
+    run(store, &[meta_id()], Op::Meta(Some(meta.state()))).await?;
+    Ok(())
 }

@@ -39,12 +39,17 @@ pub(crate) struct Syncer {
     retry_until: Cell<f64>,
     /// After a 401 or 403: no pass until something starts one.
     stalled: Cell<bool>,
+    /// The store was closed: a pass running stops at its next step.
+    stopped: Rc<Cell<bool>>,
     /// The next pass scheduled (a push soon after a write, a retry), the pulls' period, the
     /// `online` listener's remover.
     next: RefCell<Option<Interval>>,
     period: RefCell<Option<Interval>>,
-    online: RefCell<Option<(Function, Closure<dyn FnMut()>)>>,
+    online: RefCell<Option<Online>>,
 }
+
+/// The `online` listener: the function that removes it, and the listener.
+type Online = (Function, Closure<dyn FnMut()>);
 
 impl Syncer {
     /// Starts syncing `store` (which has sync options): a first pass now (what was queued
@@ -59,6 +64,7 @@ impl Syncer {
             failures: Cell::new(0),
             retry_until: Cell::new(0.0),
             stalled: Cell::new(false),
+            stopped: Rc::default(),
             next: RefCell::default(),
             period: RefCell::default(),
             online: RefCell::default(),
@@ -81,12 +87,14 @@ impl Syncer {
         });
         let remove = sync_online(on_online.as_ref().unchecked_ref());
         *syncer.online.borrow_mut() = Some((remove, on_online));
-        syncer.schedule(0, true);
+        // A first pass now: it pulls too, unless pulls come only in sync_now.
+        syncer.schedule(0, interval.is_some());
         Some(syncer)
     }
 
-    /// Stops every timer and listener.
+    /// Stops every timer and listener, and a pass running at its next step.
     pub(crate) fn stop(&self) {
+        self.stopped.set(true);
         self.next.borrow_mut().take();
         self.period.borrow_mut().take();
         if let Some((remove, _)) = self.online.borrow_mut().take() {
@@ -189,7 +197,7 @@ impl Syncer {
             reason.push_str(" s");
             return Err(StoreError::unavailable(reason));
         }
-        let out = Pass::run(&store, &options, &self.me, pull, wait).await;
+        let out = Pass::run(&store, &options, &self.me, pull, wait, &self.stopped).await;
         self.running.set(false);
         let mut meta = read_meta(&store).await.unwrap_or_default();
         let result = match out {
