@@ -53,8 +53,8 @@ cargo test --workspace
 step "sync server: its tests on memory, a real redis-server and a real 3-master Redis Cluster (started and stopped here)"
 bash scripts/test-server.sh
 
-step "sync server: target/server/wss-server (the server profile), which the JS client-sync tests start (scripts/wss-server.mjs)"
-cargo build -p wasm-session-store-server --profile server
+step "sync server: target/server/wss-server (the server profile), which the JS client-sync tests start (scripts/sync-server.mjs)"
+bash scripts/build-server.sh
 
 step "release build of pkg/, and its size budget (wasm + JS glue, gzip -9)"
 bash scripts/build.sh

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useBrowser } from "./helpers.mjs";
 import { Device, ENGINE, STORAGES, forwarded, quiet, show, soft, storeName, syncEnv, token, until, withDevices } from "./sync-helpers.mjs";
-import { startServer } from "../../scripts/wss-server.mjs";
+import { startServer } from "../../scripts/sync-test-servers.mjs";
 
 const it = useBrowser();
 const DOWN = () => true;
@@ -58,7 +58,8 @@ for (const storage of STORAGES) {
         await until(() => t1.status().then((s) => s.pending === 0), { timeout: 30_000, what: "pending 0" });
         await quiet(A.proxy);
         const puts = putsById(A.proxy.log.slice(from), name);
-        const twice = Object.entries(puts).filter(([, l]) => l.length > 1).map(([id, l]) => `${id}: ${l.length} PUTs (${l.map((e) => e.upstream).join(", ")})`);
+        const twice = Object.entries(puts).filter(([, l]) => l.length > 1)
+          .map(([id, l]) => `${id}: ${l.length} PUTs (${l.map((e) => e.upstream).join(", ")}; ${new Set(l.map((e) => e.idempotencyKey)).size} Idempotency-Key(s))`);
         c.eq(twice, [], "sessions pushed more than once");
         c.eq(Object.keys(puts).sort(), [...ids].sort(), "sessions pushed");
         c.eq(forwarded(A.proxy.log).filter((e) => e.upstream === 412).length, 0, "412s from the server");

@@ -3,7 +3,7 @@
 //
 // - Servers: for each storage (memory, and a standalone Redis started by scripts/redis.sh),
 //   wss-server with `--insecure-dev` ("dev") and with `--jwt-secret-file` ("jwt"), each allowing
-//   both test origins (CORS), started once per process (scripts/wss-server.mjs) and stopped by
+//   both test origins (CORS), started once per process (scripts/sync-test-servers.mjs) and stopped by
 //   PID after the tests. WSS_SYNC_STORAGES="memory" runs one storage only (while iterating).
 // - Devices: two devices are two independent stores of the same name and server with separate
 //   local storage. Device "A" runs in pages of the browser's own static server (origin 1),
@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "../../scripts/serve.mjs";
 import { faultProxy } from "../../scripts/fault-proxy.mjs";
-import { startRedis, startServer, jwt } from "../../scripts/wss-server.mjs";
+import { startRedis, startServer, jwt } from "../../scripts/sync-test-servers.mjs";
 import { ENGINE } from "./helpers.mjs";
 
 export { ENGINE, jwt };

@@ -1,23 +1,24 @@
-// The sync server and Redis for the JS tests (tests/js/sync*.test.mjs), started and stopped by
-// PID from Node:
-//   startServer(options)  target/server/wss-server on a free port (`--listen 127.0.0.1:0`),
-//                         resolved once it prints `listening on http://HOST:PORT`
+// The sync server and Redis for the JS client-sync tests (tests/js/sync*.test.mjs), started and
+// stopped by PID from Node:
+//   startServer(options)  wss-server through scripts/sync-server.mjs (port 0, its listening
+//                         line), on memory or a Redis, with `--insecure-dev` or an HS256 secret
+//                         file of its own
 //   startRedis()          a standalone redis-server on a free port, through scripts/redis.sh
 //                         (the same start and stop as scripts/test-server.sh), or the one named
 //                         by WSS_TEST_REDIS (redis://127.0.0.1:PORT), which is then left running
 //   jwt(secret, claims)   an HS256 token for `--jwt-secret-file`
-// The server is built by `cargo build -p wasm-session-store-server --profile server`
-// (scripts/test.sh does it before the JS tests).
+// The server binary is built by scripts/build-server.sh (scripts/test.sh runs it before the JS
+// tests).
 import { spawn, execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { startSyncServer } from "./sync-server.mjs";
 
 const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
-export const SERVER_BIN = process.env.WSS_SERVER_BIN ?? join(repo, "target", "server", "wss-server");
 const run = promisify(execFile);
 
 /** Waits for `child` to exit (at most `ms`, then SIGKILL). */
@@ -32,15 +33,11 @@ function exited(child, ms = 5_000) {
 /**
  * Starts wss-server: on memory, or on `redis` (a redis:// URL); with `jwtSecret` (a string,
  * written to a file of its own for `--jwt-secret-file`), else `--insecure-dev`; `allowOrigins`
- * each as `--allow-origin`; `args` appended as they are. Resolves to
- * `{ url, pid, stop(), output() }` (output: what it printed so far, for failure messages).
+ * each as `--allow-origin`; `args` appended as they are. Resolves to `{ url, pid, args, stop() }`.
  */
 export async function startServer({ redis, jwtSecret, allowOrigins = [], args = [] } = {}) {
-  if (!existsSync(SERVER_BIN)) {
-    throw new Error(`no ${SERVER_BIN}: build it with \`cargo build -p wasm-session-store-server --profile server\``);
-  }
   let secretDir;
-  const argv = ["--listen", "127.0.0.1:0"];
+  const argv = [];
   if (redis) argv.push("--redis", redis);
   if (jwtSecret !== undefined) {
     secretDir = mkdtempSync(join(tmpdir(), "wss-jwt-"));
@@ -49,40 +46,23 @@ export async function startServer({ redis, jwtSecret, allowOrigins = [], args = 
   } else argv.push("--insecure-dev");
   for (const origin of allowOrigins) argv.push("--allow-origin", origin);
   argv.push(...args);
-  const child = spawn(SERVER_BIN, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const keep = (d) => { out = (out + d).slice(-8_000); };
-  child.stderr.on("data", keep);
   const cleanup = () => secretDir && rmSync(secretDir, { recursive: true, force: true });
+  let server;
   try {
-    const url = await new Promise((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`wss-server did not print its listening line within 20 s:\n${out}`)), 20_000);
-      child.stdout.on("data", (d) => {
-        keep(d);
-        const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-        if (m) { clearTimeout(timer); ok(m[1].replace(/\/$/, "")); }
-      });
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        fail(new Error(`wss-server ${argv.join(" ")} exited (${code ?? signal}) before listening:\n${out}`));
-      });
-    });
-    return {
-      url,
-      pid: child.pid,
-      args: argv,
-      output: () => out,
-      async stop() {
-        child.kill("SIGTERM");
-        await exited(child);
-        cleanup();
-      },
-    };
+    server = await startSyncServer({ args: argv });
   } catch (e) {
-    child.kill("SIGKILL");
     cleanup();
     throw e;
   }
+  return {
+    url: server.url.replace(/\/$/, ""),
+    pid: server.process.pid,
+    args: argv,
+    async stop() {
+      await server.stop();
+      cleanup();
+    },
+  };
 }
 
 /**
