@@ -320,3 +320,24 @@ export async function quiet(proxy, ms = 300, timeout = 20_000) {
 
 /** The store's requests in `log` (a device's proxy may carry several stores' requests). */
 export const of = (log, name) => log.filter((e) => e.store === name);
+
+/**
+ * The client's attempts among `entries` (requests of one change, in order): a request that
+ * failed with no answer on a kept-alive connection is resent at once by the browser itself
+ * (within a few ms, measured in all three engines), so requests closer than `gap` ms are one
+ * attempt; the client's own retries come after its backoff (>= 500 ms).
+ */
+export function attempts(entries, gap = 150) {
+  const out = [];
+  for (const e of entries) {
+    const last = out.at(-1);
+    if (last && e.at - last.at(-1).at < gap) last.push(e);
+    else out.push([e]);
+  }
+  return out;
+}
+
+/** A rule failing (`action`, default "down") the client's first `n` attempts of what `match` names. */
+export function failAttempts(proxy, match, n, action = "down") {
+  return proxy.rule((e) => proxy.entries(match).includes(e) && attempts(proxy.entries(match).filter((x) => x.seq <= e.seq)).length <= n, action);
+}
