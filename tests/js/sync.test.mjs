@@ -44,8 +44,9 @@ for (const storage of STORAGES) {
         const onB = await b.evaluate(() => store.load("s1"));
         assert.deepEqual(onB?.state, { n: 1, text: "héllo ✓" }, "B has s1");
         c.eq([onB.expiresAt, onB.ttlMs], [onServer.json.expiresAt, onServer.json.ttlMs], "B's expiresAt and ttlMs: the server's");
+        // (local: false on the pulling tab is checked by the "pulls" test.)
         const bEvents = await b.events((e) => e.id === "s1");
-        c.eq(bEvents.map((e) => [e.type, e.local, e.remote]), [["created", false, true]], "B's events for the pulled s1 ([type, local, remote])");
+        c.eq(bEvents.map((e) => [e.type, e.remote]), [["created", true]], "B's events for the pulled s1 ([type, remote])");
 
         await b.evaluate(() => store.set("s1", "n", 2));
         c.eq(await b.syncNow(), { value: { pushed: 1, pulled: 0, conflicts: 0, pending: 0 } }, "B's push of its edit");
@@ -64,8 +65,8 @@ for (const storage of STORAGES) {
         const onA = await a.evaluate(() => store.load("s1"));
         c.eq(onA?.state.n, 2, "A has B's edit");
         c.eq(onA?.version, 2, "a pulled change is a local write: local version + 1");
-        const aEvents = await a.evaluate(() => events.filter((e) => e.id === "s1").map((e) => [e.type, e.local, e.remote ?? null]));
-        c.eq(aEvents, [["created", true, null], ["saved", false, true]], "A's events for s1 ([type, local, remote])");
+        const aEvents = (await a.events((e) => e.id === "s1")).map((e) => [e.type, e.remote ?? null]);
+        c.eq(aEvents, [["created", null], ["saved", true]], "A's events for s1 ([type, remote])");
         const status = await a.status();
         c.eq([status.pending, status.lastError], [0, null], "A's syncStatus pending and lastError");
         c.eq(typeof status.lastSyncAt, "number", "lastSyncAt after a completed pass");
@@ -88,7 +89,9 @@ for (const storage of STORAGES) {
         c.eq(await b.evaluate(() => store.ids()), [], "B's sessions before its syncNow");
         c.eq(await b.syncNow(), { value: { pushed: 0, pulled: 1, conflicts: 0, pending: 0 } }, "B's syncNow");
         assert.deepEqual((await b.evaluate(() => store.load("p1")))?.state, { from: "server" });
-        // A local write in one tab is an event in the other (the feed works), and so is a pull.
+        // A pulled change is an event with remote: true and local: false, in the tab that
+        // pulled it and in the other (whose feed works: a local write of one tab is seen there).
+        c.eq((await b.events((e) => e.id === "p1")).map((e) => [e.type, e.local, e.remote]), [["created", false, true]], "the pulled change's event in the tab that pulled ([type, local, remote])");
         await b.evaluate(() => store.create({ local: true }, { id: "p0" }));
         await until(() => b2.evaluate(() => events.some((e) => e.id === "p0")), { what: "B's local write as an event in its other tab" });
         const inOther = await b2.events((e) => e.id === "p1");
