@@ -395,6 +395,25 @@ for (const storage of STORAGES) {
       const onB = (await b.evaluate(() => store.load("e1")))?.state;
       c.eq([onB?.a, onB?.b, onB?.merged, onB?.secret], [1, 2, true, marker], "the merge on B");
 
+      // Devices without the key (another key; no encryption) never get a state out of it.
+      for (const [what, otherKey] of [["another key", [...randomBytes(32)]], ["no encryption", undefined]]) {
+        const C = await Device.create(it, await syncEnv(it), { origin: 1, storage });
+        try {
+          const other = await C.tab();
+          await other.openStore({ backend: "memory", name, key: otherKey, offline: true });
+          const r = await other.syncNow();
+          const got = await other.evaluate(async () => {
+            const read = (id) => store.load(id).then((x) => ({ state: x?.state ?? null }), (e) => ({ code: e.code }));
+            return { e1: await read("e1"), e3: await read("e3"), ids: await store.ids() };
+          });
+          c.ok(got.e1.state === null && got.e3.state === null, `a device with ${what} reads no state (${JSON.stringify(got)}; its syncNow: ${JSON.stringify(r)})`);
+          const errors = await other.events((e) => e.type === "syncError");
+          c.ok(errors.some((e) => e.id === "e1"), `a device with ${what}: a syncError for e1 (${JSON.stringify(errors)})`);
+        } finally {
+          await C.close();
+        }
+      }
+
       // Tampered and replayed ciphertext from the server: refused, B's data intact, and the
       // change is pulled once the answers are honest again.
       const sealedBefore = JSON.parse(A.proxy.entries({ method: "PUT", id: "e1" })[0].body).enc;

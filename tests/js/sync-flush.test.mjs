@@ -29,29 +29,33 @@ function overlap(entries) {
 }
 
 for (const storage of STORAGES) {
-  for (const locks of [true, false]) {
-    test(`${storage}: two tabs and a worker flushing at once${locks ? "" : ", without Web Locks"}: no change pushed twice`, async () => {
-      await withDevices(it, storage, locks ? "flush" : "nolock", [{ origin: 1 }], async ({ name, devices: [A], server }) => {
+  // IndexedDB with a worker, with and without Web Locks; localStorage (its leader tab does the
+  // writes; workers have no localStorage) with two tabs.
+  for (const [backend, locks] of [["indexeddb", true], ["indexeddb", false], ["localstorage", true]]) {
+    const worker = backend === "indexeddb";
+    test(`${storage}: two tabs${worker ? " and a worker" : ""} flushing at once (${backend}${locks ? "" : ", without Web Locks"}): no change pushed twice`, async () => {
+      await withDevices(it, storage, locks ? `flush-${backend.slice(0, 3)}` : "nolock", [{ origin: 1 }], async ({ name, devices: [A], server }) => {
         const c = soft();
         const query = locks ? "" : "?without=locks";
         const t1 = await A.tab({ query });
         const t2 = await A.tab({ query });
         const down = A.proxy.rule(DOWN, "down");
-        await t1.openStore({ backend: "indexeddb", name });
-        await t2.openStore({ backend: "indexeddb", name });
-        await t1.evaluate((o) => { startWorker(); return toWorker("open", o); }, { ...t1.options, withoutLocks: !locks });
+        await t1.openStore({ backend, name });
+        await t2.openStore({ backend, name });
+        if (worker) await t1.evaluate((o) => { startWorker(); return toWorker("open", o); }, { ...t1.options, withoutLocks: !locks });
         const lockless = await t1.evaluate(() => !navigator.locks);
         assert.equal(lockless, !locks, "Web Locks as the case says");
         const ids = Array.from({ length: 24 }, (_, i) => `w${i}`);
         await t1.evaluate((ids) => store.saveMany(ids.map((id) => ({ id, state: { id, by: "tab 1" } }))), ids);
         await t2.evaluate((ids) => Promise.all(ids.slice(0, 8).map((id) => store.set(id, "by", "tab 2"))), ids);
-        // The worker edits through its own store (the same IndexedDB).
-        await t1.evaluate((ids) => Promise.all(ids.slice(16).map((id) => toWorker("set", { id, key: "by", value: "worker" }))), ids);
+        // The worker edits through its own store (the same IndexedDB); without one, tab 2.
+        if (worker) await t1.evaluate((ids) => Promise.all(ids.slice(16).map((id) => toWorker("set", { id, key: "by", value: "worker" }))), ids);
+        else await t2.evaluate((ids) => Promise.all(ids.slice(16).map((id) => store.set(id, "by", "worker"))), ids);
         await until(() => t2.status().then((s) => s.pending === 24), { what: "24 pending" });
         down.remove();
         A.proxy.rule({ method: "PUT" }, { delay: 60 });
         const from = A.proxy.log.length;
-        await t1.evaluate(() => { globalThis.flushes = [settle(store.syncNow()), toWorker("syncNow")]; });
+        await t1.evaluate((worker) => { globalThis.flushes = [settle(store.syncNow()), worker ? toWorker("syncNow") : settle(store.syncNow())]; }, worker);
         await t2.evaluate(() => { globalThis.flushes = [settle(store.syncNow())]; });
         const results = [...await t1.evaluate(() => Promise.all(flushes), undefined, { timeout: 120_000 }), ...await t2.evaluate(() => Promise.all(flushes), undefined, { timeout: 120_000 })];
         c.eq(results.filter((r) => !r.value).map((r) => JSON.stringify(r)), [], "syncNow calls that did not resolve (tab 1, worker, tab 2)");
@@ -70,8 +74,8 @@ for (const storage of STORAGES) {
         const flushing = forwarded(A.proxy.log.slice(from)).filter((e) => e.method === "PUT");
         c.ok(overlap(flushing) <= 6, `PUTs in flight at once: ${overlap(flushing)} (at most 6)`);
         const pushed = results.reduce((n, r) => n + (r.value?.pushed ?? 0), 0);
-        console.log(`# ${ENGINE} ${storage}${locks ? "" : " without locks"}: tab 1, the worker and tab 2 pushed ${results.map((r) => r.value?.pushed).join(" + ")} = ${pushed} of 24`);
-        await t1.evaluate(() => toWorker("close"));
+        console.log(`# ${ENGINE} ${storage} ${backend}${locks ? "" : " without locks"}: tab 1, ${worker ? "the worker" : "tab 1 again"} and tab 2 pushed ${results.map((r) => r.value?.pushed).join(" + ")} = ${pushed} of 24`);
+        if (worker) await t1.evaluate(() => toWorker("close"));
         c.done();
       });
     });
@@ -119,6 +123,8 @@ for (const storage of STORAGES) {
       await until(() => A.proxy.entries({ method: "PUT" }).filter((e) => e.action === "delay").length >= 3, { what: "t1's PUTs in flight" });
       const inFlight = A.proxy.entries((e) => e.method === "PUT" && e.action === "delay" && e.doneAt === undefined).map((e) => e.id);
       await t1.close();
+      console.log(`# ${ENGINE} ${storage}: tab 1 closed with ${inFlight.length} PUTs in flight (${inFlight.join(", ")})`);
+      c.ok(inFlight.length > 0, "PUTs in flight when tab 1 closed");
       await until(async () => (await t2.syncNow()).value?.pending === 0, { timeout: 30_000, interval: 200, what: "t2's syncNow leaving nothing pending" });
       await quiet(A.proxy);
       const all = await server.all(name);
