@@ -11,7 +11,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { useBrowser } from "./helpers.mjs";
-import { Device, ServerView, STORAGES, forwarded, show, soft, storeName, syncEnv, until, withDevices } from "./sync-helpers.mjs";
+import { Device, ServerView, STORAGES, concurrentPerSession, forwarded, show, soft, storeName, syncEnv, until, withDevices } from "./sync-helpers.mjs";
 
 const it = useBrowser();
 const RECORD_FIELDS = ["createdAt", "expiresAt", "id", "state", "ttlMs", "updatedAt", "version"];
@@ -302,6 +302,7 @@ for (const storage of STORAGES) {
       c.ok(seen.includes("DELETE x1 if-match 204"), `the expiry by the sweeper is pushed as a DELETE: ${JSON.stringify(seen)}`);
       c.ok(seen.includes("DELETE x2 if-match 204"), `the expiry by deleteExpired is pushed as a DELETE: ${JSON.stringify(seen)}`);
       c.eq(log.filter((e) => e.id === "m2" && e.ifNoneMatch === "*").length, 0, "creates of m2 (a move is not a create)");
+      c.eq(concurrentPerSession(A.proxy.log), [], "writes of one session in flight at once");
 
       if (pushed.value?.pending) {
         // Say whether what the pass left is pushed by the next one.

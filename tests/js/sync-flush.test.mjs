@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useBrowser } from "./helpers.mjs";
-import { Device, ENGINE, STORAGES, forwarded, quiet, show, soft, storeName, syncEnv, token, until, withDevices } from "./sync-helpers.mjs";
+import { Device, ENGINE, STORAGES, concurrentPerSession, forwarded, quiet, show, soft, storeName, syncEnv, token, until, withDevices } from "./sync-helpers.mjs";
 import { startServer } from "../../scripts/sync-test-servers.mjs";
 
 const it = useBrowser();
@@ -65,6 +65,7 @@ for (const storage of STORAGES) {
         const twice = Object.entries(puts).filter(([, l]) => l.length > 1)
           .map(([id, l]) => `${id}: ${l.length} PUTs (${l.map((e) => e.upstream).join(", ")}; ${new Set(l.map((e) => e.idempotencyKey)).size} Idempotency-Key(s))`);
         c.eq(twice, [], "sessions pushed more than once");
+        c.eq(concurrentPerSession(A.proxy.log), [], "writes of one session in flight at once");
         c.eq(Object.keys(puts).sort(), [...ids].sort(), "sessions pushed");
         c.eq(forwarded(A.proxy.log).filter((e) => e.upstream === 412).length, 0, "412s from the server");
         const all = await server.all(name);

@@ -341,3 +341,27 @@ export function attempts(entries, gap = 150) {
 export function failAttempts(proxy, match, n, action = "down") {
   return proxy.rule((e) => proxy.entries(match).includes(e) && attempts(proxy.entries(match).filter((x) => x.seq <= e.seq)).length <= n, action);
 }
+
+/**
+ * Sessions that had two requests in flight at once in `log` (a move counts for both ids):
+ * `["id: seq and seq", ...]`.
+ */
+export function concurrentPerSession(log) {
+  const byId = {};
+  for (const e of log.filter((x) => x.id !== undefined)) {
+    const ids = [e.id];
+    if (e.kind === "move") { try { ids.push(JSON.parse(e.body).to); } catch { /* a bad body */ } }
+    for (const id of ids) (byId[id] ??= []).push(e);
+  }
+  const out = [];
+  for (const [id, list] of Object.entries(byId)) {
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const [x, y] = [list[i], list[j]];
+        if (x.method === "GET" || y.method === "GET") continue;
+        if (y.at < (x.doneAt ?? Infinity) && x.at < (y.doneAt ?? Infinity)) out.push(`${id}: ${x.seq} and ${y.seq}`);
+      }
+    }
+  }
+  return out;
+}

@@ -92,8 +92,13 @@ for (const storage of STORAGES) {
         // A pulled change is an event with remote: true and local: false, in the tab that
         // pulled it and in the other (whose feed works: a local write of one tab is seen there).
         c.eq((await b.events((e) => e.id === "p1")).map((e) => [e.type, e.local, e.remote]), [["created", false, true]], "the pulled change's event in the tab that pulled ([type, local, remote])");
+        const pulledSoFar = B.proxy.entries({ kind: "changes" }).length;
         await b.evaluate(() => store.create({ local: true }, { id: "p0" }));
         await until(() => b2.evaluate(() => events.some((e) => e.id === "p0")), { what: "B's local write as an event in its other tab" });
+        // The pass that the write starts pushes and does not pull.
+        await until(() => B.proxy.entries({ method: "PUT", id: "p0" }).some((e) => e.status === 201), { what: "p0 pushed by the pass its write started" });
+        await quiet(B.proxy);
+        c.eq(B.proxy.entries({ kind: "changes" }).length - pulledSoFar, 0, "GET /changes by the pass a write started (it only pushes)");
         const inOther = await b2.events((e) => e.id === "p1");
         c.eq(inOther.map((e) => [e.type, e.local, e.remote]), [["created", false, true]], "the pulled change's event in B's other tab ([type, local, remote])");
 
@@ -479,9 +484,11 @@ for (const storage of STORAGES) {
         // part of the attempt it resends).
         const b1 = { method: "PUT", id: "b1" };
         failAttempts(A.proxy, b1, 2);
+        const wrote = Date.now();
         await a.evaluate(() => store.create({ n: 1 }, { id: "b1" }));
         await until(async () => (await server.get(name, "b1")).status === 200, { timeout: 15_000, what: "b1 pushed by the client's own retries" });
         const tries = attempts(A.proxy.entries(b1));
+        c.ok(tries[0][0].at - wrote < 1_000, `the write's push started ${tries[0][0].at - wrote} ms after it (within a second)`);
         c.eq(tries.length, 3, `the client's attempts of b1 (${tries.map((t) => t.length).join(", ")} requests each)`);
         const gaps = tries.slice(1).map((t, i) => t[0].at - tries[i].at(-1).at);
         c.ok(gaps.every((g) => g >= 400) && gaps[1] >= gaps[0] * 0.5, `the retries waited (backoff): ${gaps.join(", ")} ms`);
