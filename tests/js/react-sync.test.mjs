@@ -87,27 +87,26 @@ const fresh = (what) => `rs-${what}-${process.pid}-${++stores}`;
 /** A window on the blank test page with the bundle loaded as `rs` and the package initialised. */
 async function openPage() {
   const page = await it.browser.page(`${pages.url}t/test.html`);
-  await page.evaluate(async () => {
-    globalThis.rs = await import("/rs/react-sync.js");
-    await rs.ready;
-  });
+  await page.evaluate(() => import("/rs/react-sync.js").then((m) => (globalThis.rs = m).ready));
   return page;
 }
 
-/** Closes `page`, failing if React logged errors or warnings. */
+/** Closes `page` and its `store` if it has one, failing if React logged errors or warnings. */
 async function closePage(page) {
-  const logged = await page.evaluate(() => rs.logged);
+  const logged = await page.evaluate(() => (globalThis.store?.close(), rs.logged));
   await page.close();
   assert.deepEqual(logged, [], "React logged nothing");
 }
 
 /**
- * Opens `globalThis.store` in `page`: IndexedDB, `name`, syncing to `url` and pulling every
- * `intervalMs` (null: only in syncNow), its clock `skewMs` behind the page's. Without pulls of
- * its own, waits for the pass that opening starts: until two reads of the status 300 ms apart agree.
+ * A window (see openPage) with `globalThis.store` open: IndexedDB, `name`, syncing to `url`
+ * (default the server) and pulling every `intervalMs` (null: only in syncNow), its clock `skewMs`
+ * behind the page's. Without pulls of its own, it waits for the pass that opening starts: until
+ * two reads of the status 300 ms apart agree.
  */
-const openStore = (page, { url, name, intervalMs = null, skewMs = 0 }) =>
-  page.evaluate(async ({ url, name, intervalMs, skewMs }) => {
+async function storePage({ url = sync.url, name, intervalMs = null, skewMs = 0 }) {
+  const page = await openPage();
+  await page.evaluate(async ({ url, name, intervalMs, skewMs }) => {
     const now = () => Date.now() - skewMs;
     globalThis.store = await rs.SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: null, now, sync: { url, intervalMs } });
     await store.syncNow();
@@ -118,6 +117,8 @@ const openStore = (page, { url, name, intervalMs = null, skewMs = 0 }) =>
       await rs.sleep(300);
     }
   }, { url, name, intervalMs, skewMs });
+  return page;
+}
 
 test("react/index.js exports useSyncStatus; its size (gzip -9, as react.test.mjs measures) stays within 1,000 B", () => {
   const source = readFileSync(join(hooks, "index.js"));
@@ -129,8 +130,7 @@ test("react/index.js exports useSyncStatus; its size (gzip -9, as react.test.mjs
 });
 
 test("undefined on the first render, then the status as syncStatus() gives it; no store: undefined, nothing read or subscribed; StrictMode: the same", async () => {
-  const page = await openPage();
-  await openStore(page, { url: sync.url, name: fresh("first") });
+  const page = await storePage({ name: fresh("first") });
   const out = await page.evaluate(async () => {
     const result = {};
     for (const strict of [false, true]) {
@@ -168,16 +168,13 @@ test("undefined on the first render, then the status as syncStatus() gives it; n
     assert.equal(o.active, 1, `${mode}: one subscription`);
     assert.equal(o.after, 0, `${mode}: none after unmount`);
   }
-  await page.evaluate(() => store.close());
   await closePage(page);
 });
 
 test("a write shows pending 1, then the push that empties the queue (no event of its own) shows pending 0 and a later lastSyncAt", async () => {
-  const page = await openPage();
-  await openStore(page, { url: sync.url, name: fresh("push") });
+  const page = await storePage({ name: fresh("push") });
   const out = await page.evaluate(async () => {
-    const m = rs.mount(store);
-    await rs.until(() => m.value);
+    const m = await rs.mounted(store);
     const seen = rs.events(store);
     const writes = [];
     let last = m.value.lastSyncAt;
@@ -199,18 +196,15 @@ test("a write shows pending 1, then the push that empties the queue (no event of
     assert.ok([[1, 0], [0]].some((s) => JSON.stringify(s) === JSON.stringify(shown)), `pending 1 (if read before the push), then 0, each once: ${shown}`);
   }
   assert.equal(out.status.pending, 0);
-  await page.evaluate(() => store.close());
   await closePage(page);
 });
 
 test("the network down: writes show pending 2 and lastError UNAVAILABLE; back up, the pass that `online` starts empties the queue and clears lastError with no event, and the hook follows", async () => {
-  const page = await openPage();
-  await openStore(page, { url: cut.url, name: fresh("offline") });
+  const page = await storePage({ url: cut.url, name: fresh("offline") });
   cut.down = true;
   try {
     await page.evaluate(async () => {
-      globalThis.m = rs.mount(store);
-      await rs.until(() => m.value);
+      globalThis.m = await rs.mounted(store);
       await store.create({ a: 1 }, { id: "a" });
       await store.create({ b: 1 }, { id: "b" });
       await rs.until(() => m.value.pending === 2 && m.value.lastError?.code === "UNAVAILABLE", 10_000);
@@ -234,21 +228,18 @@ test("the network down: writes show pending 2 and lastError UNAVAILABLE; back up
   assert.deepEqual(out.shown.at(-1), out.status, "the hook shows what syncStatus() says");
   assert.ok(out.shown.at(-1).lastSyncAt > 0);
   assert.ok(out.ms < 5000, `shown within the hook's longest wait between reads, 3.2 s (and slack): ${out.ms} ms`);
-  await page.evaluate(() => store.close());
   await closePage(page);
 });
 
 test("another tab's writes (the network down, then up in that tab): this tab's hook shows pending 1, the failure, then the queue emptied by the other tab's pass", async () => {
-  const a = await openPage();
-  const b = await openPage();
   const name = fresh("tabs");
-  await openStore(a, { url: cut.url, name });
+  const a = await storePage({ url: cut.url, name });
+  const b = await openPage();
   await b.evaluate(async ({ url, name }) => {
     globalThis.store = await rs.SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: null, sync: { url, intervalMs: null } });
   }, { url: cut.url, name });
   await a.evaluate(async () => {
-    globalThis.m = rs.mount(store);
-    await rs.until(() => m.value);
+    globalThis.m = await rs.mounted(store);
     globalThis.seen = rs.events(store);
   });
   cut.down = true;
@@ -273,18 +264,15 @@ test("another tab's writes (the network down, then up in that tab): this tab's h
     [undefined, [0, null], [1, "UNAVAILABLE"], [0, null]],
   ];
   assert.ok(expected.some((e) => JSON.stringify(e) === JSON.stringify(out.shown)), `shown: ${JSON.stringify(out.shown)}`);
-  for (const page of [a, b]) await page.evaluate(() => store.close());
   await closePage(a);
   await closePage(b);
 });
 
 test("a session the server refuses (400: by its clock the deadline has passed): lastError INVALID_INPUT, pending 1; its push taken later clears both, with no event for the clearing", async () => {
-  const page = await openPage();
   // This device's clock is an hour behind the server's: a 60 s TTL ends, for the server, in the past.
-  await openStore(page, { url: sync.url, name: fresh("refused"), skewMs: 3_600_000 });
+  const page = await storePage({ name: fresh("refused"), skewMs: 3_600_000 });
   const out = await page.evaluate(async () => {
-    const m = rs.mount(store);
-    await rs.until(() => m.value);
+    const m = await rs.mounted(store);
     await store.create({ n: 1 }, { id: "skewed", ttlMs: 60_000 });
     await rs.until(() => m.value.lastError, 10_000);
     const refused = { shown: m.value, status: await store.syncStatus() };
@@ -300,17 +288,14 @@ test("a session the server refuses (400: by its clock the deadline has passed): 
   assert.deepEqual(out.refused.shown, out.refused.status);
   assert.deepEqual(out.types, ["ttlUpdated"], "the TTL's event, and none for the push that cleared the error");
   assert.deepEqual(out.shown, out.status);
-  await page.evaluate(() => store.close());
   await closePage(page);
 });
 
 test("pulls every 300 ms that find nothing move lastSyncAt with no event: the hook follows, reading 0.1, 0.2 ... 3.2 s apart, and renders only what changed", async () => {
-  const page = await openPage();
-  await openStore(page, { url: sync.url, name: fresh("pulls"), intervalMs: 300 });
+  const page = await storePage({ name: fresh("pulls"), intervalMs: 300 });
   const out = await page.evaluate(async () => {
     const w = rs.counted(store);
-    const m = rs.mount(w);
-    await rs.until(() => m.value);
+    const m = await rs.mounted(w);
     const seen = rs.events(store);
     await rs.sleep(9000);
     seen.off();
@@ -328,17 +313,14 @@ test("pulls every 300 ms that find nothing move lastSyncAt with no event: the ho
   assert.ok(gaps.length >= 5 && gaps.length <= 10, `reads after the first in 9 s: ${gaps.length}`);
   assert.ok(Math.max(...gaps) < 4500, `at most 3.2 s (and slack) between reads: ${gaps}`);
   assert.ok(gaps.at(-1) >= 3000, `3.2 s apart once quiet: ${gaps}`);
-  await page.evaluate(() => store.close());
   await closePage(page);
 });
 
 test("a burst of 200 writes is a few reads, not one per event; unmounted, nothing is read or subscribed any more", async () => {
-  const page = await openPage();
-  await openStore(page, { url: sync.url, name: fresh("burst") });
+  const page = await storePage({ name: fresh("burst") });
   const out = await page.evaluate(async () => {
     const w = rs.counted(store);
-    const m = rs.mount(w);
-    await rs.until(() => m.value);
+    const m = await rs.mounted(w);
     const seen = rs.events(store);
     const before = w.reads.length;
     await store.saveMany(Array.from({ length: 200 }, (_, i) => ({ id: `s${i}`, state: { i } })));
@@ -356,7 +338,6 @@ test("a burst of 200 writes is a few reads, not one per event; unmounted, nothin
   assert.deepEqual(out.burst.shown, [undefined, 0, 200, 0], "pending 0, 200 after the burst, then 0 once pushed");
   assert.deepEqual({ active: out.active, readsAfter: out.readsAfter }, { active: 0, readsAfter: 0 });
   assert.equal(out.status.pending, 0, "the write after unmounting synced all the same");
-  await page.evaluate(() => store.close());
   await closePage(page);
 });
 

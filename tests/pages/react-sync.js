@@ -5,7 +5,7 @@ import { StrictMode, createElement as h } from "react";
 import { flushSync } from "react-dom";
 import { createRoot } from "react-dom/client";
 import { useSyncStatus } from "wasm-session-store/react";
-import { watched } from "./react.js";
+import { until, watched } from "./react.js";
 
 export { SessionStore, ready, logged, sleep, until } from "./react.js";
 
@@ -60,6 +60,13 @@ export function mount(store, { strict = false } = {}) {
     },
   };
   m.render({ store });
+  return m;
+}
+
+/** `mount(store)` once its first value has rendered. */
+export async function mounted(store) {
+  const m = mount(store);
+  await until(() => m.value);
   return m;
 }
 
