@@ -19,38 +19,50 @@ const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
  * Launches Chromium with a fresh profile and serves www/ + pkg/ (and `mounts`). Every page of
  * the context, however it was opened, collects its uncaught errors in `page.errors`, and
  * `close()` fails if any page had one (a test that expects one empties `page.errors`).
+ * `device()` launches another Chromium with a profile of its own on the same server: another
+ * device of the same user (its own storage, service worker and network), closed by `close()` too.
  */
 export async function launch({ mounts } = {}) {
-  const profile = mkdtempSync(join(tmpdir(), "wss-chromium-"));
   const server = await serve({ mounts: { "/t/": join(repo, "tests", "pages"), ...mounts } });
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-    headless: true,
-  });
   const pages = [];
-  const watch = (page) => {
-    if (page.errors) return;
-    page.errors = [];
-    page.on("pageerror", (e) => page.errors.push(e));
-    pages.push(page);
+  const profiles = [];
+  const contexts = [];
+  const open = async () => {
+    const profile = mkdtempSync(join(tmpdir(), "wss-chromium-"));
+    profiles.push(profile);
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: CHROMIUM_ARGS,
+      headless: true,
+    });
+    contexts.push(context);
+    const watch = (page) => {
+      if (page.errors) return;
+      page.errors = [];
+      page.on("pageerror", (e) => page.errors.push(e));
+      pages.push(page);
+    };
+    context.pages().forEach(watch);
+    context.on("page", watch);
+    return {
+      url: server.url,
+      context,
+      /** A new page on `path`. */
+      async page(path = "t/test.html") {
+        const page = await context.newPage();
+        watch(page);
+        await page.goto(server.url + path);
+        return page;
+      },
+    };
   };
-  context.pages().forEach(watch);
-  context.on("page", watch);
   return {
-    url: server.url,
-    context,
-    /** A new page on `path`. */
-    async page(path = "t/test.html") {
-      const page = await context.newPage();
-      watch(page);
-      await page.goto(server.url + path);
-      return page;
-    },
+    ...(await open()),
+    device: open,
     async close() {
-      await context.close();
+      for (const context of contexts) await context.close();
       await server.close();
-      rmSync(profile, { recursive: true, force: true });
+      for (const profile of profiles) rmSync(profile, { recursive: true, force: true });
       const errors = pages.flatMap((p) => p.errors.map((e) => `${p.url()}: ${e.stack ?? e}`));
       if (errors.length) throw new Error(`uncaught errors in pages:\n${errors.join("\n")}`);
     },

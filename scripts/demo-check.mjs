@@ -1,6 +1,8 @@
 // Drives the demo (www/) in headless Chromium once, as a person would, and checks what it shows:
 // install, create, edit and save, a second tab's change feed, a version conflict, change id,
-// extend TTL, delete, then a reload with the network off served by the service worker.
+// extend TTL, delete; then sync with a second device (another Chromium profile): it pulls the
+// session, both edit it while the first is offline (the demo's switch), the conflict is merged
+// and both end with the merge; then a reload with the network off served by the service worker.
 //   node scripts/demo-check.mjs     (what `npm run demo -- --check` runs after building pkg/)
 // The demo test (tests/js/demo.test.mjs) runs the same steps through `checkDemo`.
 import assert from "node:assert/strict";
@@ -8,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch } from "./browser.mjs";
+import { demoSync } from "./demo-sync.mjs";
 
 const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
 export const SCREENSHOT = join(repo, "test-results", "demo.png");
@@ -93,6 +96,8 @@ export async function checkDemo(browser, { say = console.log, screenshot = SCREE
   assert.equal(await a.locator("tbody tr").count(), 1);
   say("created and deleted a second session; delete expired found none; tab B heard the delete");
 
+  const d = await syncDevices(browser, [a, b], renamed, { say, screenshot: screenshot.replace(/\.png$/, "-sync.png") });
+
   await browser.context.setOffline(true);
   try {
     await a.reload();
@@ -102,16 +107,110 @@ export async function checkDemo(browser, { say = console.log, screenshot = SCREE
     const probe = await a.evaluate(() => fetch("/pkg/wasm_session_store.d.ts").then((r) => r.status, () => "failed"));
     assert.equal(probe, "failed", "the network is off: a file the service worker does not cache cannot load");
     assert.equal(await a.evaluate(() => document.body.dataset.sw), "controlled");
-    assert.equal(await cellOf(a, renamed, "version"), "3");
+    assert.equal(await cellOf(a, renamed, "version"), String(d.version));
     await a.click(`tr[data-id="${renamed}"]`);
-    await editing(a, 3);
-    assert.deepEqual(JSON.parse(await a.inputValue("#state")), { user: "ada", cart: ["apple", "pear", "fig"], visits: 3 });
-    say(`offline reload: served by the service worker, ${renamed} is there at version 3 with its state`);
+    await editing(a, d.version);
+    assert.deepEqual(JSON.parse(await a.inputValue("#state")), d.merged);
+    assert.equal(await text(a, "#sync-server"), browser.syncUrl, "the sync server's address came from the cache: the store syncs");
+    say(`offline reload: served by the service worker, ${renamed} is there at version ${d.version} with the merged state, and the store still syncs to ${browser.syncUrl}`);
   } finally {
     await browser.context.setOffline(false);
   }
-  const errors = [...a.errors, ...b.errors];
+  const errors = [...a.errors, ...b.errors, ...d.errors];
   assert.deepEqual(errors, [], "no uncaught errors in either tab");
+}
+
+/**
+ * `launch()` serving the demo with its sync server (scripts/demo-sync.mjs), as `npm run demo`
+ * does; `close()` stops the sync server too.
+ */
+export async function launchDemo() {
+  const sync = demoSync();
+  const browser = await launch({ mounts: sync.mounts });
+  const close = browser.close;
+  browser.close = () => close().finally(() => sync.stop());
+  try {
+    browser.syncUrl = await sync.start(browser.url);
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+  return browser;
+}
+
+/**
+ * Two devices: `browser` (its tabs `a`, with `id` at version 3, and `b`) and a second profile.
+ * The second pulls the session; `a` goes offline (the demo's switch) and edits it while the second
+ * edits it too; back online, `a`'s push meets the other's: a conflict, merged; the second pulls the
+ * merge. Resolves to what `a` ends with (`merged`, `version`) and the second device's `errors`.
+ */
+async function syncDevices(browser, [a, b], id, { say, screenshot }) {
+  await a.waitForFunction(() => document.querySelector("#pending").textContent.includes("all synced"));
+  assert.equal(await cellOf(a, id, "sync"), "synced");
+  assert.match(await cellOf(a, id, "synced-at"), /\d:\d\d:\d\d/);
+  assert.equal(await text(a, "#sync-error"), "none");
+  say(`sync: device 1 pushed everything to ${browser.syncUrl}: "${await text(a, "#pending")}", ${id} synced at ${await cellOf(a, id, "synced-at")}`);
+
+  const device = await browser.device();
+  const c = await open(device);
+  await c.waitForSelector(`tr[data-id="${id}"]`, { timeout: 10_000 });
+  assert.equal(await cellOf(c, id, "version"), "1", "local versions are the device's own");
+  assert.equal(await cellOf(c, id, "sync"), "synced");
+  await c.click(`tr[data-id="${id}"]`);
+  await editing(c, 1);
+  const shared = { user: "ada", cart: ["apple", "pear", "fig"], visits: 3 };
+  assert.deepEqual(JSON.parse(await c.inputValue("#state")), shared);
+  assert.equal(await c.locator('#log li[data-type=created][data-remote=true]').count(), 1, "its feed shows the pull");
+  say(`device 2 (another browser profile) pulled ${id}: the same state, at its own version 1`);
+
+  await a.check("#offline");
+  await a.waitForSelector("body[data-sync=offline]");
+  await a.click(`tr[data-id="${id}"]`);
+  await editing(a, 3);
+  await edit(a, { ...shared, cart: [...shared.cart, "kiwi"], visits: 4 });
+  await a.click("#save-if");
+  await message(a, "ok", /now 4/);
+  await a.waitForFunction((id) => document.querySelector(`tr[data-id="${id}"] .sync`)?.textContent === "pending", id);
+  await a.waitForFunction(() => document.querySelector("#pending").textContent === "1 session pending" &&
+    document.querySelector("#sync-error").textContent.startsWith("UNAVAILABLE"), undefined, { timeout: 10_000 });
+  say(`device 1 offline: saved version 4 (kiwi added); ${id} is pending, "${await text(a, "#pending")}", last error "${await text(a, "#sync-error")}"`);
+
+  await edit(c, { ...shared, cart: [...shared.cart, "plum"], note: "from device 2" });
+  await c.click("#save-if");
+  await message(c, "ok", /now 2/);
+  await c.waitForFunction((id) => document.querySelector(`tr[data-id="${id}"] .sync`)?.textContent === "synced" &&
+    document.querySelector("#pending").textContent.includes("all synced"), id, { timeout: 10_000 });
+  say("device 2 online: saved its own edit (plum added, a note) and pushed it");
+
+  await a.uncheck("#offline");
+  await a.waitForSelector("#log li[data-type=conflict]", { timeout: 10_000 });
+  assert.match(await text(a, "#log li[data-type=conflict]"), new RegExp(`conflict ${id} → merged`));
+  await a.waitForFunction((id) => document.querySelector(`tr[data-id="${id}"] .sync`)?.textContent === "synced" &&
+    document.querySelector("#pending").textContent.includes("all synced") && document.querySelector("#sync-error").textContent === "none",
+  id, { timeout: 10_000 });
+  assert.match(await cellOf(a, id, "conflicts"), /^1 · merged \d/);
+  assert.match(await text(a, "#editing"), /editing version 4 · the store has version 5$/, "the editor says it is behind");
+  await b.waitForFunction((id) => /^1 · merged /.test(document.querySelector(`tr[data-id="${id}"] .conflicts`)?.textContent), id);
+  mkdirSync(dirname(screenshot), { recursive: true });
+  await a.screenshot({ path: screenshot, fullPage: true });
+  await a.click("#reload-editor");
+  const version = Number(await cellOf(a, id, "version"));
+  await editing(a, version);
+  const merged = { user: "ada", cart: ["apple", "pear", "fig", "plum", "kiwi"], visits: 4, note: "from device 2" };
+  assert.deepEqual(JSON.parse(await a.inputValue("#state")), merged, "both edits kept");
+  say(`device 1 back online: its push met device 2's, a conflict settled as "merged" (its other tab shows it too): ${JSON.stringify(merged)}, synced, no error`);
+  say(`screenshot of device 1 before it reloaded its editor: ${screenshot}`);
+
+  // Its pulls every 3 s may have brought it already; "Sync now" pulls at once.
+  await c.click("#sync-now");
+  await message(c, "ok", /^Synced: pushed 0, pulled [01], 0 conflicts settled, 0 pending\.$/);
+  await c.waitForSelector("#log li[data-type=saved][data-remote=true]");
+  await c.click("#reload-editor");
+  await editing(c, 3);
+  assert.deepEqual(JSON.parse(await c.inputValue("#state")), merged);
+  assert.equal(await cellOf(c, id, "conflicts"), "", "the conflict was device 1's");
+  say("device 2 pulled the merge: both devices hold the same state");
+  return { merged, version, errors: c.errors };
 }
 
 async function open(browser) {
@@ -148,7 +247,7 @@ async function message(page, kind, pattern) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const browser = await launch();
+  const browser = await launchDemo();
   try {
     await checkDemo(browser, { say: (line) => console.log(`demo check: ✓ ${line}`) });
     console.log("demo check: passed");

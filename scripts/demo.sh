@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds pkg/ and serves the demo PWA (www/) on 127.0.0.1, printing its URL. PORT sets the port
-# (default 8080).
+# Builds pkg/ and the sync server, serves the demo PWA (www/) on 127.0.0.1 and starts
+# `wss-server --insecure-dev` (memory) for it to sync to (scripts/demo-sync.mjs), printing both
+# URLs. PORT sets the demo's port (default 8080; the sync server takes a free one).
 #   npm run demo                 build and serve until Ctrl-C
 #   npm run demo -- --check      build, drive the demo once in headless Chromium (two tabs, a
+#                                conflict, two devices syncing through offline edits and a
 #                                conflict, an offline reload), print each step, exit non-zero
 #                                if any failed; for machines without a screen
 set -euo pipefail
@@ -13,7 +15,8 @@ case "${1:-}" in
   *) echo "usage: npm run demo [-- --check]" >&2; exit 2 ;;
 esac
 bash scripts/build.sh
+bash scripts/build-server.sh
 if [ "${1:-}" = "--check" ]; then
   exec node scripts/demo-check.mjs
 fi
-exec node scripts/serve.mjs --port "${PORT:-8080}"
+exec node scripts/demo-sync.mjs --port "${PORT:-8080}"

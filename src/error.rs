@@ -114,6 +114,12 @@ pub enum StoreError {
         /// What the server or the option said.
         reason: Cow<'static, str>,
     },
+    /// Sync: the server could not be reached or read, failed, or asked to wait (code
+    /// [`Unavailable`](ErrorCode::Unavailable)).
+    SyncUnavailable {
+        /// What happened.
+        reason: Cow<'static, str>,
+    },
 }
 
 impl StoreError {
@@ -130,6 +136,7 @@ impl StoreError {
             StoreError::Blocked { .. } => ErrorCode::Blocked,
             StoreError::Closed => ErrorCode::Closed,
             StoreError::Unauthorized { .. } => ErrorCode::Unauthorized,
+            StoreError::SyncUnavailable { .. } => ErrorCode::Unavailable,
         }
     }
 
@@ -146,6 +153,13 @@ impl StoreError {
         StoreError::Unavailable {
             reason: reason.into(),
             cause: None,
+        }
+    }
+
+    /// A [`SyncUnavailable`](StoreError::SyncUnavailable) error with this reason.
+    pub fn sync_unavailable(reason: impl Into<Cow<'static, str>>) -> Self {
+        StoreError::SyncUnavailable {
+            reason: reason.into(),
         }
     }
 
@@ -240,6 +254,11 @@ impl StoreError {
             StoreError::Unauthorized { reason } => {
                 m.push_str("sync unauthorized: ");
                 m.push_str(reason);
+            }
+            StoreError::SyncUnavailable { reason } => {
+                m.push_str("sync unavailable: ");
+                m.push_str(reason);
+                m.push_str(" (nothing queued is lost)");
             }
         }
         m

@@ -1,5 +1,6 @@
 // The demo app: one store, its live sessions, a state editor with optimistic versioning, the
-// change feed of this and other tabs, and the storage the browser gives the origin.
+// change feed of this and other tabs, the storage the browser gives the origin, and sync to the
+// server that `npm run demo` starts (each browser profile is a device).
 // It uses the package exactly as an app would: `import ... from "wasm-session-store"`.
 import init, { SessionStore } from "wasm-session-store";
 
@@ -13,8 +14,40 @@ const WHY = {
   memory: "memory: this page only; a reload starts empty.",
 };
 
+/** How often the store pulls from the sync server. */
+const PULL_MS = 3000;
+/**
+ * Conflict policies the demo offers. "merge" keeps both devices' edits: the union of arrays (the
+ * cart), the larger of numbers (visits), this device's value of anything else; a session deleted
+ * on one side and edited on the other is kept, with the edit.
+ */
+const CONFLICTS = {
+  server: "server",
+  client: "client",
+  merge: (local, remote) => {
+    if (!local || !remote) return (local ?? remote)?.state ?? null;
+    const merged = { ...remote.state, ...local.state };
+    for (const [key, theirs] of Object.entries(remote.state)) {
+      const ours = local.state[key];
+      if (Array.isArray(ours) && Array.isArray(theirs)) {
+        merged[key] = [...theirs, ...ours.filter((v) => !theirs.some((t) => JSON.stringify(t) === JSON.stringify(v)))];
+      } else if (typeof ours === "number" && typeof theirs === "number") merged[key] = Math.max(ours, theirs);
+    }
+    return merged;
+  },
+};
+const WHAT_CONFLICT = {
+  server: "the server's version wins: this device's edit is dropped",
+  client: "this device's edit wins: it is pushed over the server's",
+  merge: "both edits are kept: carts are joined, the larger count of visits kept",
+};
+/** This device's offline switch (every tab of the profile reads it), and its last sync view. */
+const OFFLINE_KEY = "wss-demo:offline";
+const SYNC_VIEW_KEY = "wss-demo:sync-view";
+
 const params = new URLSearchParams(location.search);
 const requested = BACKENDS.includes(params.get("backend")) ? params.get("backend") : "auto";
+const conflict = params.get("conflict") in CONFLICTS ? params.get("conflict") : "merge";
 /** @type {SessionStore} */
 let store;
 /** The session in the editor and the version the editor's text was loaded at. */
@@ -26,7 +59,23 @@ let refreshing = null;
 let again = false;
 /** persist() is asked once per page. */
 let persistAsked = false;
+/** The sync server's URL (from sync/config.json), or null: no sync. */
+let syncUrl = null;
+/** The last syncStatus(), a read of it in flight, and the read asked for meanwhile. */
+let status = null;
+let reading = null;
+let readAgain = null;
+/**
+ * What this tab knows of each session's sync, by id: `dirtyAt` (when this device wrote it, until
+ * a status with nothing pending is read after that), `syncedAt` (the last sync it was in),
+ * `refused` (the code of the server's refusal of its push), `conflicts` (how many) and the last
+ * conflict's `resolution` and `conflictAt`. The store says how many sessions are pending, not
+ * which: each tab keeps this from the change feed (every tab hears every event), and saves it
+ * in localStorage for the next page of the device to start from.
+ */
+let syncView = readSyncView();
 
+offlineSwitch();
 showNetwork();
 registerServiceWorker();
 showStorage();
@@ -40,8 +89,11 @@ try {
 
 async function start() {
   $("backend-pick").value = requested;
+  $("conflict-pick").value = conflict;
   await init();
-  store = await SessionStore.open({ backend: requested, ...STORE_OPTIONS });
+  syncUrl = await fetch("sync/config.json").then((r) => (r.ok ? r.json() : {})).then((c) => c.url ?? null, () => null);
+  const sync = syncUrl && { url: syncUrl, intervalMs: PULL_MS, conflict: CONFLICTS[conflict] };
+  store = await SessionStore.open({ backend: requested, ...STORE_OPTIONS, ...(sync && { sync }) });
   $("backend").textContent = store.backend;
   $("backend-why").textContent = store.fallbackReason
     ? `"auto" fell back: ${store.fallbackReason}. ${WHY[store.backend]}`
@@ -106,13 +158,17 @@ async function start() {
   on("reload-editor", async () => {
     await select(selected.id);
   });
+  on("sync-now", syncNow);
   $("sessions").addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-id]");
     if (row) select(row.dataset.id).catch((e) => say("error", describe(e)));
   });
 
+  showSync();
   await refresh();
   setInterval(tick, 250);
+  // A pass that pushes without a conflict, or pulls nothing, changes the status with no event.
+  if (syncUrl) setInterval(refreshSync, 1000);
 }
 
 /** Runs a button's action, showing any StoreError plainly. */
@@ -128,13 +184,21 @@ function on(id, action) {
 
 function onEvent(event) {
   log(event);
+  trackSync(event);
+  const who = event.remote ? "another device (through the sync server)" : "another tab";
   if (selected && event.id === selected.id) {
     if (event.type === "idChanged") selected.id = event.newId;
     else if (event.type === "deleted" || event.type === "expired") {
-      say("info", `${event.id} was ${event.type === "expired" ? "removed as expired" : "deleted"}${event.local ? "" : " by another tab"}.`);
+      say("info", `${event.id} was ${event.type === "expired" ? "removed as expired" : "deleted"}${event.local && !event.remote ? "" : ` by ${who}`}.`);
       deselect();
-    } else if (!event.local && event.type === "saved" && event.version !== selected.version) {
-      say("info", `Another tab saved ${event.id} (now version ${event.version}); your editor holds version ${selected.version}. ` +
+    } else if (event.type === "conflict") {
+      say("conflict", `Sync conflict on ${event.id}: another device changed it on the server meanwhile. Settled: ${event.resolution} ` +
+        `(${WHAT_CONFLICT[conflict]}). "Reload from store" shows the result.`);
+    } else if (event.type === "saved" && event.version !== selected.version) {
+      // Not this tab's save (its own version is the editor's by now): another's, or a conflict settled.
+      const by = event.remote ? "Another device (through the sync server)" : event.local ? "Sync, settling a conflict," : "Another tab";
+      selected.latest = event.version;
+      say("info", `${by} saved ${event.id} (now version ${event.version}); your editor holds version ${selected.version}. ` +
         `"Save if version" will be refused; "Reload from store" shows theirs.`);
     }
     showEditing();
@@ -163,7 +227,7 @@ async function refresh() {
     row.classList.toggle("selected", r.id === selected?.id);
     row.append(
       cell(r.id, "id"), cell(String(r.version), "version"), cell(time(r.createdAt)), cell(time(r.updatedAt)),
-      cell("", "expires"),
+      cell("", "expires"), cell("", "sync"), cell("", "synced-at"), cell("", "conflicts"),
     );
     return row;
   }));
@@ -171,6 +235,149 @@ async function refresh() {
   $("empty").hidden = records.size > 0;
   tick();
   showStorage();
+  await refreshSync();
+}
+
+// ---- Sync ----
+
+/** The offline switch: while on, this device's requests to the sync server fail (all its tabs). */
+function isOffline() {
+  return localStorage.getItem(OFFLINE_KEY) === "on";
+}
+
+/**
+ * A page cannot set navigator.onLine, and the store fetches with the page's `fetch`: the switch
+ * stands between them, failing the sync server's requests as a lost network does (a TypeError),
+ * so the store queues, retries with backoff and reports UNAVAILABLE exactly as when offline.
+ */
+function offlineSwitch() {
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    if (syncUrl && isOffline() && url.startsWith(syncUrl)) {
+      return Promise.reject(new TypeError("the network is off (the demo's offline switch)"));
+    }
+    return realFetch(input, init);
+  };
+  const box = $("offline");
+  box.checked = isOffline();
+  box.addEventListener("change", () => {
+    if (box.checked) localStorage.setItem(OFFLINE_KEY, "on");
+    else localStorage.removeItem(OFFLINE_KEY);
+    showSync();
+    if (!box.checked) syncNow().catch((e) => say("error", describe(e)));
+  });
+  addEventListener("storage", (event) => {
+    if (event.key === OFFLINE_KEY) {
+      box.checked = isOffline();
+      showSync();
+    }
+  });
+}
+
+/** One pass now: push what is queued, settle conflicts, pull. */
+async function syncNow() {
+  if (!syncUrl) return;
+  const r = await store.syncNow().catch((e) => {
+    refreshSync();
+    throw e;
+  });
+  await refreshSync();
+  const settled = r.conflicts ? ` (${WHAT_CONFLICT[conflict]}; "Reload from store" shows the result)` : "";
+  say("ok", `Synced: pushed ${r.pushed}, pulled ${r.pulled}, ${r.conflicts} conflict${r.conflicts === 1 ? "" : "s"} settled${settled}, ${r.pending} pending.`);
+}
+
+function readSyncView() {
+  try {
+    return JSON.parse(localStorage.getItem(SYNC_VIEW_KEY)) ?? {};
+  } catch {
+    return {};
+  }
+}
+
+function saveSyncView() {
+  localStorage.setItem(SYNC_VIEW_KEY, JSON.stringify(syncView));
+}
+
+/** The sync view's entry for `id`, made if missing. */
+function viewOf(id) {
+  return (syncView[id] ??= { dirtyAt: null, syncedAt: null, refused: null, conflicts: 0 });
+}
+
+/** Keeps the sync view from the change feed (writes from this device, conflicts, refusals). */
+function trackSync(event) {
+  if (!syncUrl || !event.id) return;
+  const v = viewOf(event.id);
+  const at = Date.now();
+  if (event.type === "idChanged") {
+    syncView[event.newId] = { ...v, dirtyAt: at };
+    delete syncView[event.id];
+  } else if (["created", "saved", "ttlUpdated", "deleted", "expired"].includes(event.type) && !event.remote) {
+    v.dirtyAt = at;
+  } else if (event.type === "conflict") {
+    Object.assign(v, { conflicts: v.conflicts + 1, resolution: event.resolution, conflictAt: at });
+  } else if (event.type === "syncError") {
+    v.refused = event.code;
+  } else return;
+  saveSyncView();
+  showSync();
+}
+
+/** Reads the status (one read at a time) and what it tells of each session. */
+function refreshSync() {
+  if (!syncUrl) return null;
+  if (reading) {
+    return (readAgain ??= reading.then(() => {
+      readAgain = null;
+      return refreshSync();
+    }));
+  }
+  const asked = Date.now();
+  reading = store.syncStatus().then((s) => {
+    status = s;
+    // Nothing pending: every write made before this read was pushed (or settled).
+    if (s.pending === 0) {
+      for (const [id, v] of Object.entries(syncView)) {
+        if (v.dirtyAt !== null && v.dirtyAt < asked) Object.assign(v, { dirtyAt: null, refused: null });
+        if (!records.has(id) && !v.dirtyAt) delete syncView[id];
+      }
+    }
+    for (const id of records.keys()) {
+      const v = viewOf(id);
+      if (!v.dirtyAt && s.lastSyncAt !== null) v.syncedAt = s.lastSyncAt;
+    }
+    saveSyncView();
+    showSync();
+  }, (e) => say("error", describe(e))).finally(() => {
+    reading = null;
+  });
+  return reading;
+}
+
+/** The sync card, and each session's sync cells. */
+function showSync() {
+  const on = Boolean(syncUrl);
+  const offline = on && isOffline();
+  document.body.dataset.sync = on ? (offline ? "offline" : "online") : "off";
+  $("sync-server").textContent = on ? syncUrl : "off: no sync server (npm run demo starts one)";
+  $("offline").disabled = $("sync-now").disabled = !on;
+  $("sync-chip").textContent = !on ? "sync: off" : offline ? "sync: offline" : "sync: on";
+  $("sync-chip").classList.toggle("off", offline);
+  $("conflict-what").textContent = WHAT_CONFLICT[conflict];
+  if (!on || !status) return;
+  $("pending").textContent = status.pending === 0 ? "nothing pending: all synced" : `${status.pending} session${status.pending === 1 ? "" : "s"} pending`;
+  $("pending").className = status.pending ? "pending" : "synced";
+  $("last-sync").textContent = status.lastSyncAt === null ? "never" : time(status.lastSyncAt);
+  $("sync-error").textContent = status.lastError ? `${status.lastError.code}: ${status.lastError.message}` : "none";
+  $("sync-error").className = status.lastError ? "bad" : "";
+  for (const row of $("sessions").rows) {
+    const v = syncView[row.dataset.id] ?? {};
+    const state = row.querySelector(".sync");
+    state.textContent = v.dirtyAt ? (v.refused ? `refused: ${v.refused}` : "pending") : "synced";
+    state.className = `sync ${v.dirtyAt ? "pending" : "synced"}`;
+    row.querySelector(".synced-at").textContent = v.syncedAt ? time(v.syncedAt) : "never";
+    row.querySelector(".conflicts").textContent = v.conflicts ? `${v.conflicts} · ${v.resolution} ${time(v.conflictAt)}` : "";
+  }
 }
 
 /** Updates the countdowns. */
@@ -206,7 +413,8 @@ function deselect() {
 
 function showEditing() {
   const on = selected !== null;
-  $("editing").textContent = on ? `${selected.id} · editing version ${selected.version}` : "select a session";
+  const behind = on && selected.latest > selected.version ? ` · the store has version ${selected.latest}` : "";
+  $("editing").textContent = on ? `${selected.id} · editing version ${selected.version}${behind}` : "select a session";
   for (const id of ["state", "save", "save-if", "reload-editor", "change-id", "extend", "delete"]) $(id).disabled = !on;
   $("save-if").textContent = on ? `Save if version ${selected.version}` : "Save if version";
   for (const row of $("sessions").rows) row.classList.toggle("selected", row.dataset.id === selected?.id);
@@ -232,12 +440,16 @@ function ttlMs() {
 function log(event) {
   const item = document.createElement("li");
   const badge = document.createElement("span");
-  badge.className = `badge ${event.local ? "local" : "remote"}`;
-  badge.textContent = event.local ? "this tab" : "other tab";
-  const what = [time(Date.now()), event.type, event.id, event.newId && `→ ${event.newId}`, event.version && `v${event.version}`];
+  badge.className = `badge ${event.remote ? "server" : event.local ? "local" : "remote"}`;
+  badge.textContent = event.remote ? "server" : event.local ? "this tab" : "other tab";
+  const what = [
+    time(Date.now()), event.type, event.id, event.newId && `→ ${event.newId}`, event.version && `v${event.version}`,
+    event.resolution && `→ ${event.resolution}`, event.code && `${event.code}: ${event.message}`,
+  ];
   item.append(badge, what.filter(Boolean).join(" "));
   item.dataset.type = event.type;
   item.dataset.local = event.local;
+  item.dataset.remote = Boolean(event.remote);
   const list = $("log");
   list.prepend(item);
   while (list.children.length > 200) list.lastChild.remove();

@@ -18,13 +18,16 @@ const SHELL = [
   "/pkg/wasm_session_store.js",
   "/pkg/wasm-session-store/wasm_session_store_bg.wasm",
 ];
+// Where the sync server is (`npm run demo` serves it): cached too, so that a reload offline still
+// opens the store with sync and its queue; not part of the shell, which loads without it.
+const OPTIONAL = ["./sync/config.json"];
 const NETWORK_TIMEOUT_MS = 3000;
-const shellUrls = new Set(SHELL.map((path) => new URL(path, self.location).href));
+const shellUrls = new Set([...SHELL, ...OPTIONAL].map((path) => new URL(path, self.location).href));
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
     caches.open(CACHE)
-      .then((cache) => cache.addAll(SHELL))
+      .then((cache) => cache.addAll(SHELL).then(() => Promise.all(OPTIONAL.map((path) => cache.add(path).catch(() => {})))))
       .then(() => self.skipWaiting()),
   );
 });

@@ -233,15 +233,15 @@ impl Answer {
             0 => {
                 let mut reason = String::from("the sync server could not be reached: ");
                 reason.push_str(self.field(0));
-                StoreError::unavailable(reason)
+                StoreError::sync_unavailable(reason)
             }
-            1 => StoreError::unavailable("the sync server's answer could not be read"),
+            1 => StoreError::sync_unavailable("the sync server's answer could not be read"),
             s if s == 429 || s >= 500 => {
                 let mut reason = String::from("the sync server answered ");
                 push_u64(&mut reason, s as u64);
                 reason.push_str(": ");
                 reason.push_str(&self.error().message);
-                StoreError::unavailable(reason)
+                StoreError::sync_unavailable(reason)
             }
             _ => return None,
         };
@@ -832,7 +832,7 @@ impl Plan<'_> {
         if answer.status != 200 {
             let mut reason = String::from("the sync server's changes could not be read: ");
             reason.push_str(&answer.error().message);
-            self.result = Some(Err(StoreError::unavailable(reason).into()));
+            self.result = Some(Err(StoreError::sync_unavailable(reason).into()));
             return self.finish();
         }
         let mut fields = answer.fields.into_iter();
@@ -993,7 +993,7 @@ impl Plan<'_> {
 }
 
 fn lost() -> StoreError {
-    StoreError::unavailable("the sync pass lost its way")
+    StoreError::sync_unavailable("the sync pass lost its way")
 }
 
 /// One pass, run by the store's sync runtime.
@@ -1015,7 +1015,7 @@ impl Pass {
         name.push_str(store.name());
         let lock = JsFuture::from(sync_lock(&name, wait))
             .await
-            .map_err(|e| StoreError::unavailable(exception_reason(&e)))?;
+            .map_err(|e| StoreError::sync_unavailable(exception_reason(&e)))?;
         if lock.is_null() {
             return Ok(None);
         }
@@ -1080,7 +1080,7 @@ impl Pass {
                     let joined = items.join("\0");
                     let out = JsFuture::from(sync_batch(&base, &headers, &joined, IN_FLIGHT))
                         .await
-                        .map_err(|e| StoreError::unavailable(exception_reason(&e)))?;
+                        .map_err(|e| StoreError::sync_unavailable(exception_reason(&e)))?;
                     let text = out.as_string().unwrap_or_default();
                     Input::Answers(text.split('\0').map(Answer::parse).collect())
                 }

@@ -195,7 +195,7 @@ impl Syncer {
             let mut reason = String::from("the sync server asked to wait (Retry-After): retry in ");
             push_u64(&mut reason, (left / 1000.0).ceil() as u64);
             reason.push_str(" s");
-            return Err(StoreError::unavailable(reason));
+            return Err(StoreError::sync_unavailable(reason));
         }
         let out = Pass::run(&store, &options, &self.me, pull, wait, &self.stopped).await;
         self.running.set(false);

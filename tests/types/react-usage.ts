@@ -1,7 +1,7 @@
 // Typed usage of `wasm-session-store/react` (resolved through the package's `exports`, as an app
 // gets it). Checked by `tsc --noEmit` with usage.ts: each `@ts-expect-error` line must be an error.
 import type { SessionRecord, SessionState, SessionStore } from "wasm-session-store";
-import { useSession, useSessionIds, type UseSessionOptions } from "wasm-session-store/react";
+import { useSession, useSessionIds, useSyncStatus, type SyncStatus, type UseSessionOptions } from "wasm-session-store/react";
 
 interface Cart extends SessionState {
   items: string[];
@@ -35,6 +35,17 @@ export function CartSummary(store: SessionStore | null, id: string | undefined, 
   void count;
   void first;
 
+  const sync = useSyncStatus(store);
+  const status: SyncStatus | undefined = sync;
+  const pendingCount: number | undefined = sync?.pending;
+  const lastSyncAt: number | null | undefined = sync?.lastSyncAt;
+  const errorCode: string | undefined = sync?.lastError?.code;
+  void status;
+  void pendingCount;
+  void lastSyncAt;
+  void errorCode;
+  useSyncStatus(null);
+
   // What the types must refuse:
   // @ts-expect-error the record may be null or undefined
   useSession(store, id).version;
@@ -49,5 +60,10 @@ export function CartSummary(store: SessionStore | null, id: string | undefined, 
   // @ts-expect-error ids is a list of strings, or undefined
   const wrong: number[] = useSessionIds(store) ?? [];
   void wrong;
+  // @ts-expect-error the status is undefined until read
+  useSyncStatus(store).pending;
+  // @ts-expect-error lastSyncAt is null before the first pass
+  const never: number | undefined = useSyncStatus(store)?.lastSyncAt;
+  void never;
   return items.join(", ");
 }

@@ -10,6 +10,8 @@ import init, {
   type SessionState,
   type SessionStoreOptions,
   type StoreError,
+  type SyncReport,
+  type SyncStatus,
   type StoreErrorCode,
 } from "wasm-session-store";
 
@@ -131,4 +133,39 @@ export async function usage(): Promise<void> {
   // @ts-expect-error a cleared event has no id
   const noId = (ev: Extract<SessionEvent, { type: "cleared" }>) => ev.id;
   void noId;
+
+  // Sync: the option, the pass and the status, the events.
+  const synced = await SessionStore.open({
+    name: "synced",
+    sync: {
+      url: "https://api.example.com",
+      headers: async () => ({ Authorization: "Bearer t" }),
+      intervalMs: null,
+      conflict: (local, remote) => (local && remote ? { ...remote.state, ...local.state } : null),
+    },
+  });
+  const report: SyncReport = await synced.syncNow();
+  const pushed: number = report.pushed + report.pulled + report.conflicts + report.pending;
+  void pushed;
+  const status: SyncStatus = await synced.syncStatus();
+  const last: number | null = status.lastSyncAt;
+  const why: string | undefined = status.lastError?.code;
+  void last;
+  void why;
+  synced.subscribe((ev) => {
+    if (ev.type === "conflict") {
+      const r: "server" | "client" | "merged" = ev.resolution;
+      void r;
+    } else if (ev.type === "syncError") {
+      const c: string = ev.code;
+      void c;
+    } else if (ev.type === "saved" && ev.remote) {
+      const v: number = ev.version;
+      void v;
+    }
+  });
+  // @ts-expect-error the sync url is required
+  await SessionStore.open({ sync: {} });
+  // @ts-expect-error conflict is "server", "client" or a function
+  await SessionStore.open({ sync: { url: "https://x", conflict: "merge" } });
 }

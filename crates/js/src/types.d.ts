@@ -57,6 +57,57 @@ export interface SessionStoreOptions {
    * message, and nothing is written. Without it, older records are returned as stored.
    */
   migrate?: (state: SessionState, fromVersion: number) => SessionState;
+  /**
+   * Syncs the store with a `wss-server` (see the README, "Sync"): every local write is queued
+   * in the same transaction and pushed with `If-Match` on the server's ETag it was based on;
+   * the server's changes are pulled. Adds `syncNow()` and `syncStatus()`. Not with `"device"`
+   * encryption (a device key never leaves its device), nor for a store named "." or "..".
+   */
+  sync?: SyncOptions;
+}
+
+/** The `sync` option. */
+export interface SyncOptions {
+  /** The server: an absolute http(s) URL; the store adds `/v1/stores/<name>/...`. */
+  url: string;
+  /**
+   * Called once per pass, before its first request; its headers (e.g. `Authorization`) go on
+   * every request of the pass. Throwing or rejecting fails the pass with UNAUTHORIZED.
+   */
+  headers?: () => Record<string, string> | Promise<Record<string, string>>;
+  /** How often to pull, in ms (a positive safe integer), or null: only in `syncNow()`. Default 30_000. */
+  intervalMs?: number | null;
+  /**
+   * How a push refused with 412 (the server's session moved on) is settled: "server" (the
+   * default: the local session takes the server's record, or is deleted when it is gone),
+   * "client" (the local state is pushed again over the server's version), or a synchronous
+   * function of both records (null: deleted) returning the state to keep and push, or null to
+   * delete the session. A function that throws or returns something else is a `syncError`
+   * INVALID_INPUT, and the session stays queued.
+   */
+  conflict?: "server" | "client" | ((local: SessionRecord | null, remote: SessionRecord | null) => SessionState | null);
+}
+
+/** What one `syncNow()` pass did: counts of sessions. */
+export interface SyncReport {
+  /** Changes the server took (conflicts settled included). */
+  pushed: number;
+  /** Sessions written here from the server's changes. */
+  pulled: number;
+  /** Conflicts settled. */
+  conflicts: number;
+  /** Sessions still queued after the pass. */
+  pending: number;
+}
+
+/** Where sync stands, as kept with the queue (it survives reloads). */
+export interface SyncStatus {
+  /** Sessions with a change queued. */
+  pending: number;
+  /** When the last pass that completed ended, on the store's clock (ms since the epoch), or null. */
+  lastSyncAt: number | null;
+  /** The last failure (of a pass, or of a session's push), until a pass completes with none. */
+  lastError: { code: string; message: string } | null;
 }
 
 /** Options of `create`. */
@@ -107,7 +158,9 @@ export type StoreErrorCode =
   | "CORRUPT"
   | "UNAVAILABLE"
   | "BLOCKED"
-  | "CLOSED";
+  | "CLOSED"
+  /** Sync only: the server refused the credentials (401, 403), or `headers()` failed. */
+  | "UNAUTHORIZED";
 
 /**
  * What every promise of a `SessionStore` rejects with: an `Error` whose `name` is
@@ -136,11 +189,14 @@ export type SessionEventType =
   | "deleted"
   | "expired"
   | "idChanged"
-  | "cleared";
+  | "cleared"
+  | "conflict"
+  | "syncError";
 
 /**
  * A change to a store. Carries no state: call `load` to read it. `local` is true only on the
- * store instance that made the change (false: another instance, tab or worker).
+ * store instance that made the change (false: another instance, tab or worker); `remote` is
+ * true on a change a pull from the sync server made.
  */
 export type SessionEvent =
   | {
@@ -148,9 +204,17 @@ export type SessionEvent =
       id: string;
       version: number;
       local: boolean;
+      remote?: true;
     }
-  | { type: "idChanged"; id: string; newId: string; version: number; local: boolean }
-  | { type: "cleared"; local: boolean };
+  | { type: "idChanged"; id: string; newId: string; version: number; local: boolean; remote?: true }
+  | { type: "cleared"; local: boolean }
+  /**
+   * A synced store settled a conflict: which way. (No `version`: declared absent so that code
+   * written before these events, reading `version` of any event but "cleared", still compiles.)
+   */
+  | { type: "conflict"; id: string; resolution: "server" | "client" | "merged"; local: boolean; version?: undefined }
+  /** A synced store's push of `id` was refused, or (no `id`) a pass failed. */
+  | { type: "syncError"; id?: string; code: string; message: string; local: boolean; version?: undefined };
 
 /**
  * A session store: TTL expiry and optimistic versioning over IndexedDB, localStorage,
@@ -210,6 +274,17 @@ export class SessionStore {
   remove(id: string, key: string): Promise<number>;
   /** Removes every session of this store, and nothing else. */
   clear(): Promise<void>;
+  /**
+   * One sync pass at once: pushes every queued change (settling conflicts by the policy),
+   * then pulls the server's changes. Ignores the backoff of a failed pass, not a Retry-After
+   * still running (then rejects UNAVAILABLE at once, saying when). Rejects UNAVAILABLE when a
+   * network error, a 5xx, a 429 or an unreadable answer stopped the pass, UNAUTHORIZED on 401
+   * or 403 or when `headers()` failed, INVALID_INPUT for a store without `sync`. Nothing queued
+   * is lost either way.
+   */
+  syncNow(): Promise<SyncReport>;
+  /** Where sync stands. INVALID_INPUT for a store without `sync`. */
+  syncStatus(): Promise<SyncStatus>;
   /**
    * Calls `listener` with every change to this store: from this instance (`local: true`) and
    * from other instances, tabs and workers of the origin (`local: false`). Events arrive

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -266,6 +266,9 @@ fn idempotency(
 }
 
 /// The body of a write, as text: JSON within the limit, UTF-8.
+/// How much of a body refused as too large is still read (and dropped) before the 413.
+const DRAIN_BYTES: usize = 8 << 20;
+
 async fn read_body(
     req: Request<Incoming>,
     max: usize,
@@ -282,24 +285,37 @@ async fn read_body(
     }
     let too_large = || ApiError::TooLarge(format!("the body is over the limit of {max} bytes"));
     let declared = header_text(req.headers(), header::CONTENT_LENGTH)?;
-    if declared
+    let mut over = declared
         .and_then(|n| n.parse::<u64>().ok())
-        .is_some_and(|n| n > max as u64)
-    {
+        .is_some_and(|n| n > max as u64);
+    let (parts, mut body) = req.into_parts();
+    // Chunked bodies too: counted as they arrive, refused past the limit. A body refused is
+    // still read (and dropped) up to DRAIN_BYTES past the limit before the 413 goes out: a
+    // client that sends its whole body before it reads the answer (WebKit) otherwise sees the
+    // connection reset, a network error, rather than the 413. Past that the connection closes.
+    let drain = max.saturating_add(DRAIN_BYTES);
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::invalid(format!("the body could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        over |= seen > max;
+        if over {
+            if seen > drain {
+                break;
+            }
+        } else {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if over {
         return Err(too_large());
     }
-    let (parts, body) = req.into_parts();
-    // Chunked bodies too: counted as they arrive, refused past the limit.
-    let bytes = Limited::new(body, max)
-        .collect()
-        .await
-        .map_err(|e| match e.downcast::<LengthLimitError>() {
-            Ok(_) => too_large(),
-            Err(e) => ApiError::invalid(format!("the body could not be read: {e}")),
-        })?
-        .to_bytes();
-    let text = String::from_utf8(bytes.to_vec())
-        .map_err(|_| ApiError::invalid("the body is not UTF-8"))?;
+    let text = String::from_utf8(kept).map_err(|_| ApiError::invalid("the body is not UTF-8"))?;
     Ok((parts.headers, parts.method, text))
 }
 

@@ -1,17 +1,17 @@
-// The demo PWA (www/), driven as a person would in two tabs, then offline: the same steps as
-// `npm run demo -- --check`. Leaves a screenshot of the main view in test-results/demo.png.
+// The demo PWA (www/), driven as a person would in two tabs, with a second device syncing through
+// the sync server, then offline: the same steps as `npm run demo -- --check`. Leaves screenshots
+// in test-results/demo.png and demo-sync.png.
 // Chromium only: installability is checked through the DevTools protocol (the store itself runs
 // in every engine's tests, in tests/js/).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "../../../scripts/browser.mjs";
-import { checkDemo, SCREENSHOT } from "../../../scripts/demo-check.mjs";
+import { checkDemo, launchDemo, SCREENSHOT } from "../../../scripts/demo-check.mjs";
 
 let browser;
-before(async () => { browser = await launch(); });
+before(async () => { browser = await launchDemo(); });
 after(() => browser?.close());
 
-test("the demo: create, edit, a second tab's feed, a conflict, and an offline reload from the service worker", async (t) => {
+test("the demo: create, edit, a second tab's feed, a conflict, two devices syncing through offline edits and a merged conflict, and an offline reload from the service worker", async (t) => {
   await checkDemo(browser, { say: (line) => t.diagnostic(line), screenshot: SCREENSHOT });
 });
 
