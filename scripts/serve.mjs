@@ -1,5 +1,7 @@
 // A small static server for the demo, the JS tests and the benchmarks: www/ at /, pkg/ at
-// /pkg/, and any extra roots given, on 127.0.0.1 only.
+// /pkg/, and any extra roots given, on 127.0.0.1 only. A mount may also be a request handler
+// (the sync tests' fault-injecting proxy, scripts/fault-proxy.mjs), given at start or added
+// later with `mount()`.
 //   node scripts/serve.mjs [--port 8080]
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
@@ -21,15 +23,21 @@ const TYPES = {
 };
 
 /**
- * Starts serving. `mounts` maps URL prefixes (ending in "/") to directories.
- * Resolves to { url, close() }.
+ * Starts serving. `mounts` maps URL prefixes (ending in "/") to directories, or to handlers
+ * `(req, res, rest)` that answer every request under the prefix themselves (`rest`: the URL
+ * after the prefix, from its "/", query included).
+ * Resolves to { url, close(), mount(prefix, dirOrHandler) -> unmount() }.
  */
 export async function serve({ port = 0, mounts = {} } = {}) {
-  const table = Object.entries({ "/pkg/": join(repo, "pkg"), "/": join(repo, "www"), ...mounts })
-    .sort((a, b) => b[0].length - a[0].length);
+  const table = Object.entries({ "/pkg/": join(repo, "pkg"), "/": join(repo, "www"), ...mounts });
+  const sort = () => table.sort((a, b) => b[0].length - a[0].length);
+  sort();
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const [prefix, dir] = table.find(([p]) => path.startsWith(p)) ?? [];
+    const rawPath = new URL(req.url, "http://x").pathname;
+    const handler = table.find(([p, target]) => typeof target === "function" && rawPath.startsWith(p));
+    if (handler) return handler[1](req, res, req.url.slice(handler[0].length - 1));
+    const path = decodeURIComponent(rawPath);
+    const [prefix, dir] = table.find(([p, target]) => typeof target === "string" && path.startsWith(p)) ?? [];
     let file = dir && normalize(join(dir, path.slice(prefix.length)));
     try {
       if (!file || !file.startsWith(dir)) throw new Error("outside");
@@ -52,7 +60,18 @@ export async function serve({ port = 0, mounts = {} } = {}) {
     server.close(ok);
     server.closeAllConnections();
   });
-  return { url, close };
+  const mount = (prefix, target) => {
+    if (!prefix.startsWith("/") || !prefix.endsWith("/")) throw new Error(`mount ${prefix}: a prefix starts and ends with "/"`);
+    if (table.some(([p]) => p === prefix)) throw new Error(`mount ${prefix}: already mounted`);
+    const entry = [prefix, target];
+    table.push(entry);
+    sort();
+    return () => {
+      const i = table.indexOf(entry);
+      if (i >= 0) table.splice(i, 1);
+    };
+  };
+  return { url, close, mount };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

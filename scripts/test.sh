@@ -53,6 +53,9 @@ cargo test --workspace
 step "sync server: its tests on memory, a real redis-server and a real 3-master Redis Cluster (started and stopped here)"
 bash scripts/test-server.sh
 
+step "sync server: target/server/wss-server (the server profile), which the JS client-sync tests start (scripts/sync-server.mjs)"
+bash scripts/build-server.sh
+
 step "release build of pkg/, and its size budget (wasm + JS glue, gzip -9)"
 bash scripts/build.sh
 node scripts/size.mjs --budget "$SIZE_BUDGET"

@@ -17,8 +17,11 @@ import "./react.test.mjs";
 import "./react-sync.test.mjs";
 import "./readme.test.mjs";
 import "./smoke.test.mjs";
+import "./sync.test.mjs";
+import "./sync-conflicts.test.mjs";
+import "./sync-flush.test.mjs";
 
-const IMPORTED = ["api", "backends", "consumer", "cross-tab", "encryption", "events", "example", "faults", "integrity", "migrations", "node", "react", "react-sync", "readme", "smoke"];
+const IMPORTED = ["api", "backends", "consumer", "cross-tab", "encryption", "events", "example", "faults", "integrity", "migrations", "node", "react", "react-sync", "readme", "smoke", "sync", "sync-conflicts", "sync-flush"];
 const files = readdirSync(new URL(".", import.meta.url)).filter((f) => f.endsWith(".test.mjs"));
 const missing = files.filter((f) => !IMPORTED.includes(f.replace(/\.test\.mjs$/, "")));
 if (missing.length) throw new Error(`tests/js/run-all.mjs does not import ${missing.join(", ")}: add them`);
