@@ -6,6 +6,8 @@
 // each Rust binding, request future and parser would cost wasm.
 
 const F = "\x01";
+// How long a request may go unanswered (ms).
+const TIMEOUT_MS = 30000;
 const clean = (s) => String(s ?? "").replace(/[\0\x01]/g, " ");
 
 /**
@@ -84,8 +86,13 @@ export function sync_batch(base, headers, items, limit) {
     }
     let fields;
     let status;
+    let timer;
     try {
-      const r = await fetch(base + path, { method, headers: h, body: data, cache: "no-store" });
+      // A server that never answers must not hold the pass (and every tab's Web Lock): each
+      // request gives up after TIMEOUT_MS, as without a network (its retry is idempotent).
+      const abort = new AbortController();
+      timer = setTimeout(() => abort.abort(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+      const r = await fetch(base + path, { method, headers: h, body: data, cache: "no-store", signal: abort.signal });
       status = r.status;
       const head = [status, r.headers.get("ETag") ?? "", retryAfter(r.headers.get("Retry-After"))];
       const raw = await r.text();
@@ -115,6 +122,8 @@ export function sync_batch(base, headers, items, limit) {
     } catch (e) {
       stop = true;
       out[i] = ["0", "", "", clean(e?.message ?? e)].join(F);
+    } finally {
+      clearTimeout(timer);
     }
   };
   const worker = async () => {

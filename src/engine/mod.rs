@@ -197,7 +197,13 @@ impl<B: Backend> Store<B> {
         op: &Op,
         events: &mut Vec<StoreEvent>,
     ) -> Result<Outcome, StoreError> {
-        let now = self.now()?;
+        // The key check at open reads no deadline: a clock that throws fails the first
+        // operation that needs it, as without encryption, not the open (its record's times
+        // are only for a reader's eyes).
+        let now = match op {
+            Op::CheckKey => self.now().unwrap_or(0),
+            _ => self.now()?,
+        };
         let read_only = matches!(op, Op::CheckKey | Op::Queue | Op::Meta(None))
             || matches!(op, Op::Read) && !self.options.is_sliding();
         let check = SessionId::reserved(CHECK_ID);

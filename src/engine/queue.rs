@@ -226,7 +226,10 @@ impl<B: Backend> Store<B> {
                             }
                         };
                     }
-                    if record.version == 1 && next.key.is_none() && !matches!(op, Op::ChangeId) {
+                    if record.version == 1
+                        && next.key.is_none()
+                        && matches!(op, Op::Create(..) | Op::Put(..))
+                    {
                         // A new session where a synced one expired (on the server too, as far
                         // as this store knows): a create there, not a replace of the old one.
                         next = Row::default();
@@ -287,7 +290,11 @@ impl<B: Backend> Store<B> {
                         .and_then(|f| Some((f.string("by")?, f.uint("until")?))),
                     _ => None,
                 };
-                let free = held.is_none_or(|(holder, end)| holder == *by || end <= *at);
+                // Taking it: free when nobody holds it or the lease ran out (a pass of this
+                // context holding it is running: not free to another of its passes). Giving
+                // it back: only by its holder.
+                let free =
+                    held.is_none_or(|(holder, end)| end <= *at || (*until == 0 && holder == *by));
                 if free {
                     let mut lease = String::from("{\"by\":");
                     json::write_str(by, &mut lease);
@@ -412,7 +419,9 @@ impl<B: Backend> Store<B> {
                     let moved = matches!(p.remote, Remote::MovedTo(_));
                     writes.push(if moved { Row::default() } else { synced }.write(&p.id));
                     if let Some(event) = event.as_mut() {
+                        // A pull's change: made by the server, in this tab too.
                         event.remote = true;
+                        event.local = false;
                         events.push(event.clone());
                         done += 1;
                     }
@@ -625,5 +634,70 @@ mod tests {
             Some("\"server\"")
         );
         assert!(q[0].0.key.is_none());
+    }
+
+    #[test]
+    fn a_ttl_change_of_a_synced_first_version_replaces_it_on_the_server() {
+        let (store, _) = store();
+        pollster::block_on(store.create_with_id(&id("a"), State::new(), Ttl::StoreDefault))
+            .unwrap();
+        synced(
+            &store,
+            "a",
+            queue(&store, &["a"])[0].0.key.clone(),
+            "\"e\"",
+            1,
+        );
+        pollster::block_on(store.update_ttl(&id("a"), Some(5_000))).unwrap();
+        let row = queue(&store, &["a"]).remove(0).0;
+        assert!(row.key.is_some(), "a TTL change is a change to push");
+        assert_eq!(
+            (row.etag.as_deref(), row.server_version),
+            (Some("\"e\""), 1),
+            "over the server's version (a replace), not a create"
+        );
+    }
+
+    #[test]
+    fn pulled_changes_are_events_of_the_server_in_this_tab_too() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let (store, _) = store();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let to = seen.clone();
+        let _sub = store.subscribe(move |e| to.borrow_mut().push((e.kind, e.local, e.remote)));
+        let pulled = Pulled {
+            id: id("p"),
+            remote: Remote::Put {
+                state: State::new(),
+                created_at: 5,
+                expires_at: None,
+                ttl_ms: None,
+            },
+            etag: Some("\"p\"".into()),
+            server_version: 1,
+            over: None,
+        };
+        run(&store, &["p"], Op::Apply(vec![pulled]));
+        assert_eq!(*seen.borrow(), [(EventKind::Created, false, true)]);
+    }
+
+    #[test]
+    fn the_lease_is_not_free_to_its_holders_second_pass_and_only_its_holder_gives_it_back() {
+        let (store, _) = store();
+        let lease = SessionId::reserved(":lease");
+        let take = |by: &str, until: u64, at: u64| {
+            pollster::block_on(store.run(&[&lease], Op::Lease(by.into(), until, at)))
+                .unwrap()
+                .count()
+        };
+        assert_eq!(take("a", 100, 0), 1, "free: taken");
+        assert_eq!(take("a", 150, 50), 0, "a second pass of the holder waits");
+        assert_eq!(take("b", 150, 50), 0, "so does another context");
+        take("b", 0, 60);
+        assert_eq!(take("b", 160, 60), 0, "a give-back by another is ignored");
+        take("a", 0, 70);
+        assert_eq!(take("b", 170, 70), 1, "given back by its holder: free");
+        assert_eq!(take("a", 400, 170), 1, "ran out: free");
     }
 }

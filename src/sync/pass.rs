@@ -49,6 +49,9 @@ const ROUNDS: usize = 4;
 /// enough that a closed tab's lease does not stall the others for long.
 const LEASE_MS: u64 = 30_000;
 
+/// How often a pass that waits polls for the lease (without Web Locks).
+const LEASE_POLL_MS: u32 = 50;
+
 /// Why a pass stopped: the error, and a Retry-After (ms from now) the server asked for.
 pub(crate) struct Stopped {
     pub(crate) error: StoreError,
@@ -459,6 +462,9 @@ struct Plan<'a> {
     /// The pull: the cursor, the changes listed, the sessions to get, what to write.
     cursor: String,
     relist: bool,
+    /// A pulled session could not be read or opened: the cursor stays (the next pull gets it
+    /// again).
+    unread: bool,
     listed: Vec<(SessionId, String)>,
     gets: Vec<(SessionId, Answer)>,
     pulled: Vec<Pulled>,
@@ -672,6 +678,9 @@ impl Plan<'_> {
                     if settled {
                         self.report.pushed += 1;
                         self.done.push(item.id.clone());
+                    } else {
+                        // Moved with the server's state: the local one goes in the next round.
+                        self.again = true;
                     }
                     acks.push(Acked {
                         key: if settled { item.row.key.clone() } else { None },
@@ -897,13 +906,19 @@ impl Plan<'_> {
                                 self.pulled
                                     .push(pulled(&id, Some(&record), &answer.etag, None))
                             }
-                            Err(error) => self.refuse(&id, error),
+                            Err(error) => {
+                                self.unread = true;
+                                self.refuse(&id, error);
+                            }
                         }
                     }
-                    _ => self.refuse(
-                        &id,
-                        corrupt("the sync server sent a record that is not one"),
-                    ),
+                    _ => {
+                        self.unread = true;
+                        self.refuse(
+                            &id,
+                            corrupt("the sync server sent a record that is not one"),
+                        );
+                    }
                 },
                 404 => {
                     let mut gone = pulled(&id, None, "", None);
@@ -917,7 +932,10 @@ impl Plan<'_> {
                     Some(stop) => {
                         self.stop.get_or_insert(stop);
                     }
-                    None => self.refuse(&id, answer.error()),
+                    None => {
+                        self.unread = true;
+                        self.refuse(&id, answer.error());
+                    }
                 },
             }
         }
@@ -945,7 +963,10 @@ impl Plan<'_> {
                 Ok(record) => self
                     .pulled
                     .push(pulled(&id, Some(&record), &answer.etag, None)),
-                Err(error) => self.refuse(&id, error),
+                Err(error) => {
+                    self.unread = true;
+                    self.refuse(&id, error);
+                }
             }
         }
         self.apply()
@@ -975,6 +996,9 @@ impl Plan<'_> {
         if let Some(stop) = self.stop.take() {
             self.result = Some(Err(stop));
             return self.finish();
+        }
+        if self.unread {
+            return self.list(Purpose::Count);
         }
         let mut state = String::from("{\"c\":");
         json::write_str(&self.cursor, &mut state);
@@ -1020,8 +1044,15 @@ impl Pass {
             return Ok(None);
         }
         let leased = lock.is_undefined();
-        if leased && !lease(store, me, true).await? {
-            return Ok(None);
+        if leased {
+            // Without Web Locks: the lease, polled for while another pass holds it (which
+            // ends, or its lease runs out, within LEASE_MS).
+            while !lease(store, me, true).await? {
+                if !wait || closed.get() {
+                    return Ok(None);
+                }
+                crate::browser::sleep(LEASE_POLL_MS).await;
+            }
         }
         let out = Self::steps(store, options, pull, closed).await;
         match lock.dyn_ref::<Function>() {
@@ -1063,6 +1094,7 @@ impl Pass {
             second: None,
             cursor: String::new(),
             relist: false,
+            unread: false,
             listed: Vec::new(),
             gets: Vec::new(),
             pulled: Vec::new(),

@@ -197,7 +197,17 @@ impl Syncer {
             reason.push_str(" s");
             return Err(StoreError::sync_unavailable(reason));
         }
-        let out = Pass::run(&store, &options, &self.me, pull, wait, &self.stopped).await;
+        // A push waits for another context's pass rather than being skipped: that pass may
+        // have read the queue before this write.
+        let out = Pass::run(
+            &store,
+            &options,
+            &self.me,
+            pull,
+            wait || !pull,
+            &self.stopped,
+        )
+        .await;
         self.running.set(false);
         let mut meta = read_meta(&store).await.unwrap_or_default();
         let result = match out {

@@ -505,7 +505,7 @@ for (const backend of PERSISTENT) {
     report(checks);
   });
 
-  test(`${backend}, "device" encryption: an old record read by the new release is migrated and nothing is written; the next set stores a "v":2 record with enc and "stateVersion":2`, async () => {
+  test(`${backend}, "device" encryption: an old record read by the new release is migrated and nothing is written; the next set stores a "v":3 record with enc and "stateVersion":2`, async () => {
     const checks = await page.evaluate(async ({ backend, marker }) => {
       const { checks, check } = checker();
       const name = `mig-enc-${backend}`;
@@ -514,7 +514,7 @@ for (const backend of PERSISTENT) {
       const old = await a.create({ items: ["apple"], secret: marker });
       a.close();
       const stored = await rawRecord(backend, name, old.id);
-      check('stored encrypted: "v":2, enc, no state, "stateVersion":1 in clear, no plaintext', stored?.v === 2 && typeof stored.enc === "string"
+      check('stored encrypted: "v":3, enc, no state, "stateVersion":1 in clear, no plaintext', stored?.v === 3 && typeof stored.enc === "string"
         && !("state" in stored) && stored.stateVersion === 1 && raw.leaks(stored.text, marker).length === 0, stored);
       const before = await snapshot(backend, name);
 
@@ -531,7 +531,7 @@ for (const backend of PERSISTENT) {
 
       check("set: version + 1", (await b.set(old.id, "coupon", "SPRING")) === 2);
       const written = await rawRecord(backend, name, old.id);
-      check('set stored "v":2 with enc, no state, "stateVersion":2, version 2, no plaintext', written?.text.startsWith('{"v":2,') && typeof written.enc === "string"
+      check('set stored "v":3 with enc, no state, "stateVersion":2, version 2, no plaintext', written?.text.startsWith('{"v":3,') && typeof written.enc === "string"
         && written.enc !== stored.enc && !("state" in written) && written.text.includes('"stateVersion":2') && written.stateVersion === 2
         && written.version === 2 && raw.leaks(written.text, marker).length === 0, written);
       migrations.length = 0;
@@ -568,7 +568,7 @@ for (const backend of PERSISTENT) {
       check("the sliding load: migrated, deadline moved, version kept", same(loaded?.state, { lines: [{ sku: "apple", qty: 1 }], secret: marker })
         && loaded.expiresAt === t + 10_000 && loaded.version === 1, loaded);
       const after = await rawRecord(backend, name, old.id);
-      check('stored: "v":2 with enc, "stateVersion":1, version 1, the new deadline, no plaintext', after?.v === 2 && typeof after.enc === "string"
+      check('stored: "v":3 with enc, "stateVersion":1, version 1, the new deadline, no plaintext', after?.v === 3 && typeof after.enc === "string"
         && !("state" in after) && after.stateVersion === 1 && after.version === 1 && after.updatedAt === before.updatedAt
         && after.expiresAt === t + 10_000 && raw.leaks(after.text, marker).length === 0, { before: before.text, after: after?.text });
       t += 8_000; // past the deadline it was created with
