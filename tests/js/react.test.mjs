@@ -427,10 +427,12 @@ test("README.md's ```jsx example renders as it says, in this engine", async () =
     const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
     await import(url);
   }, code);
-  const text = await page.waitFor(() => {
-    const text = document.getElementById("root").textContent;
-    return text.includes("version 2") && text;
-  });
-  assert.equal(text, "apple, pear (version 2)1 open session(s)");
+  // The two components update on their own reads: "version 2" may show while the count is
+  // still "…". Wait for the whole text, and on a timeout show what was there.
+  const expected = "apple, pear (version 2)1 open session(s)";
+  const shown = () => page.evaluate(() => document.getElementById("root").textContent);
+  await page.waitFor((expected) => document.getElementById("root").textContent === expected, expected)
+    .catch(async (e) => assert.fail(`${e.message}\nshown: ${JSON.stringify(await shown())}`));
+  assert.equal(await shown(), expected);
   await closePage(page);
 });
