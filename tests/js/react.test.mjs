@@ -200,8 +200,11 @@ test("useSession turns to null at expiresAt by the injected clock, sweeper off: 
     await r.sleep(900);
     for (let i = 0; i < 3; i++) m.render({}); // a new { now } each render: no new subscription
     const before = { value: m.value, armed: r.hookTimers.set, pending: r.hookTimers.pending.size, subscribed: w.subscribed };
+    // 1 ms before the deadline: the pending timer fires (by the clock, 300 ms were left when
+    // it was armed), and then re-arms, or turns the session null. Wait for that, not a time.
+    const armed = r.hookTimers.set;
     globalThis.now = created.expiresAt - 1;
-    await r.sleep(400);
+    await r.until(() => r.hookTimers.set > armed || m.value === null);
     const oneMsBefore = m.value;
     globalThis.now = created.expiresAt;
     const started = Date.now();
