@@ -211,6 +211,8 @@ for (const backend of BACKENDS) {
       check("loadMany: expired is null", (await store.loadMany(["short", "a"]))[0] === null);
 
       await store.save("a", { n: 10 }); // a at version 2
+      await new Promise((r) => setTimeout(r, 0)); // its event is in
+      const heardBefore = events.length;
       const results = await store.saveMany([
         { id: "a", state: { n: 11 }, expected: 1 },  // stale
         { id: "b", state: { n: 20 }, expected: 0 },  // must not exist: created
@@ -229,7 +231,7 @@ for (const backend of BACKENDS) {
       check("saveMany: states stored", same(after.slice(1).map((r) => r.state.n), [20, 30, 40]), after);
       await new Promise((r) => setTimeout(r, 0));
       check("saveMany: events for the written entries, in entry order",
-        events.slice(-4).join() === "created b v1,expired short v1,created short v1,created c v1", events);
+        events.slice(heardBefore).join() === "created b v1,expired short v1,created short v1,created c v1", events);
 
       const bad = {
         "not an array": () => store.saveMany({ id: "a", state: {} }),
@@ -517,7 +519,8 @@ test("QUOTA_EXCEEDED when storage is full, with the previous record intact", asy
       }
       const kept = await store.load(r.id);
       check(`${backend}: previous record intact`, kept.version === 1 && kept.state.keep === "me", kept);
-      check(`${backend}: other errors have no cause`, (await call(() => store.load("bad id!"))).error?.cause === undefined);
+      const other = await call(() => store.load("bad id!"));
+      check(`${backend}: other errors have no cause`, other.error?.code === "INVALID_INPUT" && other.error.cause === undefined, other);
       check(`${backend}: writes work again once there is room`, (await store.save(r.id, { big: "y".repeat(100_000) })) === 2);
       await store.clear();
       store.close();
