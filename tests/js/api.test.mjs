@@ -5,7 +5,7 @@
 // structurally), tests/pages/watch.js (the whole store and the events of a block of calls).
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { report, useBrowser } from "./helpers.mjs";
+import { report, useBrowser, ENGINE } from "./helpers.mjs";
 
 const BACKENDS = ["indexeddb", "localstorage", "sessionstorage", "memory"];
 
@@ -493,9 +493,10 @@ test("CORRUPT for records damaged behind the store's back (garbage, a newer form
 });
 
 test("QUOTA_EXCEEDED when storage is full, with the previous record intact", async () => {
-  const checks = await page.evaluate(async () => {
+  const { checks, quota } = await page.evaluate(async () => {
     const checks = [];
     const check = (name, ok, detail) => checks.push([name, !!ok, detail]);
+    const quota = {};
     for (const [backend, storage] of [["localstorage", localStorage], ["sessionstorage", sessionStorage]]) {
       const store = await wss.SessionStore.open({ backend, name: `quota-${backend}` });
       await store.clear();
@@ -507,6 +508,10 @@ test("QUOTA_EXCEEDED when storage is full, with the previous record intact", asy
           try { storage.setItem(`filler-${filler.length}`, "x".repeat(size)); filler.push(filler.length); } catch { break; }
         }
       }
+      // What the full storage holds, keys and values, in characters (the README's Engines table).
+      let used = 0;
+      for (let i = 0; i < storage.length; i++) used += storage.key(i).length + storage.getItem(storage.key(i)).length;
+      quota[backend] = used;
       const out = await call(() => store.save(r.id, { big: "y".repeat(100_000) }));
       const created = await call(() => store.create({ big: "z".repeat(100_000) }));
       for (const i of filler) storage.removeItem(`filler-${i}`);
@@ -525,9 +530,15 @@ test("QUOTA_EXCEEDED when storage is full, with the previous record intact", asy
       await store.clear();
       store.close();
     }
-    return checks;
+    return { checks, quota };
   });
   report(checks);
+  console.log(`# ${ENGINE}: a full storage held ${quota.localstorage} (localStorage) and ${quota.sessionstorage} (sessionStorage) characters of keys and values`);
+  // The README's Engines table: 5 Mi characters in every engine, keys and values counted. The
+  // fill stops with less than its last chunk (16 characters and a key) left.
+  for (const [backend, used] of Object.entries(quota)) {
+    assert.ok(used <= 5 * 2 ** 20 && used > 5 * 2 ** 20 - 64, `${backend}: full at ${used} characters, not 5 Mi (${5 * 2 ** 20})`);
+  }
 });
 
 test("IndexedDB: BLOCKED, not a hang, when another connection holds an old version open", async () => {
