@@ -565,6 +565,9 @@ test("IndexedDB: BLOCKED, not a hang, when another connection holds an old versi
   assert.equal(out.result.code, "BLOCKED", JSON.stringify(out.result));
   assert.equal(out.result.name, "StoreError");
   assert.match(out.result.message, /another tab|close/i);
-  assert.ok(out.ms < 10_000, `rejected after ${out.ms} ms`);
+  // The README (Backends): BLOCKED after 3 s. The timer starts once the open is blocked, so
+  // never sooner; an open itself takes milliseconds, so not much later.
+  console.log(`# ${ENGINE}: BLOCKED after ${Math.round(out.ms)} ms`);
+  assert.ok(out.ms >= 3000 && out.ms < 3750, `rejected after ${out.ms} ms, not 3 s`);
   assert.ok(out.ok, "opens once the other connection is gone");
 });
