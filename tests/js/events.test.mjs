@@ -206,38 +206,72 @@ for (const backend of ["memory", "sessionstorage", "indexeddb", "localstorage"])
   for (const keep of ["the store", "nothing"]) {
     test(`${backend}: a listener whose unsubscribe function is dropped (keeping ${keep}) still hears the sweep after garbage collection`, async () => {
       const page = await it.browser.page();
-      await page.evaluate(async ({ backend, keep }) => {
+      await it.browser.watchGarbage(page);
+      const name = `gc-${backend}-${keep.replace(" ", "-")}`;
+      await page.evaluate(async ({ backend, keep, name }) => {
         const { wss } = await import("/t/checks.js");
         const { SessionStore } = await wss();
         globalThis.now = 1_000_000;
         globalThis.heard = [];
         await (async () => {
-          const store = await SessionStore.open({ backend, name: `gc-${backend}-${keep.replace(" ", "-")}`, ttlMs: 1000, sweepIntervalMs: 20, now: () => globalThis.now });
+          const store = await SessionStore.open({ backend, name, ttlMs: 1000, sweepIntervalMs: 20, now: () => globalThis.now });
           await store.clear();
           for (let i = 0; i < 3; i++) await store.create({ i }, { id: `gc-${i}` });
-          store.subscribe((e) => heard.push(`${e.type} ${e.id}`)); // the unsubscribe function is dropped
+          // The unsubscribe function is dropped, and watched until it is collected.
+          __gcWatch(store.subscribe((e) => heard.push(`${e.type} ${e.id}`)), "the unsubscribe function");
           if (keep === "the store") globalThis.kept = store;
         })();
-      }, { backend, keep });
-      const collected = await it.browser.collectGarbage(page);
-      assert.ok(collected, `${ENGINE}: garbage was not collected, so this test would prove nothing`);
+      }, { backend, keep, name });
+      const alive = await it.browser.collectGarbage(page);
+      assert.deepEqual(alive, [], `${ENGINE}: the dropped unsubscribe function was not collected, so this test would prove nothing`);
       await page.evaluate(() => { globalThis.now += 5000; });
       const heard = await page.waitFor(() => heard.length >= 3 && heard, undefined, { timeout: 10_000 });
       assert.deepEqual([...heard].sort(), ["expired gc-0", "expired gc-1", "expired gc-2"]);
-      // Unsubscribing for real still works: nothing more is heard.
       if (keep === "the store") {
-        const after = await page.evaluate(async () => {
+        // Unsubscribing for real still works: a second listener, unsubscribed, hears nothing
+        // more while the first still hears. And close() ends the first. Then the sessions
+        // expire, and another instance removes them: on IndexedDB and localStorage its sweeper
+        // does, and posts the expiries (which the closed store would hear from the feed); on
+        // memory and sessionStorage its deleteExpired() does, once the closed store's sweeper
+        // had 10 of its intervals to run (it would have removed them, and heard it).
+        const out = await page.evaluate(async ({ backend, name }) => {
+          const { wss } = await import("/t/checks.js");
+          const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
           const store = globalThis.kept;
           const heardBefore = heard.length;
-          const off = store.subscribe(() => {});
+          const second = [];
+          const off = store.subscribe((e) => second.push(`${e.type} ${e.id}`));
+          await store.create({}, { id: "both" });
+          await sleep(0);
           off();
-          await store.create({}, { id: "late" });
-          await new Promise((r) => setTimeout(r, 0));
+          await store.create({}, { id: "first-only" });
+          await sleep(0);
           store.close();
-          await new Promise((r) => setTimeout(r, 0));
-          return heard.length - heardBefore;
-        });
-        assert.equal(after, 1, "the kept listener heard the create, then close() ended it");
+          const shared = backend === "indexeddb" || backend === "localstorage";
+          const other = await (await wss()).SessionStore.open({ backend, name, ttlMs: 1000, sweepIntervalMs: shared ? 20 : null, now: () => globalThis.now });
+          const otherHeard = [];
+          other.subscribe((e) => otherHeard.push(`${e.type} ${e.id}`));
+          await other.create({}, { id: "marker" });
+          globalThis.now += 5000;
+          // What the other instance removes: its marker, and, but on memory, the closed store's two.
+          const expected = backend === "memory" ? ["expired marker"] : ["expired both", "expired first-only", "expired marker"];
+          const removed = () => otherHeard.filter((e) => e.startsWith("expired")).sort();
+          let deleted;
+          if (shared) {
+            for (const started = Date.now(); removed().length < expected.length && Date.now() - started < 10_000;) await sleep(10);
+          } else {
+            await sleep(200);
+            deleted = await other.deleteExpired();
+            await sleep(0);
+          }
+          await sleep(100); // anything still on its way to the closed store
+          other.close();
+          return { first: heard.slice(heardBefore), second, removed: removed(), expected, deleted };
+        }, { backend, name });
+        assert.deepEqual(out.removed, out.expected, "the other instance removed the expired sessions");
+        if (out.deleted !== undefined) assert.equal(out.deleted, out.expected.length, "nobody had removed them before (the closed store's sweeper is stopped)");
+        assert.deepEqual(out.second, ["created both"], "the unsubscribed listener heard nothing after its unsubscribe");
+        assert.deepEqual(out.first, ["created both", "created first-only"], "the first heard both creates, then nothing after close()");
       }
       await page.close();
     });
