@@ -292,8 +292,12 @@ test("free() and [Symbol.dispose] (`using`) close a store that was subscribed to
       return false;
     };
     const results = {};
-    // WebKitGTK 2.50 has no Symbol.dispose: there the glue defines no [Symbol.dispose].
-    for (const how of typeof Symbol.dispose === "symbol" ? ["free", "dispose"] : ["free"]) {
+    for (const how of ["free", "dispose"]) {
+      // WebKitGTK 2.50 has no Symbol.dispose: there the glue defines no [Symbol.dispose].
+      if (how === "dispose" && typeof Symbol.dispose !== "symbol") {
+        results[how] = "not run: no Symbol.dispose";
+        continue;
+      }
       const name = `freed-${how}`;
       const lock = `wasm-session-store:indexeddb:${name}:sweeper`;
       const store = await SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: 60_000 });
@@ -315,9 +319,12 @@ test("free() and [Symbol.dispose] (`using`) close a store that was subscribed to
     }
     return results;
   });
-  for (const [how, result] of Object.entries(out)) {
-    assert.deepEqual(result, { heldBefore: true, released: true, heard: [] }, how);
-  }
+  // Which cases run where, as the README's Engines table says: `[Symbol.dispose]` where the
+  // engine has Symbol.dispose (not WebKitGTK 2.50), `free()` everywhere.
+  const closed = { heldBefore: true, released: true, heard: [] };
+  const disposes = { chromium: true, firefox: true, webkit: false }[ENGINE];
+  assert.deepEqual(out, { free: closed, dispose: disposes ? closed : "not run: no Symbol.dispose" });
+  if (!disposes) console.log(`# ${ENGINE}: [Symbol.dispose] not run: no Symbol.dispose in this engine`);
   await page.close();
 });
 
