@@ -354,17 +354,17 @@ async function barrier(pages, tag) {
 }
 
 /**
- * One sweep round: `creator` creates `n` sessions, every page's clock moves past their
- * deadline, and the test waits until they are gone from storage and every page has heard `n`
- * expiries, then the barrier. Returns, per page, the expiries it heard ("id local").
+ * One sweep round: `creator` creates `n` sessions, the clocks of `clocks` (default: every page)
+ * move past their deadline, and the test waits until they are gone from storage and every page
+ * has heard `n` expiries, then the barrier. Returns, per page, the expiries it heard ("id local").
  */
-async function sweepRound(creator, pages, { backend, name, tag, n }) {
+async function sweepRound(creator, pages, { backend, name, tag, n, clocks = pages }) {
   const ids = await creator.evaluate(async ({ tag, n }) => {
     const ids = [];
     for (let i = 0; i < n; i++) ids.push((await store.create({ i }, { id: `${tag}-${i}` })).id);
     return ids;
   }, { tag, n });
-  for (const p of pages) await p.evaluate(() => { globalThis.now += 2000; });
+  for (const p of clocks) await p.evaluate(() => { globalThis.now += 2000; });
   // Gone from storage itself (ids() hides expired records whether or not they were removed).
   await creator.waitFor(async ({ backend, name, tag }) => {
     if (backend === "localstorage") {
@@ -540,21 +540,41 @@ test("without BroadcastChannel: localStorage stores hear other tabs through stor
   await closeAll([lsA, lsB, idbA, idbB]);
 });
 
+/** The Web Locks of this origin whose names include `part`, held or waited for, seen from a page that has them. */
+async function locksNamed(part) {
+  const page = await it.browser.page();
+  const names = await page.evaluate(async (part) => {
+    const { held, pending } = await navigator.locks.query();
+    return [...held, ...pending].map((l) => l.name).filter((n) => n.includes(part));
+  }, part);
+  await page.close();
+  return names;
+}
+
 test("without Web Locks: every instance sweeps (no election), and each expiry is still reported once per page on IndexedDB", async () => {
   const path = "t/test.html?without=locks";
   const name = "no-locks-sweep";
   const options = { backend: "indexeddb", name, ttlMs: 1000, sweepIntervalMs: 30 };
   const pages = [await openPage(options, path), await openPage(options, path)];
+  for (const p of pages) assert.equal(await p.evaluate(() => "locks" in navigator), false, "the page has no Web Locks");
   await pages[0].evaluate(() => store.clear());
   for (const p of pages) await p.waitFor(() => events.some((e) => e.type === "cleared"));
   for (const p of pages) await p.evaluate(() => { events.length = 0; });
-  const round = await sweepRound(pages[0], pages, { backend: "indexeddb", name, tag: "nl", n: 30 });
-  assert.ok(sweepersOf(round).length >= 1);
+  // Each page in turn is the only one whose clock has passed the deadline: it must sweep them
+  // itself (with an election, one of the rounds would wait for a page that does not sweep).
+  const first = await sweepRound(pages[0], pages, { backend: "indexeddb", name, tag: "nl0", n: 30, clocks: [pages[0]] });
+  await pages[1].evaluate(() => { globalThis.now += 2000; });
+  const second = await sweepRound(pages[1], pages, { backend: "indexeddb", name, tag: "nl1", n: 30, clocks: [pages[1]] });
+  await pages[0].evaluate(() => { globalThis.now += 2000; });
+  assert.deepEqual(sweepersOf(first), [0], "page 0 swept what expired by its clock");
+  assert.deepEqual(sweepersOf(second), [1], "page 1 swept what expired by its clock");
+  assert.deepEqual(await locksNamed(name), [], "no lock was taken (no sweeper election, no presence)");
   await closeAll(pages);
 });
 
 test("without Web Locks: a localStorage store still works in its tab (uncoordinated: atomic within the tab only, as the README says)", async () => {
   const page = await openPage({ backend: "localstorage", name: "no-locks-ls", sweepIntervalMs: null }, "t/test.html?without=locks");
+  assert.equal(await page.evaluate(() => "locks" in navigator), false, "the page has no Web Locks");
   const out = await page.evaluate(async () => {
     await store.clear();
     const { id } = await store.create({ n: 0 });
@@ -564,5 +584,6 @@ test("without Web Locks: a localStorage store still works in its tab (uncoordina
   });
   assert.equal(out.n, 40, "two concurrent loops in one tab lose nothing");
   assert.ok(out.raw, "the record is in this tab's localStorage directly");
+  assert.deepEqual(await locksNamed("no-locks-ls"), [], "no lock was taken (no leader election, no presence)");
   await page.close();
 });
