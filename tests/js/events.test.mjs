@@ -124,6 +124,55 @@ for (const backend of ["indexeddb", "localstorage"]) {
   });
 }
 
+// The README: an instance that opens while another is alone waits for the lone one to start
+// posting, "at most a second for a lone tab that is frozen, which writes nothing until it
+// thaws". Played in page A: its store is alone, then its page is "frozen" for what the store
+// hears on the feed's channel (the messages wait until it thaws, as a frozen page's tasks do).
+test("indexeddb: an instance that opens beside a frozen lone tab waits at most a second; once thawed, the lone tab posts its writes", async () => {
+  const options = { backend: "indexeddb", name: "frozen-alone", sweepIntervalMs: null };
+  const a = await it.browser.page();
+  await a.evaluate(async (options) => {
+    const held = [];
+    const wrapped = new Map();
+    const add = BroadcastChannel.prototype.addEventListener;
+    const remove = BroadcastChannel.prototype.removeEventListener;
+    BroadcastChannel.prototype.addEventListener = function (type, listener, ...rest) {
+      if (type !== "message" || !this.name.endsWith(":events")) return add.call(this, type, listener, ...rest);
+      const frozenAware = (e) => (globalThis.frozen ? held.push(() => listener.call(this, e)) : listener.call(this, e));
+      wrapped.set(listener, frozenAware);
+      return add.call(this, type, frozenAware, ...rest);
+    };
+    BroadcastChannel.prototype.removeEventListener = function (type, listener, ...rest) {
+      return remove.call(this, type, wrapped.get(listener) ?? listener, ...rest);
+    };
+    globalThis.thaw = () => { globalThis.frozen = false; for (const run of held.splice(0)) run(); };
+    const { wss } = await import("/t/checks.js");
+    globalThis.store = await (await wss()).SessionStore.open(options);
+    await store.clear();
+    globalThis.frozen = true;
+  }, options);
+  const b = await it.browser.page();
+  const waited = await b.evaluate(async (options) => {
+    const { wss } = await import("/t/checks.js");
+    const { SessionStore } = await wss();
+    const started = performance.now();
+    globalThis.store = await SessionStore.open(options);
+    const waited = performance.now() - started;
+    globalThis.heard = [];
+    store.subscribe((e) => heard.push(`${e.type} ${e.id} ${e.local}`));
+    return waited;
+  }, options);
+  console.log(`# ${ENGINE}: the open beside a frozen lone tab resolved after ${Math.round(waited)} ms`);
+  assert.ok(waited >= 1000 && waited < 1750, `waited ${waited} ms, not at most a second (and not less: the lone tab never answered)`);
+  // Thawed, the lone tab first handles what waited (the hello), then writes: B hears it.
+  await a.evaluate(async () => { thaw(); await new Promise((r) => setTimeout(r, 0)); await store.create({}, { id: "after-thaw" }); });
+  await b.waitFor(() => heard.length >= 1);
+  assert.deepEqual(await b.evaluate(() => heard), ["created after-thaw false"]);
+  await a.evaluate(() => store.close());
+  await b.evaluate(() => store.close());
+  await closeAll([a, b]);
+});
+
 // The events of one turn go out as one post (a batch of writes, a sweep's batch): here the
 // 40 created events of one saveMany are posted once, and heard by the other page one by one,
 // in order.
