@@ -201,6 +201,37 @@ test("indexeddb: the events of one turn are one post, heard one by one in order"
   await closeAll([a, b]);
 });
 
+test("indexeddb: a sweep's batch is one post: 30 expiries, one post, heard one by one in order", async () => {
+  const options = { backend: "indexeddb", name: "swept-posts", ttlMs: 1000 };
+  // A opens first, with the sweeper on: it holds the sweeper lock. B never sweeps.
+  const a = await openPage({ ...options, sweepIntervalMs: 20 });
+  const b = await openPage({ ...options, sweepIntervalMs: null });
+  const out = await a.evaluate(async () => {
+    await store.clear();
+    await store.saveMany(Array.from({ length: 30 }, (_, i) => ({ id: `s-${i}`, state: { i } })));
+    await new Promise((r) => setTimeout(r, 0)); // the saveMany's post has gone
+    globalThis.posts = [];
+    const post = BroadcastChannel.prototype.postMessage;
+    BroadcastChannel.prototype.postMessage = function (message) {
+      if (this.name.endsWith(":events")) posts.push(Array.isArray(message) ? message.map((e) => e.type).join() : message.type);
+      return post.call(this, message);
+    };
+    globalThis.now += 5000;
+    for (const started = Date.now(); events.filter((e) => e.type === "expired").length < 30 && Date.now() - started < 10_000;) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 100)); // a few more sweeps: nothing more to post
+    return { posts, expired: events.filter((e) => e.type === "expired").map((e) => `${e.id} ${e.local}`) };
+  });
+  assert.equal(out.expired.length, 30, "page A swept them");
+  assert.ok(out.expired.every((e) => e.endsWith(" true")), "page A swept them");
+  assert.deepEqual(out.posts, [Array(30).fill("expired").join()], "one post carrying the 30 expiries");
+  await b.waitFor(() => events.filter((e) => e.type === "expired").length >= 30);
+  const heard = await b.evaluate(() => events.filter((e) => e.type === "expired").map((e) => `${e.id} ${e.local}`));
+  assert.deepEqual(heard, out.expired.map((e) => e.replace(/ true$/, " false")), "B heard them one by one, in A's order");
+  await closeAll([a, b]);
+});
+
 test("subscribe: after the write's promise settles, in order, only to listeners subscribed at the write; unsubscribes; a throwing listener spoils nothing; throws synchronously", async () => {
   const page = await openPage({ backend: "memory", sweepIntervalMs: null });
   const out = await page.evaluate(async () => {
