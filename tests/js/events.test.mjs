@@ -358,6 +358,30 @@ for (const backend of ["memory", "sessionstorage", "indexeddb", "localstorage"])
   }
 }
 
+// The README: "A store nobody subscribed to and the page no longer holds is closed when the
+// garbage collector frees it." Closed shows as its sweeper lock let go.
+test("indexeddb: a store nobody subscribed to is closed when the garbage collector frees it: its sweeper lock is released", async () => {
+  const page = await it.browser.page();
+  await it.browser.watchGarbage(page);
+  const lock = "wasm-session-store:indexeddb:gc-unsubscribed:sweeper";
+  const held = await page.evaluate(async (lock) => {
+    const { wss } = await import("/t/checks.js");
+    const { holdsLock } = await import("/t/increments.js");
+    globalThis.holdsLock = holdsLock;
+    await (async () => {
+      const store = await (await wss()).SessionStore.open({ backend: "indexeddb", name: "gc-unsubscribed", sweepIntervalMs: 60_000 });
+      __gcWatch(store, "the store");
+    })();
+    for (let i = 0; i < 200 && !(await holdsLock(lock)); i++) await new Promise((r) => setTimeout(r, 10));
+    return holdsLock(lock);
+  }, lock);
+  assert.equal(held, true, "the open store holds its sweeper lock");
+  assert.deepEqual(await it.browser.collectGarbage(page), [], `${ENGINE}: the dropped store was not collected`);
+  const released = await page.waitFor(async (lock) => !(await holdsLock(lock)), lock, { timeout: 5000 }).catch(() => false);
+  assert.ok(released, "its sweeper lock was released: closed");
+  await page.close();
+});
+
 test("free() and [Symbol.dispose] (`using`) close a store that was subscribed to: its sweeper lock is released, its listener hears nothing more", async () => {
   const page = await it.browser.page();
   const out = await page.evaluate(async () => {
