@@ -573,11 +573,29 @@ for (const backend of ["indexeddb", "localstorage"]) {
       pages.push(p);
     }
     await pages[0].evaluate(() => store.clear());
-    // No key exists: each page's first write starts at about the same time.
+    // No key exists: the three first writes start on one BroadcastChannel message (not one
+    // WebDriver round trip apart), and each page notes when its write started and ended.
+    const gate = `${name}-go`;
     for (const [i, p] of pages.entries()) {
-      await p.evaluate((i) => { globalThis.first = store.create({ page: i }, { id: `page-${i}` }); }, i);
+      await p.evaluate(({ i, gate }) => {
+        const channel = new BroadcastChannel(gate);
+        const clock = () => performance.timeOrigin + performance.now();
+        globalThis.first = new Promise((go) => { channel.onmessage = go; }).then(async () => {
+          channel.close();
+          const started = clock();
+          await store.create({ page: i }, { id: `page-${i}` });
+          return { started, ended: clock() };
+        });
+      }, { i, gate });
     }
-    for (const p of pages) await p.evaluate(() => first.then((r) => r.id));
+    await pages[0].evaluate((gate) => { const c = new BroadcastChannel(gate); c.postMessage("go"); c.close(); }, gate);
+    const firsts = [];
+    for (const p of pages) firsts.push(await p.evaluate(() => first));
+    // At once: pages raced to make the key (two writes at least were under way together).
+    const raced = firsts.filter((w, i) => firsts.some((v, j) => i !== j && w.started < v.ended && v.started < w.ended)).length;
+    const spread = Math.max(...firsts.map((w) => w.started)) - Math.min(...firsts.map((w) => w.started));
+    console.log(`# ${backend}: the 3 first writes started within ${spread.toFixed(1)} ms, each took ${firsts.map((w) => (w.ended - w.started).toFixed(1)).join(", ")} ms; ${raced} of them overlapped another`);
+    assert.ok(raced >= 2, `the first writes overlapped: ${JSON.stringify(firsts)}`);
     const entries = await pages[0].evaluate(({ backend, name }) => raw.keyEntriesOf(backend, name), { backend, name });
     assert.equal(entries.length, 1, `one key: ${entries}`);
     for (const [i, p] of pages.entries()) {
