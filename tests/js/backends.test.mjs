@@ -117,11 +117,10 @@ test("a dedicated worker uses IndexedDB; the Storage backends are UNAVAILABLE th
 });
 
 // The README (Encryption): `"device"` keeps its key in IndexedDB for every backend, so where
-// IndexedDB is not available `open` rejects UNAVAILABLE (a memory store keeps its key in memory).
-// sessionStorage does not hold to it yet: its open resolves (the tab has no key yet, so nothing
-// is read), and its first write rejects UNAVAILABLE after writing the tab's key name into
-// sessionStorage. That case runs as a todo (shown, not failing the run) until src/crypto.js
-// checks at open.
+// IndexedDB is not available the first write rejects UNAVAILABLE and writes nothing (the open
+// makes no key: it resolves); a memory store keeps its key in memory. sessionStorage does not
+// hold to "writes nothing" yet: its first write names the tab's key in sessionStorage before it
+// fails. That case runs as a todo (shown, not failing the run) until src/crypto.js checks first.
 const deviceWithoutIndexedDb = (backends) => async () => {
   const page = await it.browser.page("t/test.html?without=indexedDB");
   const out = await page.evaluate(async (backends) => {
@@ -151,11 +150,11 @@ const deviceWithoutIndexedDb = (backends) => async () => {
   await page.close();
   for (const backend of backends) {
     if (backend === "memory") assert.equal(out.memory, "opened, read 1");
-    else assert.match(out[backend], /^UNAVAILABLE: .*IndexedDB.*; storage unchanged$/, backend);
+    else assert.match(out[backend], /^opened, then UNAVAILABLE: .*IndexedDB.*; storage unchanged$/, backend);
   }
 };
-test('encryption: "device" without IndexedDB: open rejects UNAVAILABLE on localStorage, nothing written; memory works', deviceWithoutIndexedDb(["localstorage", "memory"]));
-test('encryption: "device" without IndexedDB: open rejects UNAVAILABLE on sessionStorage, nothing written', { todo: "its open resolves, and its first write rejects after writing the tab's key name" }, deviceWithoutIndexedDb(["sessionstorage"]));
+test('encryption: "device" without IndexedDB: on localStorage the first write rejects UNAVAILABLE, nothing written; memory works', deviceWithoutIndexedDb(["localstorage", "memory"]));
+test('encryption: "device" without IndexedDB: on sessionStorage the first write rejects UNAVAILABLE, nothing written', { todo: "the first write names the tab's key in sessionStorage before it fails" }, deviceWithoutIndexedDb(["sessionstorage"]));
 
 // The README (Encryption): WebCrypto exists only in secure contexts (https, or http on
 // localhost); elsewhere `open` with encryption rejects UNAVAILABLE. The test server is on
