@@ -325,47 +325,69 @@ export class Browser {
   }
 
   /**
-   * Collects garbage in `page`, and resolves to whether it did: a canary object, unreachable
-   * from the start, must have been finalized (FinalizationRegistry), so finalizers of what the
-   * test dropped before have run too. Chromium: `gc()` (started with --expose-gc). Firefox: the
-   * chrome context asks every content process to collect (pages have no gc()). WebKitGTK's
-   * MiniBrowser offers neither (JSC's $vm is a restricted option in release builds), so there
-   * the page allocates garbage until the collector runs on its own: pressure, not a forced
-   * collection, which is why the result is checked rather than assumed.
+   * Lets `page` watch objects for garbage collection: page code then calls
+   * `__gcWatch(object, label)` on each object it is about to drop, and `collectGarbage` collects
+   * until each of them was finalized (a FinalizationRegistry). Watching the very objects a test
+   * drops, not a canary of its own: a canary can die in a minor collection while the object
+   * the test is about, older, lives on (seen in WebKit).
+   */
+  async watchGarbage(page) {
+    await page.evaluate(() => {
+      const alive = new Set();
+      const registry = new FinalizationRegistry((label) => alive.delete(label));
+      globalThis.__gc = { alive, registry, watched: 0 };
+      globalThis.__gcWatch = (object, label) => {
+        if (alive.has(label)) throw new Error(`__gcWatch: ${label} is watched already`);
+        alive.add(label);
+        __gc.watched++;
+        registry.register(object, label);
+      };
+    });
+  }
+
+  /**
+   * Collects garbage in `page` until every object it watches (`watchGarbage`) was finalized;
+   * resolves to the labels of those still alive at the timeout (`[]`: all were collected).
+   * Chromium: `gc()` (started with --expose-gc). Firefox: the chrome context asks every content
+   * process to collect (pages have no gc()). WebKitGTK's MiniBrowser offers neither (JSC's $vm
+   * is a restricted option in release builds), so there the page allocates garbage until the
+   * collector runs on its own: pressure, not a forced collection, which is why the result is
+   * checked rather than assumed.
    */
   async collectGarbage(page, { timeout = 20_000 } = {}) {
-    await page.evaluate(() => {
-      globalThis.__canary = { collected: false };
-      const registry = new FinalizationRegistry(() => { __canary.collected = true; });
-      registry.register({}, "canary");
-      __canary.registry = registry;
-    });
-    if (this.engine === "firefox") {
-      await this.command(page.handle, async (d) => {
-        await d.setContext("chrome");
-        try {
-          await d.executeScript(`
-            Services.obs.notifyObservers(null, "child-gc-request");
-            Services.obs.notifyObservers(null, "child-cc-request");
-            Services.obs.notifyObservers(null, "child-gc-request");`);
-        } finally {
-          await d.setContext("content");
-        }
-      });
-    }
-    return page.evaluate(async ({ timeout, force }) => {
-      const started = Date.now();
-      while (!__canary.collected && Date.now() - started < timeout) {
-        if (force) gc();
-        else if (typeof gc !== "function") {
-          let junk = [];
-          for (let i = 0; i < 200_000; i++) junk.push({ i, text: `garbage ${i}` });
-          junk = null;
-        }
-        await new Promise((r) => setTimeout(r, 10));
+    const started = Date.now();
+    for (;;) {
+      if (this.engine === "firefox") {
+        await this.command(page.handle, async (d) => {
+          await d.setContext("chrome");
+          try {
+            await d.executeScript(`
+              Services.obs.notifyObservers(null, "child-gc-request");
+              Services.obs.notifyObservers(null, "child-cc-request");
+              Services.obs.notifyObservers(null, "child-gc-request");`);
+          } finally {
+            await d.setContext("content");
+          }
+        });
       }
-      return __canary.collected;
-    }, { timeout, force: this.engine === "chromium" });
+      // A round in the page: ~500 ms of collections (or of garbage), until nothing watched is left.
+      const alive = await page.evaluate(async ({ force }) => {
+        if (!globalThis.__gc) throw new Error("collectGarbage: call watchGarbage(page) first");
+        if (__gc.watched === 0) throw new Error("collectGarbage: the page watches nothing");
+        const started = Date.now();
+        while (__gc.alive.size && Date.now() - started < 500) {
+          if (force) gc();
+          else if (typeof gc !== "function") {
+            let junk = [];
+            for (let i = 0; i < 200_000; i++) junk.push({ i, text: `garbage ${i}` });
+            junk = null;
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return [...__gc.alive];
+      }, { force: this.engine === "chromium" });
+      if (!alive.length || Date.now() - started > timeout) return alive;
+    }
   }
 
   /** Closes every page (checking each for uncaught errors), the session and the server. */

@@ -47,7 +47,9 @@ const onKeys = (write, f) =>
         let result;
         f(tx.objectStore(KEYS), (v) => (result = v));
         tx.oncomplete = () => (db.close(), resolve(result));
-        tx.onabort = tx.onerror = () => (db.close(), reject(tx.error));
+        // A failed request (the ConstraintError of a second `add`) reaches onerror before the
+        // transaction aborts, while tx.error is still null: reject with the request's error.
+        tx.onabort = tx.onerror = (e) => (db.close(), reject(e.target.error ?? tx.error));
       }),
   );
 

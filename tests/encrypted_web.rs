@@ -92,10 +92,13 @@ mod indexeddb_key {
     });
 }
 
+/// The leader protocol: every operation of the suite goes through a follower instance while
+/// another instance of the name leads (the leader's own direct path is in the model replays).
 mod localstorage {
     use super::*;
     wasm_session_store_testing::conformance_tests!(wasm, |options: StoreOptions| async move {
-        open(options, BackendKind::LocalStorage, Encryption::Device).await
+        let open = |options| open(options, BackendKind::LocalStorage, Encryption::Device);
+        crate::common::ThroughFollower::open(open, options).await
     });
     mod migrations {
         use super::*;

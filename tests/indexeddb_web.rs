@@ -293,7 +293,8 @@ async fn indexeddb_store_matches_the_model() {
 }
 
 /// `WebStore`, the browser runtime the JS class wraps: the conformance suite through it, on
-/// IndexedDB (what `Auto` gets here) and on localStorage with its leader tab.
+/// IndexedDB (what `Auto` gets here), and on localStorage through a follower while another
+/// instance of the name leads (the leader protocol's request and answer).
 mod web_store {
     use wasm_session_store::{BackendKind, StoreOptions, WebStore};
 
@@ -309,12 +310,17 @@ mod web_store {
         });
     }
 
+    /// The leader protocol: every operation of the suite goes through a follower instance
+    /// while another instance of the name leads.
     mod localstorage {
         use super::*;
         wasm_session_store_testing::conformance_tests!(wasm, |options: StoreOptions| async move {
-            WebStore::open(options, BackendKind::LocalStorage)
-                .await
-                .expect("opens")
+            let open = |options| async move {
+                WebStore::open(options, BackendKind::LocalStorage)
+                    .await
+                    .expect("opens")
+            };
+            crate::common::ThroughFollower::open(open, options).await
         });
 
         /// Two releases on localStorage with its leader tab.

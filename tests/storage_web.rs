@@ -8,8 +8,7 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 use wasm_session_store::{
-    ErrorCode, SaveEntry, SessionId, SessionRecord, SessionStore, SingleTabStorageStore, State,
-    StorageKind, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,
+    ErrorCode, SessionId, SessionRecord, SessionStore, SingleTabStorageStore, StorageKind, Ttl,
 };
 use wasm_session_store_testing::{options, state};
 
@@ -137,10 +136,8 @@ async fn a_record_under_the_wrong_id_is_corrupt_alone_in_local_storage() {
 
 #[wasm_bindgen_test]
 async fn a_record_under_the_wrong_id_is_corrupt_alone_through_the_leader_protocol() {
-    use wasm_session_store::{SharedStorageBackend, Store};
     let (opts, clock) = options("ls_shared_wrong_id");
-    let backend = SharedStorageBackend::open(opts.get_name()).unwrap();
-    let store = Store::with_backend(backend, opts).unwrap();
+    let store = common::ThroughFollower::open(common::shared_store, opts).await;
     wrong_id_is_corrupt_alone(store, clock, local_storage()).await;
 }
 
@@ -469,137 +466,17 @@ async fn a_write_the_old_leader_applied_but_never_answered_succeeds_once() {
     assert!(follower.backend().is_leader(), "took over the lead");
 }
 
-/// A localStorage store whose every operation goes through a follower: `leader`, another
-/// instance of the same store name opened first and kept for as long as this lives, leads,
-/// so every read and write crosses the leader protocol (a request over BroadcastChannel, the
-/// leader's answer). Every call checks the roles before and after it.
-struct ThroughFollower {
-    // Dropped first: the leader outlives every request of the follower.
-    follower: SharedStore,
-    leader: SharedStore,
-}
-
-impl ThroughFollower {
-    async fn open(options: StoreOptions) -> Self {
-        use wasm_session_store::{SharedStorageBackend, Store};
-        let open = |options: StoreOptions| {
-            let backend = SharedStorageBackend::open(options.get_name()).expect("localStorage");
-            assert!(
-                backend.is_coordinated(),
-                "Web Locks and BroadcastChannel exist"
-            );
-            Store::with_backend(backend, options).expect("valid options")
-        };
-        let leader = open(options.clone());
-        leader.ids().await.unwrap(); // served once it is elected: it is alone
-        let follower = open(options);
-        follower.ids().await.unwrap(); // served by the leader: the follower has joined
-        let this = ThroughFollower { follower, leader };
-        this.check_roles("open");
-        this
-    }
-
-    fn check_roles(&self, when: &str) {
-        let roles = (
-            self.leader.backend().is_leader(),
-            self.follower.backend().is_leader(),
-        );
-        assert_eq!(roles, (true, false), "{when}: (leader, follower) lead");
-    }
-
-    /// `call`, a call of the follower, with the roles checked before and after.
-    async fn via<T>(&self, call: impl std::future::Future<Output = T>) -> T {
-        self.check_roles("before a call");
-        let out = call.await;
-        self.check_roles("after a call");
-        out
-    }
-}
-
-impl SessionStore for ThroughFollower {
-    fn name(&self) -> &str {
-        self.follower.name()
-    }
-    async fn create(&self, state: State, ttl: Ttl) -> Result<SessionRecord, StoreError> {
-        self.via(self.follower.create(state, ttl)).await
-    }
-    async fn create_with_id(
-        &self,
-        id: &SessionId,
-        state: State,
-        ttl: Ttl,
-    ) -> Result<SessionRecord, StoreError> {
-        self.via(self.follower.create_with_id(id, state, ttl)).await
-    }
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.via(self.follower.load(id)).await
-    }
-    async fn load_many(&self, ids: &[SessionId]) -> Result<Vec<Option<SessionRecord>>, StoreError> {
-        self.via(self.follower.load_many(ids)).await
-    }
-    async fn save_many(
-        &self,
-        entries: Vec<SaveEntry>,
-    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-        self.via(self.follower.save_many(entries)).await
-    }
-    async fn save(&self, id: &SessionId, state: State) -> Result<u64, StoreError> {
-        self.via(self.follower.save(id, state)).await
-    }
-    async fn save_if_version(
-        &self,
-        id: &SessionId,
-        state: State,
-        expected: u64,
-    ) -> Result<u64, StoreError> {
-        self.via(self.follower.save_if_version(id, state, expected))
-            .await
-    }
-    async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError> {
-        self.via(self.follower.update_ttl(id, ttl_ms)).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.via(self.follower.delete(id)).await
-    }
-    async fn change_id(
-        &self,
-        old_id: &SessionId,
-        new_id: Option<&SessionId>,
-    ) -> Result<SessionId, StoreError> {
-        self.via(self.follower.change_id(old_id, new_id)).await
-    }
-    async fn delete_expired(
-        &self,
-        batch_size: Option<std::num::NonZeroUsize>,
-    ) -> Result<usize, StoreError> {
-        self.via(self.follower.delete_expired(batch_size)).await
-    }
-    async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        self.via(self.follower.ids()).await
-    }
-    async fn get_json(&self, id: &SessionId, key: &str) -> Result<Option<String>, StoreError> {
-        self.via(self.follower.get_json(id, key)).await
-    }
-    async fn set_json(&self, id: &SessionId, key: &str, value: &str) -> Result<u64, StoreError> {
-        self.via(self.follower.set_json(id, key, value)).await
-    }
-    async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
-        self.via(self.follower.remove(id, key)).await
-    }
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.via(self.follower.clear()).await
-    }
-    fn subscribe(&self, callback: impl Fn(&StoreEvent) + 'static) -> Subscription {
-        self.follower.subscribe(callback)
-    }
-}
-
 /// The model-based test's seeded sequences, replayed against localStorage through a follower
 /// instance while another instance of the same store leads for the whole case: every
 /// operation is a request to the leader and its answer.
 #[wasm_bindgen_test]
 async fn local_storage_through_a_follower_matches_the_model() {
-    common::replay_model(ThroughFollower::open, "ls-follower", 400).await;
+    common::replay_model(
+        |options| common::ThroughFollower::open(common::shared_store, options),
+        "ls-follower",
+        400,
+    )
+    .await;
 }
 
 /// The model-based test's seeded sequences, replayed against localStorage (with its leader,

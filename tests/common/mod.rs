@@ -306,3 +306,182 @@ pub async fn sleep_ms(ms: i32) {
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
+
+/// A localStorage store on the leader protocol, opened directly on its backend as
+/// `WebStore` does (no sweeper, no change feed): for [`ThroughFollower`].
+pub async fn shared_store(
+    options: wasm_session_store::StoreOptions,
+) -> wasm_session_store::Store<wasm_session_store::SharedStorageBackend> {
+    use wasm_session_store::{SharedStorageBackend, Store};
+    let backend = SharedStorageBackend::open(options.get_name()).expect("localStorage");
+    assert!(
+        backend.is_coordinated(),
+        "Web Locks and BroadcastChannel exist"
+    );
+    Store::with_backend(backend, options).expect("valid options")
+}
+
+/// Two instances of one localStorage store name: which of them leads, checked from outside.
+#[allow(async_fn_in_trait)]
+pub trait Leads: SessionStore + Sized {
+    /// Panics unless `leader` is the leader and `follower` is not (`when` names the moment).
+    async fn check_roles(leader: &Self, follower: &Self, when: &str);
+}
+
+impl Leads for wasm_session_store::Store<wasm_session_store::SharedStorageBackend> {
+    async fn check_roles(leader: &Self, follower: &Self, when: &str) {
+        let roles = (leader.backend().is_leader(), follower.backend().is_leader());
+        assert_eq!(roles, (true, false), "{when}: (leader, follower) lead");
+    }
+}
+
+impl Leads for wasm_session_store::WebStore {
+    /// `WebStore` does not say whether it leads: the Web Locks of the origin do. The leader
+    /// lock of the name is held once (by the leader, opened first and alive) and waited for
+    /// once (by the follower, opened second); no other instance of the name exists.
+    async fn check_roles(leader: &Self, follower: &Self, when: &str) {
+        assert_eq!(leader.name(), follower.name());
+        let lock = format!("wasm-session-store:{}:leader", leader.name());
+        let body = r#"
+            const { held, pending } = await navigator.locks.query();
+            return [held.filter((l) => l.name === a).length, pending.filter((l) => l.name === a).length].join();
+        "#;
+        let counts = js("a, b", body, &lock.as_str().into(), &JsValue::UNDEFINED)
+            .await
+            .expect("navigator.locks.query()");
+        assert_eq!(
+            counts.as_string().as_deref(),
+            Some("1,1"),
+            "{when}: {lock} held once (the leader) and waited for once (the follower)"
+        );
+        assert!(
+            !leader.is_closed() && !follower.is_closed(),
+            "{when}: both open"
+        );
+    }
+}
+
+/// A localStorage store whose every operation goes through a follower: `leader`, another
+/// instance of the same store name opened first and kept for as long as this lives, leads,
+/// so every read and write crosses the leader protocol (a request over BroadcastChannel, the
+/// leader's answer), not the leader's direct path. Every call checks the roles before and
+/// after it.
+pub struct ThroughFollower<S> {
+    // Dropped first: the leader outlives every request of the follower.
+    follower: S,
+    leader: S,
+}
+
+impl<S: Leads> ThroughFollower<S> {
+    /// Opens the leader with `open`, then the follower, once the leader leads.
+    pub async fn open<F, Fut>(open: F, options: wasm_session_store::StoreOptions) -> Self
+    where
+        F: Fn(wasm_session_store::StoreOptions) -> Fut,
+        Fut: std::future::Future<Output = S>,
+    {
+        let leader = open(options.clone()).await;
+        leader.ids().await.unwrap(); // served once it is elected: it is alone
+        let follower = open(options).await;
+        follower.ids().await.unwrap(); // served by the leader: the follower has joined
+        let this = ThroughFollower { follower, leader };
+        S::check_roles(&this.leader, &this.follower, "open").await;
+        this
+    }
+
+    /// `call`, a call of the follower, with the roles checked before and after.
+    async fn via<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        S::check_roles(&self.leader, &self.follower, "before a call").await;
+        let out = call.await;
+        S::check_roles(&self.leader, &self.follower, "after a call").await;
+        out
+    }
+}
+
+impl<S: Leads> SessionStore for ThroughFollower<S> {
+    fn name(&self) -> &str {
+        self.follower.name()
+    }
+    async fn create(
+        &self,
+        state: wasm_session_store::State,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError> {
+        self.via(self.follower.create(state, ttl)).await
+    }
+    async fn create_with_id(
+        &self,
+        id: &SessionId,
+        state: wasm_session_store::State,
+        ttl: Ttl,
+    ) -> Result<SessionRecord, StoreError> {
+        self.via(self.follower.create_with_id(id, state, ttl)).await
+    }
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.via(self.follower.load(id)).await
+    }
+    async fn load_many(&self, ids: &[SessionId]) -> Result<Vec<Option<SessionRecord>>, StoreError> {
+        self.via(self.follower.load_many(ids)).await
+    }
+    async fn save_many(
+        &self,
+        entries: Vec<SaveEntry>,
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        self.via(self.follower.save_many(entries)).await
+    }
+    async fn save(
+        &self,
+        id: &SessionId,
+        state: wasm_session_store::State,
+    ) -> Result<u64, StoreError> {
+        self.via(self.follower.save(id, state)).await
+    }
+    async fn save_if_version(
+        &self,
+        id: &SessionId,
+        state: wasm_session_store::State,
+        expected: u64,
+    ) -> Result<u64, StoreError> {
+        self.via(self.follower.save_if_version(id, state, expected))
+            .await
+    }
+    async fn update_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<(), StoreError> {
+        self.via(self.follower.update_ttl(id, ttl_ms)).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.via(self.follower.delete(id)).await
+    }
+    async fn change_id(
+        &self,
+        old_id: &SessionId,
+        new_id: Option<&SessionId>,
+    ) -> Result<SessionId, StoreError> {
+        self.via(self.follower.change_id(old_id, new_id)).await
+    }
+    async fn delete_expired(
+        &self,
+        batch_size: Option<std::num::NonZeroUsize>,
+    ) -> Result<usize, StoreError> {
+        self.via(self.follower.delete_expired(batch_size)).await
+    }
+    async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        self.via(self.follower.ids()).await
+    }
+    async fn get_json(&self, id: &SessionId, key: &str) -> Result<Option<String>, StoreError> {
+        self.via(self.follower.get_json(id, key)).await
+    }
+    async fn set_json(&self, id: &SessionId, key: &str, value: &str) -> Result<u64, StoreError> {
+        self.via(self.follower.set_json(id, key, value)).await
+    }
+    async fn remove(&self, id: &SessionId, key: &str) -> Result<u64, StoreError> {
+        self.via(self.follower.remove(id, key)).await
+    }
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.via(self.follower.clear()).await
+    }
+    fn subscribe(
+        &self,
+        callback: impl Fn(&wasm_session_store::StoreEvent) + 'static,
+    ) -> wasm_session_store::Subscription {
+        self.follower.subscribe(callback)
+    }
+}

@@ -2,6 +2,8 @@
 // selection and fallback, and a dedicated worker. In each engine (WSS_ENGINE).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer, connect } from "node:net";
+import { networkInterfaces } from "node:os";
 import { useBrowser, ENGINE } from "./helpers.mjs";
 
 const it = useBrowser();
@@ -114,22 +116,111 @@ test("a dedicated worker uses IndexedDB; the Storage backends are UNAVAILABLE th
   await page.close();
 });
 
-test("navigator.storage.persist() answers as the README's Engines table says (the store never calls it)", async () => {
+// The README (Encryption): `"device"` keeps its key in IndexedDB for every backend, so where
+// IndexedDB is not available the first write rejects UNAVAILABLE and writes nothing (the open
+// makes no key: it resolves); a memory store keeps its key in memory. sessionStorage does not
+// hold to "writes nothing" yet: its first write names the tab's key in sessionStorage before it
+// fails. That case runs as a todo (shown, not failing the run) until src/crypto.js checks first.
+const deviceWithoutIndexedDb = (backends) => async () => {
+  const page = await it.browser.page("t/test.html?without=indexedDB");
+  const out = await page.evaluate(async (backends) => {
+    const { wss } = await import("/t/checks.js");
+    const { SessionStore } = await wss();
+    const out = {};
+    for (const backend of backends) {
+      const storage = { localstorage: localStorage, sessionstorage: sessionStorage }[backend];
+      const before = storage && JSON.stringify(Object.entries(storage).sort());
+      out[backend] = await SessionStore.open({ backend, name: "device-no-idb", encryption: "device" }).then(
+        async (store) => {
+          try {
+            const r = await store.create({ n: 1 });
+            return `opened, read ${(await store.load(r.id)).state.n}`;
+          } catch (e) {
+            return `opened, then ${e.code}: ${e.message}`;
+          } finally {
+            store.close();
+          }
+        },
+        (e) => `${e.code}: ${e.message}`,
+      );
+      if (storage) out[backend] += JSON.stringify(Object.entries(storage).sort()) === before ? "; storage unchanged" : "; storage changed";
+    }
+    return out;
+  }, backends);
+  await page.close();
+  for (const backend of backends) {
+    if (backend === "memory") assert.equal(out.memory, "opened, read 1");
+    else assert.match(out[backend], /^opened, then UNAVAILABLE: .*IndexedDB.*; storage unchanged$/, backend);
+  }
+};
+test('encryption: "device" without IndexedDB: on localStorage the first write rejects UNAVAILABLE, nothing written; memory works', deviceWithoutIndexedDb(["localstorage", "memory"]));
+test('encryption: "device" without IndexedDB: on sessionStorage the first write rejects UNAVAILABLE, nothing written', { todo: "the first write names the tab's key in sessionStorage before it fails" }, deviceWithoutIndexedDb(["sessionstorage"]));
+
+// The README (Encryption): WebCrypto exists only in secure contexts (https, or http on
+// localhost); elsewhere `open` with encryption rejects UNAVAILABLE. The test server is on
+// 127.0.0.1 (a secure context); this page reaches it through this machine's own non-loopback
+// address, over plain http: an insecure context.
+test("encryption in an insecure context (http, not localhost): UNAVAILABLE; without encryption the store works", async (t) => {
+  const address = Object.values(networkInterfaces()).flat().find((i) => i.family === "IPv4" && !i.internal)?.address;
+  if (!address) return t.skip("this machine has no non-loopback IPv4 address to make an insecure context with");
+  const sockets = new Set();
+  const upstream = new URL(it.browser.url);
+  const proxy = createServer((client) => {
+    const server = connect(Number(upstream.port), upstream.hostname);
+    for (const s of [client, server]) { sockets.add(s); s.on("error", () => { client.destroy(); server.destroy(); }); }
+    client.pipe(server).pipe(client);
+  });
+  await new Promise((ok) => proxy.listen(0, address, ok));
+  try {
+    const page = await it.browser.page(`http://${address}:${proxy.address().port}/t/test.html`);
+    const out = await page.evaluate(async () => {
+      const { wss } = await import("/t/checks.js");
+      const { SessionStore } = await wss();
+      const out = { isSecureContext, subtle: typeof crypto.subtle };
+      for (const backend of ["indexeddb", "localstorage", "memory"]) {
+        out[backend] = await SessionStore.open({ backend, name: "insecure", encryption: "device" }).then(
+          (store) => (store.close(), "opened"), (e) => `${e.code}: ${e.message}`);
+      }
+      const plain = await SessionStore.open({ backend: "indexeddb", name: "insecure" });
+      const r = await plain.create({ n: 1 });
+      out.plain = (await plain.load(r.id)).state.n;
+      await plain.clear();
+      plain.close();
+      return out;
+    });
+    assert.equal(out.isSecureContext, false, `http://${address} is not a secure context`);
+    assert.equal(out.subtle, "undefined", "no WebCrypto there");
+    for (const backend of ["indexeddb", "localstorage", "memory"]) {
+      assert.match(out[backend], /^UNAVAILABLE: /, backend);
+    }
+    assert.equal(out.plain, 1);
+    await page.close();
+  } finally {
+    proxy.close();
+    for (const s of sockets) s.destroy();
+  }
+});
+
+test("navigator.storage.persist(), as the README's Engines table says: Chromium answers at once (and persisted() then agrees), Firefox waits for the user, WebKitGTK has no navigator.storage (the store never calls it)", async () => {
   const page = await it.browser.page();
   const out = await page.evaluate(async () => {
     if (!navigator.storage) return "no navigator.storage";
     // Firefox asks the user, and the promise waits for an answer nobody gives here.
     const pending = new Promise((resolve) => setTimeout(() => resolve("pending: asks the user"), 2000));
     const persisted = await navigator.storage.persisted();
-    return `persisted ${persisted}, persist() ${await Promise.race([navigator.storage.persist(), pending])}`;
+    const answer = await Promise.race([navigator.storage.persist(), pending]);
+    return `persisted ${persisted}, persist() ${answer}, then persisted ${await navigator.storage.persisted()}`;
   });
-  // Chromium decides at once by its own heuristics (site engagement, installation): false in
-  // a fresh profile, true once this test file's pages had used the origin for a while.
+  // Chromium decides at once by its own heuristics (site engagement, installation), so which
+  // answer depends on the profile's history (false in a fresh one was seen, true after use):
+  // pinned is that it answers without asking, never takes back a persisted origin, and that
+  // persisted() then says what persist() answered.
   const expected = {
-    chromium: /^persisted (true|false), persist\(\) (true|false)$/,
-    firefox: /^persisted false, persist\(\) pending: asks the user$/,
+    chromium: /^persisted (?:false, persist\(\) (true|false)|true, persist\(\) (true)), then persisted \1\2$/,
+    firefox: /^persisted false, persist\(\) pending: asks the user, then persisted false$/,
     webkit: /^no navigator\.storage$/,
   };
+  console.log(`# ${ENGINE}: ${out}`);
   assert.match(out, expected[ENGINE]);
   await page.close();
 });

@@ -6,7 +6,7 @@
 // chromium/quota.test.mjs; RELIABILITY.md lists them all.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useBrowser, ENGINE } from "./helpers.mjs";
+import { useBrowser, ENGINE, checkStorm } from "./helpers.mjs";
 
 const it = useBrowser();
 
@@ -94,27 +94,35 @@ test("indexeddb: 2 pages and a worker x 50 CAS increments end at exactly 150", a
     store.close();
     return r.id;
   }, name);
-  // Each page starts its part, and page 1 a worker too; all three run at once.
+  // Each page opens its store, and page 1 starts a worker too; all three start their part on
+  // one BroadcastChannel "go", once each is ready.
+  const gate = `${name}-go`;
   for (const page of pages) {
-    await page.evaluate(({ name, id }) => {
-      globalThis.part = (async () => {
-        const { wss } = await import("/t/checks.js");
-        const { increment } = await import("/t/increments.js");
-        const store = await (await wss()).SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: null });
-        const result = await increment(store, id, 50);
+    await page.evaluate(async ({ name, id, gate }) => {
+      const { wss } = await import("/t/checks.js");
+      const increments = await import("/t/increments.js");
+      const go = increments.gate(gate);
+      const store = await (await wss()).SessionStore.open({ backend: "indexeddb", name, sweepIntervalMs: null });
+      globalThis.part = go.then(async () => {
+        const result = await increments.increment(store, id, 50);
         store.close();
         return result;
-      })();
-    }, { name, id });
+      });
+    }, { name, id, gate });
   }
-  await pages[1].evaluate(({ name, id }) => {
-    globalThis.workerPart = new Promise((resolve, reject) => {
+  await pages[1].evaluate(({ name, id, gate }) => new Promise((ready, reject) => {
+    globalThis.workerPart = new Promise((resolve, fail) => {
       const worker = new Worker("/t/storm-worker.js", { type: "module" });
-      worker.onmessage = (e) => { worker.terminate(); resolve(e.data); };
-      worker.onerror = (e) => reject(new Error(`worker: ${e.message}`));
-      worker.postMessage({ name, id, rounds: 50 });
+      worker.onmessage = (e) => {
+        if (e.data.ready) return ready();
+        worker.terminate();
+        resolve(e.data);
+      };
+      worker.onerror = (e) => { const error = new Error(`worker: ${e.message}`); fail(error); reject(error); };
+      worker.postMessage({ name, id, rounds: 50, gate });
     });
-  }, { name, id });
+  }), { name, id, gate });
+  await pages[0].evaluate(async (gate) => (await import("/t/increments.js")).go(gate), gate);
   const results = [
     await pages[0].evaluate(() => part, undefined, { timeout: 120_000 }),
     await pages[1].evaluate(() => part, undefined, { timeout: 120_000 }),
@@ -130,7 +138,8 @@ test("indexeddb: 2 pages and a worker x 50 CAS increments end at exactly 150", a
   assert.deepEqual(results.map((r) => r.done), [50, 50, 50]);
   assert.equal(final.state.n, 150, JSON.stringify(results));
   assert.equal(final.version, 151);
-  console.log(`# 150/150 from 2 pages and a worker, ${results.reduce((s, r) => s + r.conflicts, 0)} conflicts retried`);
+  const conflicts = checkStorm(results);
+  console.log(`# 150/150 from 2 pages and a worker, ${conflicts} conflicts retried`);
   for (const p of pages) await p.close();
 });
 

@@ -45,3 +45,26 @@ export function report(checks) {
   assert.ok(checks.length > 0, "no checks ran");
   return checks.length;
 }
+
+/**
+ * Checks the results of a compare-and-swap storm (tests/pages/increments.js `increment`, one
+ * result per caller), beyond its final count: every version from 2 on was written exactly once
+ * (no write lost, none twice); without `lock`, some increments met a conflict (so the callers'
+ * load-then-save did overlap); with a `lock` (strict turns), none did, and the callers' writes
+ * interleaved: each pair of callers wrote versions between two of the other's, so none did all
+ * its increments before another began. Returns the number of conflicts retried.
+ */
+export function checkStorm(results, { lock } = {}) {
+  const versions = results.flatMap((r) => r.versions).sort((a, b) => a - b);
+  assert.deepEqual(versions, Array.from({ length: versions.length }, (_, i) => i + 2), "each version written once, by one caller");
+  const conflicts = results.reduce((s, r) => s + r.conflicts, 0);
+  if (!lock) {
+    assert.ok(conflicts > 0, "the callers' increments overlapped: some met a conflict");
+    return conflicts;
+  }
+  assert.equal(conflicts, 0, "taking turns under a lock, no increment met a conflict");
+  const ranges = results.map((r) => [Math.min(...r.versions), Math.max(...r.versions)]);
+  const apart = ranges.flatMap(([lo, hi], i) => ranges.map(([lo2, hi2], j) => (i < j && !(lo < hi2 && lo2 < hi) ? `${i} and ${j}` : null))).filter(Boolean);
+  assert.deepEqual(apart, [], `the callers' writes interleaved (versions of each: ${JSON.stringify(ranges)})`);
+  return conflicts;
+}

@@ -3,11 +3,14 @@
 // kept up to date as it goes, for a test that acts in the middle of a storm; with `lock`, each
 // increment runs under that test-side Web Lock, so the callers take strict turns (the pattern
 // that loses updates with plain localStorage: the next tab reads right after another wrote).
+// Resolves to `{ done, conflicts, versions }`: `versions` are those this caller's writes made,
+// in order, so that a test can see how the callers' writes interleaved.
 export async function increment(store, id, rounds, { progress = { done: 0, conflicts: 0 }, lock } = {}) {
+  const versions = [];
   const once = async () => {
     const r = await store.load(id);
     try {
-      await store.saveIfVersion(id, { n: r.state.n + 1 }, r.version);
+      versions.push(await store.saveIfVersion(id, { n: r.state.n + 1 }, r.version));
       progress.done++;
       return true;
     } catch (e) {
@@ -21,7 +24,20 @@ export async function increment(store, id, rounds, { progress = { done: 0, confl
     if (lock) await navigator.locks.request(lock, once);
     else await once();
   }
-  return { done: progress.done - start, conflicts: progress.conflicts };
+  return { done: progress.done - start, conflicts: progress.conflicts, versions };
+}
+
+/** Resolves on the first message of BroadcastChannel `gate`: callers started on one "go". */
+export function gate(name) {
+  const channel = new BroadcastChannel(name);
+  return new Promise((go) => { channel.onmessage = () => { channel.close(); go(); }; });
+}
+
+/** Sends "go" on BroadcastChannel `name` (to every other context listening with `gate`). */
+export function go(name) {
+  const channel = new BroadcastChannel(name);
+  channel.postMessage("go");
+  channel.close();
 }
 
 /**
