@@ -104,6 +104,8 @@ const entryOf = async (h, make) => {
     sessionStorage.setItem(h.t, tab);
   }
   if (!tab && make) {
+    // The keys database first: where it cannot open, the write fails naming nothing.
+    await keysDb().then((db) => db.close());
     tab = crypto.randomUUID();
     if (locks) await claim(tab);
     sessionStorage.setItem(h.t, tab);

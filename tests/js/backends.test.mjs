@@ -118,9 +118,8 @@ test("a dedicated worker uses IndexedDB; the Storage backends are UNAVAILABLE th
 
 // The README (Encryption): `"device"` keeps its key in IndexedDB for every backend, so where
 // IndexedDB is not available the first write rejects UNAVAILABLE and writes nothing (the open
-// makes no key: it resolves); a memory store keeps its key in memory. sessionStorage does not
-// hold to "writes nothing" yet: its first write names the tab's key in sessionStorage before it
-// fails. That case runs as a todo (shown, not failing the run) until src/crypto.js checks first.
+// makes no key: it resolves); a memory store keeps its key in memory. On sessionStorage the
+// first write opens the keys database before it names the tab's key in sessionStorage.
 const deviceWithoutIndexedDb = (backends) => async () => {
   const page = await it.browser.page("t/test.html?without=indexedDB");
   const out = await page.evaluate(async (backends) => {
@@ -154,7 +153,7 @@ const deviceWithoutIndexedDb = (backends) => async () => {
   }
 };
 test('encryption: "device" without IndexedDB: on localStorage the first write rejects UNAVAILABLE, nothing written; memory works', deviceWithoutIndexedDb(["localstorage", "memory"]));
-test('encryption: "device" without IndexedDB: on sessionStorage the first write rejects UNAVAILABLE, nothing written', { todo: "the first write names the tab's key in sessionStorage before it fails" }, deviceWithoutIndexedDb(["sessionstorage"]));
+test('encryption: "device" without IndexedDB: on sessionStorage the first write rejects UNAVAILABLE, nothing written', deviceWithoutIndexedDb(["sessionstorage"]));
 
 // The README (Encryption): WebCrypto exists only in secure contexts (https, or http on
 // localhost); elsewhere `open` with encryption rejects UNAVAILABLE. The test server is on
