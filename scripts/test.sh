@@ -61,7 +61,7 @@ cargo test --workspace
 step "sync server: its tests on memory, a real redis-server and a real 3-master Redis Cluster (started and stopped here)"
 bash scripts/test-server.sh
 
-step "sync server: target/server/wss-server (the server profile), which the JS client-sync tests start (scripts/sync-server.mjs)"
+step "sync server: target/server/wss-server (the server profile), which the client-sync tests start (scripts/sync-server.mjs: the JS tests; scripts/sync-test-runner.mjs: tests/sync_web.rs)"
 bash scripts/build-server.sh
 
 step "release build of pkg/, and its size budget (wasm + JS glue, gzip -9)"
@@ -94,12 +94,15 @@ for file in tests/*_web.rs; do rust_suites+=("--test $(basename "$file" .rs)"); 
 # a page after 1 s (the tests then run), and ends an attempt still stalled 4 s later (exit 75).
 # Only such an attempt is retried, twice; any failure of an attempt whose tests started fails the
 # suite.
+# tests/sync_web.rs syncs with a real wss-server, which answers CORS for exact origins only:
+# scripts/sync-test-runner.mjs runs the runner on a port it picks, with a server for that origin.
 rust_suite() { # engine cargo-args...
-  local engine=$1 attempt rc
+  local engine=$1 attempt rc runner=()
   shift
+  [[ " $* " == *" sync_web "* ]] && runner=("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=node $PWD/scripts/sync-test-runner.mjs")
   for attempt in 1 2 3; do
     rc=0
-    node scripts/wbg-attempt.mjs env $(rust_test_env "$engine") WASM_BINDGEN_TEST_TIMEOUT=300 \
+    node scripts/wbg-attempt.mjs env $(rust_test_env "$engine") "${runner[@]}" WASM_BINDGEN_TEST_TIMEOUT=300 \
       cargo test -p wasm-session-store --target wasm32-unknown-unknown "$@" 2>&1 || rc=$?
     [ "$rc" -eq 75 ] || return "$rc"
     echo "(the runner's page stalled before any test ran: attempt $attempt of 3)"
