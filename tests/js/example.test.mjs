@@ -5,7 +5,9 @@
 // windows of this run's browser. Two tabs share one cart: each adds an item with
 // compare-and-swap, each hears the other's write through the store's change feed; a stale
 // write is refused; the app's own allocator is the one in use; and the app's module exports
-// the app only, nothing of the library's JS class.
+// the app only, nothing of the library's JS class. Then the app synced with a real wss-server
+// (scripts/sync-server.mjs; built by scripts/build-server.sh), as two devices: two origins, so
+// two IndexedDB databases, each page driven through its form and its sync line.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -13,6 +15,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { useBrowser, ENGINE } from "./helpers.mjs";
 import { serve } from "../../scripts/serve.mjs";
+import { startSyncServer } from "../../scripts/sync-server.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 // WSS_EXAMPLE_DIR: another build of the example (e.g. one made before a change).
@@ -165,5 +168,109 @@ describe("the Rust example app (examples/cart)", () => {
     assert.deepEqual(found, { glue: [], dts: [], wasm: [] },
       "the app's module has exports beyond the app's own (the library's #[wasm_bindgen] items leak into every app linking it)");
     for (const name of ["openCart", "allocations", "cartapp_addItem"]) assert.ok(wasm.includes(name), `wasm exports ${name}`);
+  });
+});
+
+describe("the Rust example app synced with a wss-server, on two devices (examples/cart)", () => {
+  // Each device is an origin of its own (its own IndexedDB), with the app's page.
+  let phone, laptop, sync;
+  const pages = [];
+  // Where the page syncs when it is "offline": a port browsers refuse to fetch from (9, discard),
+  // so every push fails at once, as with no network.
+  const OFFLINE = "http://127.0.0.1:9";
+
+  before(async () => {
+    if (missing.length) return;
+    phone = await serve({ mounts: { "/": dir } });
+    laptop = await serve({ mounts: { "/": dir } });
+    await it.ready();
+    const origins = [phone, laptop].flatMap((s) => ["--allow-origin", new URL(s.url).origin]);
+    sync = await startSyncServer({ args: ["--insecure-dev", ...origins] });
+  });
+
+  after(async () => {
+    const errors = [];
+    for (const page of pages) await page.close().catch((e) => errors.push(e));
+    await Promise.all([phone?.close(), laptop?.close(), sync?.stop()]);
+    if (errors.length) throw errors[0];
+  });
+
+  /** The app's page of `device`, (re)loaded syncing with `url`, once it is ready. */
+  async function load(device, url, page) {
+    const address = `${device.url}?sync=${encodeURIComponent(url)}`;
+    if (page) await page.goto(address);
+    else pages.push((page = await it.browser.page(address)));
+    const status = await page.waitFor(() => {
+      const text = document.getElementById("status")?.textContent;
+      return text && text !== "loading" ? text : undefined;
+    }, undefined, { timeout: 30_000 });
+    assert.equal(status, "ready", `${ENGINE}: the app's page did not start`);
+    return page;
+  }
+  /** Adds `qty` of `item` through the page's form. */
+  const add = (page, item, qty) => page.evaluate(([item, qty]) => {
+    const form = document.getElementById("add");
+    form.querySelector("[name=item]").value = item;
+    form.querySelector("[name=qty]").value = String(qty);
+    form.querySelector("button").click();
+  }, [item, qty]);
+  /** Waits until the page's sync line matches `pattern` (a RegExp's source); resolves to it. */
+  const syncLine = (page, pattern) => page.waitFor((pattern) => {
+    const text = document.getElementById("sync-state").textContent;
+    return new RegExp(pattern).test(text) && text;
+  }, pattern.source, { timeout: 20_000 }).catch(async (e) => {
+    const text = await page.evaluate(() => document.getElementById("sync-state").textContent);
+    throw new Error(`${e.message}\nthe sync line: ${text}`);
+  });
+  /** Waits until the page lists exactly `lines` ("2 × apple", ...). */
+  const shows = (page, lines) => page.waitFor((want) => {
+    const got = [...document.querySelectorAll("#lines li")].map((li) => li.textContent);
+    return JSON.stringify(got) === JSON.stringify(want);
+  }, lines, { timeout: 20_000 }).catch(async (e) => {
+    const got = await page.evaluate(() => [...document.querySelectorAll("#lines li")].map((li) => li.textContent));
+    throw new Error(`${e.message}\nthe page lists ${JSON.stringify(got)}`);
+  });
+
+  appTest("offline edits stay pending across a reload, go out when the server answers, and the other device pulls them", async () => {
+    const a = await load(phone, OFFLINE);
+    assert.equal(await a.evaluate(() => document.getElementById("sync").hidden), false, "the sync line is shown");
+    await add(a, "apple", 2);
+    await shows(a, ["2 × apple"]);
+    await syncLine(a, /^1 pending · last sync never · .*UNAVAILABLE/);
+
+    // Back online (a reload with the server's URL): the queued cart is pushed.
+    await load(phone, sync.url, a);
+    await shows(a, ["2 × apple"]);
+    const synced = await syncLine(a, /^synced · last sync \S/);
+    assert.doesNotMatch(synced, /UNAVAILABLE/, "a pass that completes clears the last error");
+
+    // The other device opens the app: it pulls the cart rather than creating its own.
+    const b = await load(laptop, sync.url);
+    await shows(b, ["2 × apple"]);
+    await syncLine(b, /^synced · .* 1 pulled · 0 conflicts merged$/);
+  });
+
+  appTest("both devices change the cart offline: the second to push gets a conflict, merged, and the Sync button pulls it", async () => {
+    const [a, b] = pages;
+    // Offline on both (reloaded with a server that cannot be reached), a line each.
+    await load(phone, OFFLINE, a);
+    await add(a, "pear", 1);
+    await syncLine(a, /^1 pending/);
+    await load(laptop, OFFLINE, b);
+    await add(b, "fig", 3);
+    await syncLine(b, /^1 pending/);
+
+    // The phone comes back first; then the laptop, whose push is refused and merged.
+    await load(phone, sync.url, a);
+    await syncLine(a, /^synced · .* 0 conflicts merged$/);
+    await shows(a, ["2 × apple", "1 × pear"]);
+    await load(laptop, sync.url, b);
+    await syncLine(b, /^synced · .* 1 conflicts merged$/);
+    await shows(b, ["2 × apple", "1 × pear", "3 × fig"]);
+
+    // The phone's Sync button pulls the merge.
+    await a.evaluate(() => document.getElementById("sync-now").click());
+    await shows(a, ["2 × apple", "1 × pear", "3 × fig"]);
+    await syncLine(a, /^synced · .* 1 pulled · 0 conflicts merged$/);
   });
 });

@@ -7,6 +7,12 @@
 //! one that loses the race reads again and retries. Each tab hears the others' writes through
 //! `WebStore::subscribe`.
 //!
+//! Given a sync server's URL (a `wss-server`), the cart also syncs across devices
+//! ([`SyncOptions`]): every change is queued with the write and pushed, other devices' changes
+//! are pulled, and when two devices changed the cart since they last synced, the cart's own
+//! merge settles it ([`Conflict::Resolve`] with [`merge_carts`]): every line of either side,
+//! with the larger quantity where both have it.
+//!
 //! The app also brings its own `#[global_allocator]` (a counting wrapper around
 //! `std::alloc::System`), which `allocations()` reports: the library leaves that choice to the app.
 //!
@@ -21,6 +27,13 @@
 //! cart.events();                       // changes heard from other tabs
 //! await cart.staleWrite();             // "VERSION_CONFLICT"
 //! cart.close();
+//!
+//! // Synced with a wss-server (which must allow this page's origin: --allow-origin):
+//! const synced = await openCart("shop", "http://127.0.0.1:8787");
+//! await synced.syncNow();              // { pushed, pulled, conflicts, pending }
+//! await synced.syncStatus();           // { pending, lastSyncAt, lastError }
+//! synced.pulls();                      // changes to the cart pulled from the server
+//! synced.conflicts();                  // conflicts settled by merging
 //! ```
 //!
 //! Errors reject with an `Error` named `CartError` whose `code` is the store's error code
@@ -37,6 +50,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasm_bindgen::prelude::*;
 use wasm_session_store::prelude::*;
+use wasm_session_store::{Conflict, EventKind, SyncOptions};
 
 /// The app's allocator: the standard library's [`System`] allocator, counting allocations.
 ///
@@ -111,6 +125,32 @@ impl Cart {
     }
 }
 
+/// Settles a conflict between this device's cart and the server's (`None`: deleted there, or
+/// here): every line of either, with the larger quantity where both have one, in the server's
+/// order then this device's new lines.
+///
+/// # Errors
+/// INVALID_INPUT when either side is not a [`Cart`] (the session then stays queued, with a
+/// `syncError`).
+pub fn merge_carts(
+    local: Option<&SessionRecord>,
+    remote: Option<&SessionRecord>,
+) -> Result<Option<State>, StoreError> {
+    let mut merged = match remote {
+        Some(record) => record.state_as::<Cart>()?,
+        None => Cart::default(),
+    };
+    if let Some(record) = local {
+        for line in record.state_as::<Cart>()?.items {
+            match merged.items.iter_mut().find(|l| l.item == line.item) {
+                Some(l) => l.qty = l.qty.max(line.qty),
+                None => merged.items.push(line),
+            }
+        }
+    }
+    State::from_typed(&merged).map(Some)
+}
+
 /// The id of the cart's session: fixed, so that every tab opening the store shares one cart.
 const CART_ID: &str = "cart";
 
@@ -125,34 +165,75 @@ pub struct CartApp {
     id: SessionId,
     /// Changes to the cart heard from other tabs.
     remote_changes: Rc<Cell<u32>>,
+    /// Changes to the cart pulled from the sync server, and conflicts about it settled.
+    pulls: Rc<Cell<u32>>,
+    conflicts: Rc<Cell<u32>>,
     /// Keeps the count above going until the app is freed (or the store closed).
     _changes: Subscription,
 }
 
 /// Opens the cart of the IndexedDB store `name`, creating the cart if no tab has yet.
 ///
+/// With `sync_url` (a `wss-server`'s URL), the store syncs there: the cart is pulled first
+/// (unless the server cannot be reached: the cart then works offline and syncs later), and
+/// created only if no device has one. `backend` `"memory"` opens it on the memory backend
+/// instead: another device in the same browser, as the tests use it.
+///
 /// # Errors
-/// Rejects with a `CartError` of the store's code: `INVALID_INPUT` for a malformed name,
-/// `UNAVAILABLE` when IndexedDB cannot be used here, `BLOCKED` when another tab holds an older
-/// version of the database open.
+/// Rejects with a `CartError` of the store's code: `INVALID_INPUT` for a malformed name, sync
+/// URL or backend, `UNAVAILABLE` when IndexedDB cannot be used here, `BLOCKED` when another tab
+/// holds an older version of the database open.
 #[wasm_bindgen(js_name = openCart)]
-pub async fn open_cart(name: String) -> Result<CartApp, JsValue> {
-    let options = StoreOptions::new().name(name).ttl_ms(Some(CART_TTL_MS));
-    let store = WebStore::open(options, BackendKind::IndexedDb)
-        .await
-        .map_err(to_js)?;
+pub async fn open_cart(
+    name: String,
+    sync_url: Option<String>,
+    backend: Option<String>,
+) -> Result<CartApp, JsValue> {
+    let mut options = StoreOptions::new().name(name).ttl_ms(Some(CART_TTL_MS));
+    if let Some(url) = sync_url {
+        // Pulls every 10 s (and in syncNow); conflicts merged by the cart's own rule.
+        let sync = SyncOptions::new(url)
+            .interval_ms(Some(10_000))
+            .conflict(Conflict::Resolve(Rc::new(merge_carts)));
+        options = options.sync(sync);
+    }
+    let kind = match backend.as_deref() {
+        None | Some("indexeddb") => BackendKind::IndexedDb,
+        Some("memory") => BackendKind::Memory,
+        Some(_) => {
+            return Err(js_error(
+                ErrorCode::InvalidInput.as_str(),
+                "openCart: the backend must be \"indexeddb\" or \"memory\"",
+            ))
+        }
+    };
+    let store = WebStore::open(options, kind).await.map_err(to_js)?;
     let id = SessionId::new(CART_ID).map_err(to_js)?;
 
     let remote_changes = Rc::new(Cell::new(0));
-    let heard = remote_changes.clone();
+    let pulls = Rc::new(Cell::new(0));
+    let conflicts = Rc::new(Cell::new(0));
+    let (heard, pulled, settled) = (remote_changes.clone(), pulls.clone(), conflicts.clone());
     let cart_id = id.clone();
     let changes = store.subscribe(move |event: &StoreEvent| {
         // About the cart, a rename onto it, or a clear of the whole store.
-        if !event.local && event.concerns(&cart_id) {
-            heard.set(heard.get() + 1);
+        if !event.concerns(&cart_id) {
+            return;
+        }
+        let count = |n: &Cell<u32>| n.set(n.get() + 1);
+        if event.kind == EventKind::Conflict {
+            count(&settled);
+        } else if event.remote {
+            count(&pulled);
+        } else if !event.local {
+            count(&heard);
         }
     });
 
+    // A synced cart may be on the server already (another device's): pull it before creating.
+    if store.options().get_sync().is_some() {
+        let _ = store.sync_now().await;
+    }
     // The first tab creates the cart; the others find it there (or lose the race to create it).
     match store
         .create_with_id_from(&id, &Cart::default(), Ttl::StoreDefault)
@@ -169,6 +250,8 @@ pub async fn open_cart(name: String) -> Result<CartApp, JsValue> {
         store,
         id,
         remote_changes,
+        pulls,
+        conflicts,
         _changes: changes,
     })
 }
@@ -235,10 +318,66 @@ impl CartApp {
         ]))
     }
 
-    /// How many changes to the cart this tab has heard from other tabs (its own writes are not
-    /// counted).
+    /// How many changes to the cart this tab has heard from other tabs (its own writes, and
+    /// what it pulled from the sync server, are not counted).
     pub fn events(&self) -> u32 {
         self.remote_changes.get()
+    }
+
+    /// How many changes to the cart were pulled from the sync server (`remote` events).
+    pub fn pulls(&self) -> u32 {
+        self.pulls.get()
+    }
+
+    /// How many conflicts about the cart were settled (by [`merge_carts`]).
+    pub fn conflicts(&self) -> u32 {
+        self.conflicts.get()
+    }
+
+    /// Syncs now: pushes the queued changes (conflicts merged), then pulls. Resolves to
+    /// `{ pushed, pulled, conflicts, pending }` (counts of sessions).
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` when the cart was opened without a sync URL; `UNAVAILABLE` when the
+    /// server could not be reached or failed (the changes stay queued); `UNAUTHORIZED` when it
+    /// refused this client.
+    #[wasm_bindgen(js_name = syncNow)]
+    pub async fn sync_now(&self) -> Result<JsValue, JsValue> {
+        let report = self.store.sync_now().await.map_err(to_js)?;
+        let count = |n: usize| JsValue::from(n as u32);
+        Ok(object(&[
+            ("pushed", count(report.pushed)),
+            ("pulled", count(report.pulled)),
+            ("conflicts", count(report.conflicts)),
+            ("pending", count(report.pending)),
+        ]))
+    }
+
+    /// Where sync stands: `{ pending, lastSyncAt, lastError }` (`lastSyncAt` in ms since the
+    /// epoch or null; `lastError` `{ code, message }` or null).
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` when the cart was opened without a sync URL.
+    #[wasm_bindgen(js_name = syncStatus)]
+    pub async fn sync_status(&self) -> Result<JsValue, JsValue> {
+        let status = self.store.sync_status().await.map_err(to_js)?;
+        let last_error = match status.last_error {
+            Some(e) => object(&[
+                ("code", JsValue::from_str(&e.code)),
+                ("message", JsValue::from_str(&e.message)),
+            ]),
+            None => JsValue::NULL,
+        };
+        Ok(object(&[
+            ("pending", JsValue::from(status.pending as u32)),
+            (
+                "lastSyncAt",
+                status
+                    .last_sync_at
+                    .map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64)),
+            ),
+            ("lastError", last_error),
+        ]))
     }
 
     /// Shows what the version check prevents: reads the cart at version `v`, writes it back
