@@ -7,7 +7,9 @@
 #   scripts/leptos-example.sh --dev      dev-profile build (faster to compile, larger wasm)
 #   scripts/leptos-example.sh --serve    build, then serve it on 127.0.0.1 (PORT, default 8080)
 #   scripts/leptos-example.sh --check    build, then drive it once in headless Chromium (two
-#                                        tabs: add items, see the other tab's); non-zero on failure
+#                                        tabs: add items, see the other tab's; then two devices
+#                                        synced through a wss-server, offline edits and a
+#                                        conflict); non-zero on failure
 #   --no-setup                           skip scripts/setup.sh (it already ran)
 # Options combine (`--dev --check`). CARGO_TARGET_DIR is honoured (default: target/leptos-cart/).
 set -euo pipefail
@@ -81,5 +83,8 @@ case "$then" in
     echo "then open the page in two tabs and add items in either."
     ;;
   serve) exec "${serve_cmd[@]}" ;;
-  check) exec node "$example/check.mjs" "$out" ;;
+  check)
+    # The sync server the check starts (target/server/wss-server).
+    bash scripts/build-server.sh
+    exec node "$example/check.mjs" "$out" ;;
 esac

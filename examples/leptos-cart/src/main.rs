@@ -10,6 +10,11 @@
 //!   (another tab wrote in between) read again and retry.
 //! - Other tabs' writes arrive through [`SessionStore::subscribe`]: an event about the cart
 //!   bumps a signal, and the resource that reads the cart tracks that signal, so it reloads.
+//! - With `?sync=<url>` (a `wss-server` that allows the page's origin), the store syncs there
+//!   ([`SyncOptions`]): each change is queued with the write and pushed, other devices' changes
+//!   are pulled (every 30 s, and on "Sync now"), and a conflict (two devices changed the cart
+//!   since they last synced) is settled by [`merge_carts`]. The page shows whether the cart is
+//!   pending or synced.
 //!
 //! Build and serve it with `scripts/leptos-example.sh` at the root of the repository; open the
 //! page in two tabs and add items in either.
@@ -17,8 +22,12 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+use std::time::Duration;
+use wasm_bindgen::JsValue;
 // The library's prelude: the SessionStore trait, WebStore, ids, options, events and errors.
 use wasm_session_store::prelude::*;
+use wasm_session_store::{Conflict, SyncOptions};
 
 /// The store's name: the IndexedDB database (or localStorage key prefix) the cart lives in.
 const STORE_NAME: &str = "leptos-cart";
@@ -78,12 +87,56 @@ fn cart_id() -> SessionId {
     SessionId::new(CART_ID).expect("CART_ID is a valid session id")
 }
 
-/// Opens the store (once, when the app starts).
+/// Settles a sync conflict: the cart of this device (`local`) against the server's (`remote`;
+/// either `None` when deleted there). Keeps every line of either, with the larger quantity
+/// where both have it: the server's lines first, then this device's new ones.
+///
+/// # Errors
+/// When either side is not a [`Cart`]: the store reports a `syncError` and keeps the change
+/// queued.
+pub fn merge_carts(
+    local: Option<&SessionRecord>,
+    remote: Option<&SessionRecord>,
+) -> Result<Option<State>, StoreError> {
+    let mut merged = match remote {
+        Some(record) => record.state_as::<Cart>()?,
+        None => Cart::default(),
+    };
+    if let Some(record) = local {
+        for line in record.state_as::<Cart>()?.lines {
+            match merged.lines.iter_mut().find(|l| l.name == line.name) {
+                Some(l) => l.qty = l.qty.max(line.qty),
+                None => merged.lines.push(line),
+            }
+        }
+    }
+    State::from_typed(&merged).map(Some)
+}
+
+/// The sync server's URL: the page's `?sync=` parameter, if it has one.
+fn sync_url() -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get("sync")
+}
+
+/// Opens the store (once, when the app starts); synced when the page names a server.
 async fn open_store() -> Result<WebStore, StoreError> {
-    let options = StoreOptions::new()
+    let mut options = StoreOptions::new()
         .name(STORE_NAME)
         .ttl_ms(Some(CART_TTL_MS));
+    if let Some(url) = sync_url() {
+        let sync = SyncOptions::new(url).conflict(Conflict::Resolve(Rc::new(merge_carts)));
+        options = options.sync(sync);
+    }
     WebStore::open(options, BackendKind::Auto).await
+}
+
+/// A time of the store's clock (ms since the epoch) as the browser shows times of day.
+fn time_of_day(ms: u64) -> String {
+    let date = web_sys::js_sys::Date::new(&JsValue::from_f64(ms as f64));
+    String::from(date.to_locale_time_string("en-GB"))
 }
 
 /// The cart and its version; an empty cart and version 0 when there is none yet (or it
@@ -151,18 +204,29 @@ pub fn CartView(
 ) -> impl IntoView {
     let backend = store.backend().as_str();
     let fallback = store.fallback_reason().map(str::to_owned);
-    // Bumped by every event about the cart (this tab's writes and other tabs'); the cart
-    // resource below tracks it, so each event reloads the cart.
+    let synced = store.options().get_sync().is_some();
+    // Bumped by every event about the cart (this tab's writes, other tabs', the sync server's);
+    // the cart resource below tracks it, so each event reloads the cart.
     let changes = RwSignal::new(0u32);
-    // Of those, the ones other tabs made.
+    // Of those, the ones other tabs made, the ones pulled from the sync server, and the
+    // conflicts settled.
     let from_others = RwSignal::new(0u32);
+    let pulled = RwSignal::new(0u32);
+    let merged = RwSignal::new(0u32);
     let id = cart_id();
     let subscription = store.subscribe(move |event| {
         if event.concerns(&id) {
             changes.try_update(|n| *n += 1);
-            if !event.local {
-                from_others.try_update(|n| *n += 1);
-            }
+            let count = if event.kind == EventKind::Conflict {
+                merged
+            } else if event.remote {
+                pulled
+            } else if !event.local {
+                from_others
+            } else {
+                return;
+            };
+            count.try_update(|n| *n += 1);
         }
     });
     // Owned by this component: dropped (which unsubscribes) when it is.
@@ -174,6 +238,54 @@ pub fn CartView(
         let store = store.get_value();
         async move { load_cart(&store, &cart_id()).await }
     });
+
+    // Where sync stands, read again on every change and every second (pushes and pulls also
+    // happen on their own), and after "Sync now".
+    let tick = RwSignal::new(0u32);
+    if synced {
+        set_interval(move || tick.update(|n| *n += 1), Duration::from_secs(1));
+    }
+    let status = LocalResource::new(move || {
+        changes.track();
+        tick.track();
+        let store = store.get_value();
+        async move {
+            if synced {
+                Some(store.sync_status().await)
+            } else {
+                None
+            }
+        }
+    });
+    let sync_now = move |_| {
+        let store = store.get_value();
+        spawn_local(async move {
+            // A failure shows as the status's last error.
+            let _ = store.sync_now().await;
+            tick.update(|n| *n += 1);
+        });
+    };
+    let sync_line = move || {
+        status.get().flatten().map(|status| match status {
+            Ok(status) => {
+                let mut line = match status.pending {
+                    0 => "synced".to_owned(),
+                    n => format!("{n} pending"),
+                };
+                let at = status.last_sync_at.map_or("never".to_owned(), time_of_day);
+                line.push_str(&format!(
+                    " · last sync {at} · {} pulled · {} conflicts merged",
+                    pulled.get(),
+                    merged.get()
+                ));
+                if let Some(error) = status.last_error {
+                    line.push_str(&format!(" · {}: {}", error.code, error.message));
+                }
+                line
+            }
+            Err(e) => e.to_string(),
+        })
+    };
 
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -246,6 +358,13 @@ pub fn CartView(
         {lines}
         <p id="summary">{summary}</p>
         <p id="remote">"Updates from other tabs: " {move || from_others.get()}</p>
+        {synced.then(|| view! {
+            <p id="sync">
+                <span id="sync-state">{sync_line}</span>
+                " "
+                <button id="sync-now" on:click=sync_now>"Sync now"</button>
+            </p>
+        })}
         <p id="error" class="error">{move || error.get()}</p>
     }
 }
