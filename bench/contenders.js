@@ -6,7 +6,12 @@
 // practical limit), "wss" (this package), "wss-enc" (this package with `encryption: "device"`),
 // "idb-keyval", "localForage". On Web Storage: "raw" (localStorage + JSON by hand), "wss" (the
 // localstorage backend, with its leader tab), "wss-enc" (the same, encrypted) and "wss-session"
-// (the sessionstorage backend, direct).
+// (the sessionstorage backend, direct). "wss-base" (with `node bench/run.mjs --baseline COMMIT`):
+// this package as another commit built it, loaded beside this one (`loadBaseline`), for a
+// same-run comparison of two builds.
+//
+// Sync (a wss-server that bench/run.mjs starts, `setSync`): "wss" flushes dirty sessions of an
+// IndexedDB store opened with `sync`; "raw" sends the same conditional PUTs with `fetch` by hand.
 import init, { SessionStore } from "wasm-session-store";
 import * as keyval from "idb-keyval";
 
@@ -139,13 +144,14 @@ class RawIdb {
 
 /** This package, on any backend; `options` are added to every open (`{ encryption: "device" }`). */
 class Wss {
-  constructor(backend, options = {}) {
+  constructor(backend, options = {}, Store = SessionStore) {
     this.backend = backend;
     this.options = options;
+    this.Store = Store;
   }
   async open(name) {
     this.name = name;
-    this.store = await SessionStore.open({ ...this.options, backend: this.backend, name, ttlMs: TTL, sweepIntervalMs: null, now: () => clock.t });
+    this.store = await this.Store.open({ ...this.options, backend: this.backend, name, ttlMs: TTL, sweepIntervalMs: null, now: () => clock.t });
   }
   create(id, state) { return this.store.create(state, { id }); }
   load(id) { return this.store.load(id); }
@@ -160,7 +166,7 @@ class Wss {
   async seed(ids, expiresAt) {
     // A second instance with the TTL that makes the deadline (the clock is shared).
     // Encrypted, it finds the same device key (kept per backend and store name).
-    const seeder = await SessionStore.open({ ...this.options, backend: this.backend, name: this.name, ttlMs: expiresAt - clock.t, sweepIntervalMs: null, now: () => clock.t });
+    const seeder = await this.Store.open({ ...this.options, backend: this.backend, name: this.name, ttlMs: expiresAt - clock.t, sweepIntervalMs: null, now: () => clock.t });
     for (let i = 0; i < ids.length; i += 1000) {
       await seeder.saveMany(ids.slice(i, i + 1000).map((id, k) => ({ id, state: makeState(i + k) })));
     }
@@ -294,6 +300,103 @@ class RawMemory extends RawStorage {
   async destroy() { this.map.clear(); }
 }
 
+/** The sync server's URL (bench/run.mjs starts one for this page's origin). */
+let syncUrl;
+export function setSync(url) {
+  syncUrl = url;
+}
+
+/** Where a synced store's pushes fail at once, as with no network: port 9, which browsers refuse. */
+const UNREACHABLE = "http://127.0.0.1:9";
+/** A push's body, as the store sends it: the state, the deadline and the TTL. */
+const pushBody = (state) => JSON.stringify({ state, expiresAt: Date.now() + TTL, ttlMs: TTL });
+/** Runs `fn(i)` for i < n, `limit` at a time (the store's pass has 6 requests in flight). */
+async function inFlight(n, fn, limit = 6) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, async () => {
+    while (next < n) await fn(next++);
+  }));
+}
+
+/** The flush by hand: the same conditional PUTs to the same server with `fetch`, 6 in flight. */
+class RawSync {
+  async open(name) {
+    this.base = `${syncUrl}/v1/stores/${name}/sessions/`;
+  }
+  /** `n` sessions created on the server (their ETags kept). */
+  async seedSynced(n) {
+    this.etags = [];
+    await inFlight(n, async (i) => {
+      const r = await fetch(this.base + `s${i}`, {
+        method: "PUT", headers: { "If-None-Match": "*", "Content-Type": "application/json" }, body: pushBody(makeState(i)),
+      });
+      if (r.status !== 201) throw new Error(`seed: ${r.status} ${await r.text()}`);
+      this.etags[i] = r.headers.get("ETag");
+      await r.arrayBuffer();
+    });
+  }
+  /** Each session's new state, PUT with If-Match on its ETag and an Idempotency-Key. */
+  async flush(n) {
+    await inFlight(n, async (i) => {
+      const r = await fetch(this.base + `s${i}`, {
+        method: "PUT",
+        headers: { "If-Match": this.etags[i], "Idempotency-Key": crypto.randomUUID(), "Content-Type": "application/json" },
+        body: pushBody(makeState(i + 1)),
+        cache: "no-store",
+      });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`flush: ${r.status}`);
+    });
+  }
+  async destroy() {}
+}
+
+/** This package's flush: an IndexedDB store opened with `sync`, whose sessions are dirty. */
+class WssSync {
+  async open(name) {
+    this.name = name;
+  }
+  options(url) {
+    return { name: this.name, ttlMs: TTL, sweepIntervalMs: null, sync: { url, intervalMs: null } };
+  }
+  /** `n` sessions synced, then each changed while the server could not be reached. */
+  async seedSynced(n) {
+    const synced = await SessionStore.open(this.options(syncUrl));
+    await synced.saveMany(entries(n));
+    await synced.syncNow();
+    const { pending } = await synced.syncStatus();
+    synced.close();
+    if (pending !== 0) throw new Error(`seed: ${pending} sessions still pending`);
+    const away = await SessionStore.open(this.options(UNREACHABLE));
+    await away.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i + 1) })));
+    const dirty = (await away.syncStatus()).pending;
+    away.close();
+    if (dirty !== n) throw new Error(`seed: ${dirty} sessions dirty, not ${n}`);
+  }
+  /**
+   * Opens the store with the server and flushes: syncNow() pushes every queued session (the pass
+   * that opening starts may take them first: syncNow then waits for it), then reads the changes.
+   */
+  async flush(n) {
+    this.store = await SessionStore.open(this.options(syncUrl));
+    await this.store.syncNow();
+    const { pending, lastError } = await this.store.syncStatus();
+    if (pending !== 0 || lastError) throw new Error(`flush: ${pending} pending of ${n}, ${JSON.stringify(lastError)}`);
+  }
+  async destroy() {
+    this.store?.close();
+    await deleteDatabase(this.name);
+  }
+}
+
+/** The other build (`--baseline`): its SessionStore, once loaded. */
+let BaseStore;
+export async function loadBaseline(url) {
+  const base = await import(url);
+  await base.default();
+  BaseStore = base.SessionStore;
+}
+
 export const CONTENDERS = {
   indexeddb: {
     raw: () => new RawIdb(),
@@ -301,14 +404,17 @@ export const CONTENDERS = {
     "wss-enc": () => new Wss("indexeddb", { encryption: "device" }),
     "idb-keyval": () => new KeyVal(),
     localForage: () => new LocalForage(),
+    "wss-base": () => new Wss("indexeddb", {}, BaseStore),
   },
   storage: {
     raw: () => new RawStorage(),
     wss: () => new Wss("localstorage"),
     "wss-enc": () => new Wss("localstorage", { encryption: "device" }),
     "wss-session": () => new Wss("sessionstorage"),
+    "wss-base": () => new Wss("localstorage", {}, BaseStore),
   },
-  memory: { raw: () => new RawMemory(), wss: () => new Wss("memory") },
+  memory: { raw: () => new RawMemory(), wss: () => new Wss("memory"), "wss-base": () => new Wss("memory", {}, BaseStore) },
+  sync: { raw: () => new RawSync(), wss: () => new WssSync() },
 };
 
 const ids = (n, prefix = "s") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -364,6 +470,11 @@ export const WORKLOADS = {
       return n;
     },
   },
+  /** Sync: `n` sessions changed since they were synced, pushed to the server. */
+  "flush dirty sessions": {
+    setup: (c, n) => c.seedSynced(n),
+    timed: async (c, n) => { await c.flush(n); return n; },
+  },
   deleteExpired: {
     /** `n` records, half expired once the clock moves. */
     setup: async (c, n) => {
@@ -379,8 +490,31 @@ export const WORKLOADS = {
   },
 };
 
+/**
+ * Counts this page's `fetch` calls while `fn` runs: to a session (PUT, POST, DELETE or GET of
+ * `/sessions/...`) and others (GET `/changes`), and the sessions' answers by status.
+ */
+async function countingFetches(fn) {
+  const count = { session: 0, other: 0, statuses: {} };
+  const fetch = globalThis.fetch;
+  globalThis.fetch = (url, init) => {
+    const session = String(url).includes("/sessions/");
+    count[session ? "session" : "other"]++;
+    return fetch(url, init).then((r) => {
+      if (session) count.statuses[r.status] = (count.statuses[r.status] ?? 0) + 1;
+      return r;
+    });
+  };
+  try {
+    await fn();
+  } finally {
+    globalThis.fetch = fetch;
+  }
+  return count;
+}
+
 let runs = 0;
-/** One measured run on a fresh database: resolves to { ms, ops }. */
+/** One measured run on a fresh database: resolves to { ms, ops } (and the requests, for sync). */
 export async function run(family, contender, workload, n) {
   const c = CONTENDERS[family][contender]();
   const w = WORKLOADS[workload];
@@ -388,6 +522,12 @@ export async function run(family, contender, workload, n) {
   await c.open(`bench-${family}-${contender}-${runs++}`.replace(/[^A-Za-z0-9_.-]/g, "_"));
   try {
     await w.setup?.(c, n);
+    if (family === "sync") {
+      let ops;
+      const start = performance.now();
+      const requests = await countingFetches(async () => (ops = await w.timed(c, n)));
+      return { ms: performance.now() - start, ops, requests };
+    }
     const start = performance.now();
     const ops = await w.timed(c, n);
     return { ms: performance.now() - start, ops };

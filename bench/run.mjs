@@ -1,8 +1,15 @@
 // `npm run bench`: wasm-session-store (plain, and encrypted: "wss-enc") against raw IndexedDB,
 // idb-keyval and localForage (and raw localStorage for the Web Storage backends), in one
-// headless Chromium session, workloads interleaved in rounds (A B C D, A B C D, ...). Writes
-// bench/results.json and BENCHMARKS.md.
-//   node bench/run.mjs             the full run (~9 min on a 2-core machine)
+// headless Chromium session, workloads interleaved in rounds (A B C D, A B C D, ...); and sync:
+// a synced store flushing dirty sessions to a wss-server (started here: scripts/sync-server.mjs,
+// built by scripts/build-server.sh) against a raw `fetch` loop of the same PUTs to that server.
+// Writes bench/results.json and BENCHMARKS.md.
+//   node bench/run.mjs             the full run (~13 min on a 2-core machine), with "wss-base":
+//                                  this package as BASELINE (below) built it (once, into
+//                                  target/bench-baseline/), beside this build in the same page
+//                                  and rounds: what changed between the two builds
+//   node bench/run.mjs --baseline COMMIT | --baseline none
+//                                  another baseline, or none
 //   node bench/run.mjs --smoke     tiny counts, one round, results to test-results/ (npm test)
 //   node bench/run.mjs --render    rewrite BENCHMARKS.md from bench/results.json
 //   node bench/run.mjs --only saveMany,deleteExpired [--rounds 3]
@@ -10,16 +17,24 @@
 // Ratios are throughput relative to the raw baseline of the same family, from medians:
 // raw median time / contender median time (1.00 = as fast as raw; above 1 is faster). The
 // encryption targets compare wss-enc with wss the same way: wss median time / wss-enc median time.
-import { cpus, platform, release } from "node:os";
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpus, platform, release, tmpdir } from "node:os";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { minify } from "terser";
 import { launch } from "../scripts/browser.mjs";
+import { startSyncServer } from "../scripts/sync-server.mjs";
 
 const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const modules = join(repo, "node_modules");
+
+/**
+ * The build a full run compares this one with (wss-base): the last commit before client sync
+ * (issue 29), so that the run shows a store opened without `sync` is no slower than before.
+ */
+export const BASELINE = "02716b7";
 
 export const FULL = { rounds: 7, n: 1000, expire: 10_000, storageExpire: 2_000, cold: 9 };
 // n = 100 keeps even the fastest smoke run (raw localStorage) above the 0.1 ms timer resolution.
@@ -42,7 +57,15 @@ const FAMILIES = {
     contenders: ["raw", "wss"],
     workloads: ["load (hot)", "save"],
   },
+  // A synced IndexedDB store's flush of n dirty sessions, against the same PUTs by hand.
+  sync: {
+    title: "Client sync: flushing dirty sessions",
+    contenders: ["raw", "wss"],
+    workloads: ["flush dirty sessions"],
+  },
 };
+/** The families that get "wss-base" when there is a baseline build. */
+const BASELINE_FAMILIES = ["indexeddb", "storage", "memory"];
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,32 +73,75 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-/** Runs every workload; resolves to the results object (also what results.json holds). */
-export async function runBench(config = FULL, { say = console.log } = {}) {
+/**
+ * The pkg/ of `commit`, built once into target/bench-baseline/<commit>/pkg: its tree exported
+ * with `git archive` to a temporary directory and built there by its own scripts/build.sh (with
+ * a target directory of its own, so that this build's artifacts are never touched).
+ */
+export function baselinePkg(commit) {
+  const git = (...args) => execFileSync("git", args, { cwd: repo, encoding: "utf8" }).trim();
+  const sha = git("rev-parse", "--verify", `${commit}^{commit}`);
+  const out = join(repo, "target", "bench-baseline", sha.slice(0, 12));
+  const pkg = join(out, "pkg");
+  const info = { commit: sha.slice(0, 12), subject: git("log", "-1", "--format=%s", sha), pkg };
+  if (existsSync(join(pkg, "wasm_session_store.js"))) return info;
+  const src = mkdtempSync(join(tmpdir(), "wss-baseline-"));
+  try {
+    execFileSync("bash", ["-c", `git archive ${sha} | tar -x -C "${src}"`], { cwd: repo, stdio: "inherit" });
+    symlinkSync(modules, join(src, "node_modules"));
+    console.log(`building the baseline ${info.commit} (${info.subject}) in ${src}`);
+    execFileSync("bash", ["scripts/build.sh"], {
+      cwd: src,
+      stdio: "inherit",
+      env: { ...process.env, CARGO_TARGET_DIR: join(repo, "target", "bench-baseline", "cargo") },
+    });
+    mkdirSync(out, { recursive: true });
+    cpSync(join(src, "pkg"), pkg, { recursive: true });
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
+  return info;
+}
+
+/**
+ * Runs every workload; resolves to the results object (also what results.json holds). With
+ * `baseline` (what `baselinePkg` gives), "wss-base" runs beside "wss" in its families.
+ */
+export async function runBench(config = FULL, { say = console.log, baseline } = {}) {
   const browser = await launch({
     mounts: {
       "/bench/": join(repo, "bench"),
       "/vendor/idb-keyval/": join(modules, "idb-keyval", "dist"),
       "/vendor/localforage/": join(modules, "localforage", "dist"),
+      ...(baseline && { "/baseline/": baseline.pkg }),
     },
   });
+  let server;
   try {
+    server = await startSyncServer({ args: ["--insecure-dev", "--allow-origin", new URL(browser.url).origin] });
     const page = await browser.page("bench/bench.html");
     await page.waitForSelector("body[data-ready]");
+    await page.evaluate((url) => bench.setSync(url), server.url);
+    if (baseline) await page.evaluate(() => bench.loadBaseline("/baseline/wasm_session_store.js"));
     const cdp = await browser.context.newCDPSession(page);
     const { product } = await cdp.send("Browser.getVersion");
+    const families = Object.entries(FAMILIES).map(([family, f]) => [
+      family,
+      { ...f, contenders: baseline && BASELINE_FAMILIES.includes(family) ? [...f.contenders, "wss-base"] : f.contenders },
+    ]);
     const runs = {};
     for (let round = 1; round <= config.rounds; round++) {
-      for (const [family, { contenders, workloads }] of Object.entries(FAMILIES)) {
+      for (const [family, { contenders, workloads }] of families) {
         for (const workload of workloads.filter((w) => !config.only || config.only.includes(w))) {
           const n = workload === "deleteExpired" ? (family === "storage" ? config.storageExpire : config.expire) : config.n;
           for (const contender of contenders) {
-            const { ms, ops } = await page.evaluate(
+            const { ms, ops, requests } = await page.evaluate(
               ([family, contender, workload, n]) => bench.run(family, contender, workload, n),
               [family, contender, workload, n],
             );
-            ((runs[family] ??= {})[workload] ??= {})[contender] ??= { n, ops, ms: [] };
+            ((runs[family] ??= {})[workload] ??= {})[contender] ??= { n, ops, ms: [], requests: [] };
             runs[family][workload][contender].ms.push(ms);
+            if (requests) runs[family][workload][contender].requests.push(requests);
           }
         }
       }
@@ -102,13 +168,25 @@ export async function runBench(config = FULL, { say = console.log } = {}) {
     for (const [family, workloads] of Object.entries(runs)) {
       for (const [workload, contenders] of Object.entries(workloads)) {
         const rawMedian = median(contenders.raw.ms);
-        for (const [contender, { n, ops, ms }] of Object.entries(contenders)) {
+        for (const [contender, { n, ops, ms, requests }] of Object.entries(contenders)) {
           const med = median(ms);
           results.push({
             family, workload, contender, n, ops, runsMs: ms.map((x) => +x.toFixed(2)),
             medianMs: +med.toFixed(2), usPerOp: +((1000 * med) / ops).toFixed(1),
             // Below the timer's resolution (0.1 ms) a median can read 0: no ratio then.
             ratioVsRaw: med > 0 && rawMedian > 0 ? +(rawMedian / med).toFixed(2) : null,
+            // Sync: the requests of each run, per session flushed (to a session; others, i.e.
+            // GET /changes, per run), and the sessions' answers by status over every run.
+            ...(requests.length > 0 && {
+              requests: {
+                perSession: requests.map((r) => +(r.session / ops).toFixed(3)),
+                otherPerRun: requests.map((r) => r.other),
+                statuses: requests.reduce((all, r) => {
+                  for (const [status, k] of Object.entries(r.statuses)) all[status] = (all[status] ?? 0) + k;
+                  return all;
+                }, {}),
+              },
+            }),
           });
         }
       }
@@ -122,10 +200,12 @@ export async function runBench(config = FULL, { say = console.log } = {}) {
       results,
       coldStart: coldResults,
       sizes: await sizes(),
+      ...(baseline && { baseline: { commit: baseline.commit, subject: baseline.subject } }),
     };
     out.targets = targets(out);
     return out;
   } finally {
+    await server?.stop();
     await browser.close();
   }
 }
@@ -213,7 +293,35 @@ function targets({ results, coldStart: cold, sizes }) {
     const worst = encStorage.reduce((a, b) => ((b.v ?? Infinity) < (a.v ?? Infinity) ? b : a));
     t.push({ what: `encrypted localStorage: every operation, wss-enc vs wss (worst: ${worst.workload})`, value: worst.v, goal: "-", met: null });
   }
+  // Sync (issue 29): the flush against the same PUTs by hand, and its requests per session.
+  const flush = (contender) => results.find((r) => r.family === "sync" && r.contender === contender);
+  if (flush("wss")) {
+    const v = flush("wss").ratioVsRaw;
+    t.push({ what: `flush ${flush("wss").n.toLocaleString("en-US")} dirty sessions (syncNow, IndexedDB): wss vs a raw fetch loop of the same conditional PUTs (If-Match, 6 in flight), same server`, value: v, goal: ">= 0.8", met: v !== null && v >= 0.8 });
+    const { perSession, statuses } = flush("wss").requests;
+    const onlyOk = Object.keys(statuses).every((s) => s === "200");
+    t.push({ what: "requests per flushed session, no conflict (every run; answers all 200)", value: median(perSession), goal: "1", met: onlyOk && perSession.every((x) => x === 1) });
+  }
+  // A store opened without sync is no slower: this build against the baseline's, same run
+  // (wss-base median time / wss median time: 1.00 is as fast, above 1 faster). The worst
+  // workload is the target; bench/results.json and the table below have each one.
+  const ab = abRows(results);
+  if (ab.length > 0) {
+    const worst = ab.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+    t.push({ what: `no sync, no slower: every workload, wss (this build) vs wss-base (the baseline build), same run (worst: ${worst.family} ${worst.workload})`, value: worst.ratio, goal: ">= 0.95", met: worst.ratio >= 0.95 });
+  }
   return t;
+}
+
+/** wss against wss-base for each (family, workload) both ran: wss-base time / wss time. */
+function abRows(results) {
+  const rows = [];
+  for (const base of results.filter((r) => r.contender === "wss-base")) {
+    const plain = results.find((r) => r.family === base.family && r.workload === base.workload && r.contender === "wss");
+    if (!plain || !(plain.medianMs > 0) || !(base.medianMs > 0)) continue;
+    rows.push({ family: base.family, workload: base.workload, wss: plain.medianMs, base: base.medianMs, ratio: +(base.medianMs / plain.medianMs).toFixed(2) });
+  }
+  return rows;
 }
 
 /** What profiling found (2026-11-27, Chromium 156; see the notes of issues 7 and 16). */
@@ -301,6 +409,17 @@ export function markdown(r) {
     "  a `setItem` loop for saveMany (it has no batch write).",
     "- **raw** (Web Storage): `localStorage` + `JSON` by hand, one key per record.",
     "- **raw** (Memory): a JS `Map` of JSON texts by hand, one key per record; **wss** there is backend `memory`.",
+    "- **Sync**: a `wss-server` (memory, `--insecure-dev`, release build) on 127.0.0.1, started for the run. **wss** is an",
+    "  IndexedDB store opened with `sync`, whose n sessions were synced and then changed while the server could not be",
+    "  reached; timed: opening it with the server and `syncNow()` until nothing is pending (every dirty session PUT with",
+    "  `If-Match`, then one `GET /changes`). **raw** sends the same PUTs with `fetch` by hand (`If-Match` on each ETag, an",
+    "  `Idempotency-Key`, the same body), 6 in flight as the store's pass has. The page's origin is not the server's, so",
+    "  the browser adds a CORS preflight to every PUT, for both alike.",
+    ...(r.baseline ? [
+      `- **wss-base**: this package as commit ${r.baseline.commit} built it ("${r.baseline.subject}"), loaded in the same page`,
+      "  beside this build and run in the same rounds (`node bench/run.mjs --baseline COMMIT`): the comparison below says",
+      "  what changed between the two builds, on the same machine at the same time.",
+    ] : []),
     "",
     `States are ~1 KB of JSON. n = ${r.config.n} operations per run (deleteExpired: ${r.config.expire} records on IndexedDB,`,
     `${r.config.storageExpire} on Web Storage, half of them expired).`,
@@ -315,11 +434,32 @@ export function markdown(r) {
     "",
   ];
   for (const [family, { title }] of Object.entries(FAMILIES)) {
+    const rows = r.results.filter((x) => x.family === family);
+    if (rows.length === 0) continue;
     lines.push(`## ${title}`, "", "| workload | contender | median ms (per run) | µs / op | × raw |", "|---|---|---|---|---|");
-    for (const x of r.results.filter((x) => x.family === family)) {
+    for (const x of rows) {
       lines.push(`| ${x.workload} (${x.ops}) | ${x.contender} | ${x.medianMs} | ${x.usPerOp} | ${x.ratioVsRaw === null ? "n/a (below the timer's resolution)" : x.ratioVsRaw.toFixed(2)} |`);
     }
     lines.push("");
+    for (const x of rows.filter((x) => x.requests)) {
+      const statuses = Object.entries(x.requests.statuses).map(([s, k]) => `${k.toLocaleString("en-US")} × ${s}`).join(", ");
+      lines.push(`- ${x.contender}: requests per session flushed, each run: ${x.requests.perSession.join(", ")}; other requests per run: ${x.requests.otherPerRun.join(", ")}; the sessions' answers: ${statuses}.`);
+    }
+    if (rows.some((x) => x.requests)) lines.push("");
+  }
+  const ab = abRows(r.results);
+  if (ab.length > 0) {
+    lines.push(
+      "## This build against the baseline build",
+      "",
+      `wss (this build; stores opened without \`sync\`) and wss-base (commit ${r.baseline.commit}), the same workloads in the same`,
+      "page and rounds: wss-base median time / wss median time (1.00 is as fast; above 1, this build is faster).",
+      "",
+      "| family | workload | wss median ms | wss-base median ms | wss-base / wss |",
+      "|---|---|---|---|---|",
+      ...ab.map((x) => `| ${x.family} | ${x.workload} | ${x.wss} | ${x.base} | ${x.ratio.toFixed(2)} |`),
+      "",
+    );
   }
   lines.push(
     "## Cold start",
@@ -369,7 +509,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const smoke = process.argv.includes("--smoke");
   const only = arg("--only")?.split(",");
   const config = { ...(smoke ? SMOKE : FULL), ...(arg("--rounds") && { rounds: +arg("--rounds") }), ...(only && { only, cold: 1 }) };
-  const results = await runBench(config);
+  const commit = arg("--baseline") ?? (smoke || only ? "none" : BASELINE);
+  let baseline;
+  try {
+    baseline = commit === "none" ? undefined : baselinePkg(commit);
+  } catch (e) {
+    console.warn(`no baseline build (${commit}), so no wss-base rows: ${e.message}`);
+  }
+  const results = await runBench(config, { baseline });
   const [json, md] = smoke || only
     ? [join(repo, "test-results", "bench-smoke.json"), join(repo, "test-results", "BENCHMARKS-smoke.md")]
     : [join(repo, "bench", "results.json"), join(repo, "BENCHMARKS.md")];

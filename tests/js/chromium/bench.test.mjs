@@ -1,7 +1,9 @@
 // A smoke run of the benchmark harness (bench/run.mjs) with tiny counts, so it never rots: every
 // workload runs for every contender, the results and BENCHMARKS.md can be built from them.
 // Timings here mean nothing (a handful of operations on a shared machine) and are not checked.
-// Chromium only: the harness times in Chromium, as BENCHMARKS.md does.
+// Chromium only: the harness times in Chromium, as BENCHMARKS.md does. The sync rows flush to a
+// real wss-server (built by scripts/build-server.sh), and each flushed session must have taken
+// exactly one request.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { markdown, runBench, SMOKE } from "../../../bench/run.mjs";
@@ -9,7 +11,7 @@ import { markdown, runBench, SMOKE } from "../../../bench/run.mjs";
 test("the benchmark harness runs every workload for every contender", async (t) => {
   const results = await runBench(SMOKE, { say: (line) => t.diagnostic(line) });
   // [contenders, workloads] of each family.
-  const families = { indexeddb: [5, 9], storage: [4, 9], memory: [2, 2] };
+  const families = { indexeddb: [5, 9], storage: [4, 9], memory: [2, 2], sync: [2, 1] };
   for (const [family, [contenders, workloads]] of Object.entries(families)) {
     const rows = results.results.filter((r) => r.family === family);
     const rawOf = (row) => rows.find((r) => r.workload === row.workload && r.contender === "raw").medianMs;
@@ -25,8 +27,15 @@ test("the benchmark harness runs every workload for every contender", async (t) 
   // Issue 16's targets: size, 5 single operations, 2 saveMany, loadMany, deleteExpired, the two
   // Web Storage backends, the memory backend's load and save, cold start; then issue 18's
   // encryption rows: load and save (goals), create, saveIfVersion, set, loadMany, saveMany and
-  // localStorage's worst operation (informative: goal "-", met null).
-  assert.equal(results.targets.length, 23);
+  // localStorage's worst operation (informative: goal "-", met null); issue 29's flush against
+  // raw fetch, and its requests per session.
+  assert.equal(results.targets.length, 25);
+  // One request per session flushed (a PUT with If-Match), every answer a 200.
+  for (const contender of ["raw", "wss"]) {
+    const flush = results.results.find((r) => r.family === "sync" && r.contender === contender);
+    assert.deepEqual(flush.requests.perSession, [1], `${contender}: ${JSON.stringify(flush.requests)}`);
+    assert.deepEqual(flush.requests.statuses, { 200: SMOKE.n }, `${contender}: ${JSON.stringify(flush.requests)}`);
+  }
   for (const target of results.targets) {
     const informative = target.goal === "-" && target.met === null;
     assert.ok(informative || (typeof target.met === "boolean" && target.goal), JSON.stringify(target));
@@ -35,4 +44,5 @@ test("the benchmark harness runs every workload for every contender", async (t) 
   assert.match(md, /^# Benchmarks/);
   assert.ok(md.includes(`| saveMany (${SMOKE.n}) | wss |`), md);
   assert.ok(md.includes(`| save (${SMOKE.n}) | wss-enc |`), md);
+  assert.ok(md.includes(`| flush dirty sessions (${SMOKE.n}) | wss |`), md);
 });
