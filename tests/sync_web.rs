@@ -207,24 +207,24 @@ async fn items(store: &WebStore, id: &SessionId) -> Vec<String> {
     record.state_as::<Cart>().unwrap().items
 }
 
+/// "server": the second device takes the server's record (nothing pushed, nothing for the
+/// first to pull). "client": its state is pushed again over the server's, and the first pulls it.
 #[wasm_bindgen_test]
-async fn conflict_server_takes_the_servers_record() {
-    let (first, second, id, report) = conflict(&name("server"), Conflict::Server).await;
-    let report = report.unwrap();
-    assert_eq!((report.pushed, report.conflicts, report.pending), (0, 1, 0));
-    assert_eq!(items(&second, &id).await, ["first"]);
-    assert_eq!(first.sync_now().await.unwrap().pulled, 0);
-    assert_eq!(items(&first, &id).await, ["first"]);
-}
-
-#[wasm_bindgen_test]
-async fn conflict_client_pushes_the_local_state_again() {
-    let (first, second, id, report) = conflict(&name("client"), Conflict::Client).await;
-    let report = report.unwrap();
-    assert_eq!((report.pushed, report.conflicts, report.pending), (1, 1, 0));
-    assert_eq!(items(&second, &id).await, ["second"]);
-    assert_eq!(first.sync_now().await.unwrap().pulled, 1);
-    assert_eq!(items(&first, &id).await, ["second"]);
+async fn conflict_server_and_client_settle_both_devices_on_one_record() {
+    for (policy, pushed, winner) in [
+        (Conflict::Server, 0, "first"),
+        (Conflict::Client, 1, "second"),
+    ] {
+        let (first, second, id, report) = conflict(&name("policy"), policy).await;
+        let report = report.unwrap();
+        assert_eq!(
+            (report.pushed, report.conflicts, report.pending),
+            (pushed, 1, 0)
+        );
+        assert_eq!(items(&second, &id).await, [winner]);
+        assert_eq!(first.sync_now().await.unwrap().pulled, pushed);
+        assert_eq!(items(&first, &id).await, [winner]);
+    }
 }
 
 #[wasm_bindgen_test]

@@ -44,6 +44,16 @@ const appTest = (title, fn) => test(title, async () => {
 
 const it = useBrowser();
 
+/** `page`, once the app's page has started (its status line says "ready"). */
+async function started(page) {
+  const status = await page.waitFor(() => {
+    const text = document.getElementById("status")?.textContent;
+    return text && text !== "loading" ? text : undefined;
+  }, undefined, { timeout: 30_000 });
+  assert.equal(status, "ready", `${ENGINE}: the app's page did not start`);
+  return page;
+}
+
 describe("the Rust example app (examples/cart)", () => {
   let server;
   const pages = [];
@@ -54,12 +64,7 @@ describe("the Rust example app (examples/cart)", () => {
   async function openApp() {
     const page = await it.browser.page(server.url);
     pages.push(page);
-    const status = await page.waitFor(() => {
-      const text = document.getElementById("status")?.textContent;
-      return text && text !== "loading" ? text : undefined;
-    }, undefined, { timeout: 30_000 });
-    assert.equal(status, "ready", `${ENGINE}: the app's page did not start`);
-    return page;
+    return started(page);
   }
 
   /** The app's cart in `page`, opened as `cart` on the test's store. */
@@ -200,12 +205,7 @@ describe("the Rust example app synced with a wss-server, on two devices (example
     const address = `${device.url}?sync=${encodeURIComponent(url)}`;
     if (page) await page.goto(address);
     else pages.push((page = await it.browser.page(address)));
-    const status = await page.waitFor(() => {
-      const text = document.getElementById("status")?.textContent;
-      return text && text !== "loading" ? text : undefined;
-    }, undefined, { timeout: 30_000 });
-    assert.equal(status, "ready", `${ENGINE}: the app's page did not start`);
-    return page;
+    return started(page);
   }
   /** Adds `qty` of `item` through the page's form. */
   const add = (page, item, qty) => page.evaluate(([item, qty]) => {
