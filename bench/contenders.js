@@ -351,7 +351,11 @@ class RawSync {
   async destroy() {}
 }
 
-/** This package's flush: an IndexedDB store opened with `sync`, whose sessions are dirty. */
+/**
+ * This package's flush: an IndexedDB store opened with `sync`, whose n sessions were synced and
+ * then changed by another instance of the store (in this page, whose pushes fail: its URL cannot
+ * be reached), so that they are queued; timed: one `syncNow()` of the first instance.
+ */
 class WssSync {
   async open(name) {
     this.name = name;
@@ -359,26 +363,24 @@ class WssSync {
   options(url) {
     return { name: this.name, ttlMs: TTL, sweepIntervalMs: null, sync: { url, intervalMs: null } };
   }
-  /** `n` sessions synced, then each changed while the server could not be reached. */
   async seedSynced(n) {
-    const synced = await SessionStore.open(this.options(syncUrl));
-    await synced.saveMany(entries(n));
-    await synced.syncNow();
-    const { pending } = await synced.syncStatus();
-    synced.close();
-    if (pending !== 0) throw new Error(`seed: ${pending} sessions still pending`);
+    this.store = await SessionStore.open(this.options(syncUrl));
+    await this.store.saveMany(entries(n));
+    await this.store.syncNow();
+    if ((await this.store.syncStatus()).pending !== 0) throw new Error("seed: not synced");
+    // Another instance (its writes are queued in the same database, and heard here as another
+    // instance's, which this one does not push by itself) changes every session.
     const away = await SessionStore.open(this.options(UNREACHABLE));
     await away.saveMany(ids(n).map((id, i) => ({ id, state: makeState(i + 1) })));
-    const dirty = (await away.syncStatus()).pending;
+    // Its writes started a push (which fails): a pass that has started goes on after close(),
+    // so let it end first (syncNow waits for the pass running, then fails at once).
+    await away.syncNow().catch(() => {});
     away.close();
-    if (dirty !== n) throw new Error(`seed: ${dirty} sessions dirty, not ${n}`);
+    const { pending } = await this.store.syncStatus();
+    if (pending !== n) throw new Error(`seed: ${pending} sessions dirty, not ${n}`);
   }
-  /**
-   * Opens the store with the server and flushes: syncNow() pushes every queued session (the pass
-   * that opening starts may take them first: syncNow then waits for it), then reads the changes.
-   */
+  /** One pass: every queued session PUT with If-Match, then GET /changes. */
   async flush(n) {
-    this.store = await SessionStore.open(this.options(syncUrl));
     await this.store.syncNow();
     const { pending, lastError } = await this.store.syncStatus();
     if (pending !== 0 || lastError) throw new Error(`flush: ${pending} pending of ${n}, ${JSON.stringify(lastError)}`);
