@@ -8,9 +8,9 @@
 //! `WebStore::subscribe`.
 //!
 //! Given a sync server's URL (a `wss-server`), the cart also syncs across devices
-//! ([`SyncOptions`]): every change is queued with the write and pushed, other devices' changes
+//! (`SyncOptions`): every change is queued with the write and pushed, other devices' changes
 //! are pulled, and when two devices changed the cart since they last synced, the cart's own
-//! merge settles it ([`Conflict::Resolve`] with [`merge_carts`]): every line of either side,
+//! merge settles it (`Conflict::Resolve` with `merge_carts`): every line of either side,
 //! with the larger quantity where both have it.
 //!
 //! The app also brings its own `#[global_allocator]` (a counting wrapper around
