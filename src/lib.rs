@@ -111,6 +111,7 @@ pub mod prelude {
     pub use crate::{
         BackendKind, Encryption, IndexedDbStore, SingleTabStorageStore, StorageKind, WebStore,
     };
+    pub use crate::{Conflict, Resolution, SyncError, SyncOptions, SyncReport, SyncStatus};
     pub use crate::{
         ErrorCode, EventKind, MemoryStore, SaveEntry, SessionId, SessionRecord, SessionStore,
         State, StoreError, StoreEvent, StoreOptions, Subscription, Ttl,

@@ -237,7 +237,7 @@ impl StoreOptions {
         self.migrate.as_ref()
     }
 
-    /// Syncs the store with a server (browser only: [`WebStore`](crate::WebStore) runs it):
+    /// Syncs the store with a server (browser only: `WebStore` runs it):
     /// every local write is queued, in the same transaction, and pushed; the server's changes
     /// are pulled. See [`SyncOptions`](crate::SyncOptions).
     ///

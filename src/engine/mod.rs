@@ -293,9 +293,8 @@ impl<B: Backend> Store<B> {
             if commit.is_none() && read_only {
                 // What a sliding read would return, without its writes (the states opened; the
                 // rows after them as they are).
-                let read = read.unwrap_or_default();
                 let slots = self
-                    .as_decided(op, ids, &read, &seal.known)
+                    .as_decided(op, ids, read.unwrap_or_default(), &seal.known)
                     .unwrap_or_default();
                 let (_, out) = self.decide(op, ids, slots, now, &mut Vec::new())?;
                 if let (Some(cipher), Outcome::Records(records)) = (&self.cipher, &out) {

@@ -342,7 +342,24 @@ impl<B: Backend> Store<B> {
             }
             Op::Apply(pulled) => {
                 let expiry = self.expiry(now);
-                for p in pulled {
+                // Each entry decided on what the entries before it left: a move's target is
+                // also pulled on its own, and sees the moved record. Moves first, so that the
+                // target's pull is a save over the moved session (its version goes on).
+                let mut records = records.to_vec();
+                let mut rows = rows.to_vec();
+                let live = |slot: Option<&Slot>| match classify(
+                    slot.cloned().unwrap_or(Slot::Empty),
+                    expiry,
+                ) {
+                    Ok(Found::Live(record)) => Some(record),
+                    _ => None,
+                };
+                let moved = |p: &&Pulled| matches!(p.remote, Remote::MovedTo(_));
+                for p in pulled
+                    .iter()
+                    .filter(moved)
+                    .chain(pulled.iter().filter(|p| !moved(p)))
+                {
                     let i = at(&p.id)?;
                     let row = rows.get(i).and_then(Row::from_slot).unwrap_or_default();
                     let clean = match &p.over {
@@ -352,17 +369,13 @@ impl<B: Backend> Store<B> {
                     if !clean {
                         continue;
                     }
-                    let live =
-                        match classify(records.get(i).cloned().unwrap_or(Slot::Empty), expiry) {
-                            Ok(Found::Live(record)) => Some(record),
-                            _ => None,
-                        };
                     let synced = Row {
                         etag: p.etag.clone(),
                         server_version: p.server_version,
                         ..Row::default()
                     };
-                    let mut event = match (&p.remote, live) {
+                    let mut out = Vec::new();
+                    let mut event = match (&p.remote, live(records.get(i))) {
                         (
                             Remote::Put {
                                 state,
@@ -389,35 +402,47 @@ impl<B: Backend> Store<B> {
                             record.expires_at = *expires_at;
                             record.expires_at = expiry.deadline(&record);
                             let event = StoreEvent::about(kind, &p.id, record.version);
-                            writes.push(Write::Put(record));
+                            out.push(Write::Put(record));
                             Some(event)
                         }
                         (Remote::MovedTo(to), Some(mut record))
-                            if !matches!(
-                                classify(
-                                    records.get(at(to)?).cloned().unwrap_or(Slot::Empty),
-                                    expiry
-                                ),
-                                Ok(Found::Live(_))
-                            ) =>
+                            if live(records.get(at(to)?)).is_none() =>
                         {
                             let mut event =
                                 StoreEvent::about(EventKind::IdChanged, &p.id, record.version);
                             event.new_id = Some(to.clone());
-                            writes.push(Write::Delete(p.id.clone()));
+                            out.push(Write::Delete(p.id.clone()));
                             record.id = to.clone();
-                            writes.push(Write::Put(record));
-                            writes.push(synced.clone().write(to));
+                            out.push(Write::Put(record));
+                            out.push(synced.clone().write(to));
                             Some(event)
                         }
                         (_, Some(record)) => {
-                            writes.push(Write::Delete(p.id.clone()));
+                            out.push(Write::Delete(p.id.clone()));
                             Some(StoreEvent::about(EventKind::Deleted, &p.id, record.version))
                         }
                         (_, None) => None,
                     };
-                    let moved = matches!(p.remote, Remote::MovedTo(_));
-                    writes.push(if moved { Row::default() } else { synced }.write(&p.id));
+                    out.push(if moved(&p) { Row::default() } else { synced }.write(&p.id));
+                    // What the next entries read, and one write per id (the last).
+                    for write in out {
+                        let (id, slot) = match &write {
+                            Write::Put(record) => (&record.id, Slot::Record(record.clone())),
+                            Write::Delete(id) => (id, Slot::Empty),
+                        };
+                        if let Some(at) = ids.iter().position(|i| *i == id) {
+                            records[at] = slot;
+                        } else if let Some(session) = id.as_str().strip_prefix(ROWS) {
+                            if let Some(at) = ids.iter().position(|i| i.as_str() == session) {
+                                rows[at] = slot;
+                            }
+                        }
+                        writes.retain(|w: &Write| match w {
+                            Write::Put(r) => r.id != *id,
+                            Write::Delete(d) => d != id,
+                        });
+                        writes.push(write);
+                    }
                     if let Some(event) = event.as_mut() {
                         // A pull's change: made by the server, in this tab too.
                         event.remote = true;
@@ -699,5 +724,80 @@ mod tests {
         take("a", 0, 70);
         assert_eq!(take("b", 170, 70), 1, "given back by its holder: free");
         assert_eq!(take("a", 400, 170), 1, "ran out: free");
+    }
+
+    #[test]
+    fn a_pulled_move_and_its_targets_pull_in_one_batch_go_on_from_the_moved_session() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        for put_first in [true, false] {
+            let (store, _) = store();
+            pollster::block_on(store.create_with_id(&id("old"), State::new(), Ttl::StoreDefault))
+                .unwrap();
+            pollster::block_on(store.set_json(&id("old"), "k", "1")).unwrap();
+            pollster::block_on(store.set_json(&id("old"), "k", "2")).unwrap();
+            synced(
+                &store,
+                "old",
+                queue(&store, &["old"])[0].0.key.clone(),
+                "\"o\"",
+                3,
+            );
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let to = seen.clone();
+            let _sub = store.subscribe(move |e| {
+                to.borrow_mut()
+                    .push((e.kind, e.id.clone(), e.new_id.clone(), e.version))
+            });
+            let put = Pulled {
+                id: id("new"),
+                remote: Remote::Put {
+                    state: State::from_json(r#"{"k":3}"#).unwrap(),
+                    created_at: 5,
+                    expires_at: None,
+                    ttl_ms: None,
+                },
+                etag: Some("\"n\"".into()),
+                server_version: 4,
+                over: None,
+            };
+            let moved = Pulled {
+                id: id("old"),
+                remote: Remote::MovedTo(id("new")),
+                etag: None,
+                server_version: 0,
+                over: None,
+            };
+            let batch = if put_first {
+                vec![put, moved]
+            } else {
+                vec![moved, put]
+            };
+            assert_eq!(run(&store, &["new", "old"], Op::Apply(batch)).count(), 2);
+            let q = queue(&store, &["old", "new"]);
+            assert!(q[0].1.is_none() && q[0].0 == Row::default(), "{q:?}");
+            let new = q[1].1.clone().unwrap();
+            assert_eq!(
+                (new.version, new.state.get_json("k")),
+                (4, Some("3")),
+                "the moved session saved over (put first: {put_first})"
+            );
+            assert_eq!(
+                (q[1].0.etag.as_deref(), q[1].0.key.as_ref()),
+                (Some("\"n\""), None)
+            );
+            assert_eq!(
+                *seen.borrow(),
+                [
+                    (
+                        EventKind::IdChanged,
+                        Some(id("old")),
+                        Some(id("new")),
+                        Some(3)
+                    ),
+                    (EventKind::Saved, Some(id("new")), None, Some(4)),
+                ]
+            );
+        }
     }
 }

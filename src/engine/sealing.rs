@@ -400,7 +400,9 @@ impl<B: Backend> Store<B> {
         }
         if self.guarded(op) || matches!(op, Op::Delete) {
             // As the transaction will see them (every state it reads is opened by now).
-            let plain = self.as_decided(op, ids, mine, known).unwrap_or_default();
+            let plain = self
+                .as_decided(op, ids, mine.to_vec(), known)
+                .unwrap_or_default();
             if let Ok((writes, _)) = self.decide(op, ids, plain, now, &mut Vec::new()) {
                 let generation = Some(cipher.generation());
                 for write in writes {
@@ -435,15 +437,15 @@ impl<B: Backend> Store<B> {
         &self,
         op: &Op,
         ids: &[&SessionId],
-        slots: &[Slot],
+        slots: Vec<Slot>,
         known: &[Sealing],
     ) -> Option<Vec<Slot>> {
         let reads = Self::reads_state(op);
         let mut out = Vec::with_capacity(slots.len());
-        for (i, slot) in slots.iter().enumerate() {
+        for (i, slot) in slots.into_iter().enumerate() {
             out.push(match reads && i < ids.len() {
-                true => self.unseal(slot.clone(), known).ok()?,
-                false => slot.clone(),
+                true => self.unseal(slot, known).ok()?,
+                false => slot,
             });
         }
         Some(out)
@@ -483,7 +485,7 @@ impl<B: Backend> Store<B> {
         if guarded && !clearing && !slots.last().is_some_and(|slot| Self::is_ours(cipher, slot)) {
             return Err(Undecided::Stale(slots));
         }
-        let Some(open) = self.as_decided(op, ids, &slots, known) else {
+        let Some(open) = self.as_decided(op, ids, slots.clone(), known) else {
             return Err(Undecided::Stale(slots));
         };
         let (mut writes, outcome) = self.decide(op, ids, open, now, events)?;

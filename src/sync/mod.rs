@@ -198,7 +198,7 @@ pub struct SyncError {
     pub message: String,
 }
 
-/// Where sync stands, as [`sync_status`](crate::WebStore::sync_status) reads it from the
+/// Where sync stands, as `WebStore::sync_status` reads it from the
 /// queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
