@@ -430,12 +430,17 @@ impl<B: Backend> Store<B> {
                             Write::Put(record) => (&record.id, Slot::Record(record.clone())),
                             Write::Delete(id) => (id, Slot::Empty),
                         };
-                        if let Some(at) = ids.iter().position(|i| *i == id) {
-                            records[at] = slot;
+                        let read = if let Some(at) = ids.iter().position(|i| *i == id) {
+                            records.get_mut(at)
                         } else if let Some(session) = id.as_str().strip_prefix(ROWS) {
-                            if let Some(at) = ids.iter().position(|i| i.as_str() == session) {
-                                rows[at] = slot;
-                            }
+                            ids.iter()
+                                .position(|i| i.as_str() == session)
+                                .and_then(|at| rows.get_mut(at))
+                        } else {
+                            None
+                        };
+                        if let Some(read) = read {
+                            *read = slot;
                         }
                         writes.retain(|w: &Write| match w {
                             Write::Put(r) => r.id != *id,

@@ -399,9 +399,10 @@ impl<B: Backend> Store<B> {
             return Ok(Step::Call(RELOAD, Vec::new()));
         }
         if self.guarded(op) || matches!(op, Op::Delete) {
-            // As the transaction will see them (every state it reads is opened by now).
+            // As the transaction will see them (every state it reads is opened by now), with
+            // the slots after `ids` (queue rows, the key check) as `decide_sealed` passes them.
             let plain = self
-                .as_decided(op, ids, mine.to_vec(), known)
+                .as_decided(op, ids, slots.to_vec(), known)
                 .unwrap_or_default();
             if let Ok((writes, _)) = self.decide(op, ids, plain, now, &mut Vec::new()) {
                 let generation = Some(cipher.generation());
