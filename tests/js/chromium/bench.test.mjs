@@ -6,7 +6,7 @@
 // exactly one request.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { markdown, runBench, SMOKE } from "../../../bench/run.mjs";
+import { abRows, markdown, runBench, shuffled, SMOKE } from "../../../bench/run.mjs";
 
 test("the benchmark harness runs every workload for every contender", async (t) => {
   const results = await runBench(SMOKE, { say: (line) => t.diagnostic(line) });
@@ -45,4 +45,20 @@ test("the benchmark harness runs every workload for every contender", async (t) 
   assert.ok(md.includes(`| saveMany (${SMOKE.n}) | wss |`), md);
   assert.ok(md.includes(`| save (${SMOKE.n}) | wss-enc |`), md);
   assert.ok(md.includes(`| flush dirty sessions (${SMOKE.n}) | wss |`), md);
+});
+
+test("each round's order is shuffled, the same for the same round; the A/B ratio cancels which of the pair went first", () => {
+  const all = ["raw", "wss", "wss-enc", "wss-session", "wss-base"];
+  const orders = [1, 2, 3, 4, 5, 6, 7].map((round) => shuffled(all, round));
+  for (const order of orders) assert.deepEqual([...order].sort(), [...all].sort(), "a permutation");
+  assert.deepEqual(shuffled(all, 3), orders[2], "the same for the same round");
+  assert.ok(new Set(orders.map((o) => o.join())).size >= 5, `orders differ between rounds: ${orders.map((o) => o.join(" ")).join(" | ")}`);
+  assert.ok(orders.some((o) => o.indexOf("wss") !== o.indexOf("raw") + 1), "wss does not always follow raw");
+
+  // wss went first in rounds 1, 3, 5, 7 (even indexes); whichever goes first is 25% slower.
+  const row = (contender, runsMs) => ({ family: "storage", workload: "create", contender, runsMs, medianMs: runsMs[0] });
+  const same = [row("wss", [50, 40, 50, 40, 50, 40, 50]), row("wss-base", [40, 50, 40, 50, 40, 50, 40])];
+  assert.equal(abRows(same)[0].ratio, 1, "as fast, whatever went first");
+  const slower = [row("wss", [55, 44, 55, 44, 55, 44, 55]), row("wss-base", [40, 50, 40, 50, 40, 50, 40])];
+  assert.equal(abRows(slower)[0].ratio, 0.91, "10% slower");
 });
