@@ -433,6 +433,8 @@ const WHY = [
   "  IndexedDB create 1.06, deleteExpired (1,000) 1.01; memory load (hot) 0.98. The full run's paired rows",
   "  still swing 0.87-1.21 (this run; Web Storage's single runs range 2x on this 2-core machine), so its",
   "  worst-of-20 check at 0.95 fails on noise, in either direction; no row is slower in the ABBA probe.",
+  "- After this run the wasm's allocator went back from talc to Rust's default (dlmalloc), +2,929 B (see",
+  "  scripts/test.sh); the tables here are talc's.",
 ];
 
 /** `list` in an order of its own for `seed` (Fisher-Yates on a small seeded generator). */

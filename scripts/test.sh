@@ -24,7 +24,11 @@ t0=$SECONDS
 # ~17,900 B of the wasm (a build with the pass cut out: 75,404 B of wasm against 93,303), the
 # queue rows written by every local write, pulls and answers applied in the engine, the options,
 # events and bindings ~8,700 B, sync.js (fetch, the Web Lock, online) +1,300 B of glue.
-SIZE_BUDGET=102000
+# Then +2,929 B (101,941 -> 104,870 B): the wasm's allocator is Rust's default (dlmalloc) again
+# instead of talc 5.1.1. A fresh-clone npm test trapped once with an out-of-bounds access inside
+# talc's free-list code (deregister_gap, from a Vec allocation in a sync pass; the project has
+# no unsafe code), and talc fixed wasm heap corruption as recently as 5.0.4 (talc PR #49).
+SIZE_BUDGET=105000
 # A bound on the JS tests, so that a hang fails instead of stalling CI; page waits have their own
 # (an evaluate 60 s, a waitFor 15 s). node --test applies --test-timeout to each test *file* as a
 # whole, and run-all.mjs is one file: this bounds an engine's whole JS run (3-4 min measured on a

@@ -30,13 +30,6 @@ use wasm_session_store::{
     StoreError, StoreEvent, StoreOptions, Subscribers, Subscription, SyncOptions, WebStore,
 };
 
-/// The allocator of the npm package's wasm: talc is about 3 KB (gzipped) smaller than Rust's
-/// default dlmalloc there. Not installed under threads (`atomics`), which talc's wasm
-/// allocator does not support.
-#[cfg(not(target_feature = "atomics"))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 /// The clock of the `now` option: a JS function returning ms since the epoch.
 struct JsClock(Function);
 
