@@ -435,6 +435,19 @@ const WHY = [
   "  worst-of-20 check at 0.95 fails on noise, in either direction; no row is slower in the ABBA probe.",
   "- After this run the wasm's allocator went back from talc to Rust's default (dlmalloc), +2,929 B (see",
   "  scripts/test.sh); the tables here are talc's.",
+  "- Size: pkg/ went from 73,369 to 101,941 B gzipped with client sync, +28,572 B against the issue's",
+  "  +6,000 B (missed), then to 104,870 B with the default allocator. Where it goes, measured by removal:",
+  "  a build with the pass cut out has 75,404 B of wasm against 93,303 B, so the pass (its plan and loop,",
+  "  the requests and answers, backoff, conflicts, pulls, the lease) is ~17,900 B; the queue rows that",
+  "  every local write writes, pulls and answers applied in the engine, the options, events and bindings",
+  "  ~8,700 B; `sync.js` (fetch, the Web Lock, `online`) ~1,300 B of glue, with `fetch` routed through it",
+  "  as the issue asks (web-sys `Request`/`Response` are not used). What would meet it: the npm package",
+  "  ships one wasm, so every app pays for sync whether it syncs or not. A second build without sync (a",
+  "  cargo feature; the npm package choosing the wasm by entry point, e.g. `wasm-session-store/sync`)",
+  "  would keep apps that do not sync at ~73.4 KB and charge the ~28.6 KB only to apps that sync. Within",
+  "  one build, +6,000 B would need the pass outside wasm, i.e. a second sync runtime in JS, which the",
+  "  project decided against (issue 16); `panic = \"immediate-abort\"` would take ~3.5 KB off everything,",
+  "  on a nightly flag the pinned stable toolchain does not have.",
 ];
 
 /** `list` in an order of its own for `seed` (Fisher-Yates on a small seeded generator). */
