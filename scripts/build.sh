@@ -16,7 +16,8 @@ done
 # With the rust-src component installed (rust-analyzer users have it), rustc names std's panic
 # locations by the local sysroot's path instead of the virtual /rustc/<commit>/ it names them by
 # otherwise (69,319 B against 69,242 measured in issue 27): map it back, so that pkg/'s bytes do
-# not depend on the machine.
+# not depend on the machine (checked on 45b9efc from a clean target dir: with rust-src, 104,918 B
+# unmapped, and with the map the same sha-256 for the .wasm and the glue as without rust-src).
 sysroot=$(rustc --print sysroot)
 commit=$(rustc -vV | sed -n 's/^commit-hash: //p')
 remap+=("--remap-path-prefix=$sysroot/lib/rustlib/src/rust=/rustc/$commit")
