@@ -25,7 +25,11 @@
   addEventListener("unhandledrejection", (e) => uncaught.push(e));
   const describeError = (e) => {
     const error = e.type === "unhandledrejection" ? e.reason : e.error ?? e.message;
-    return `${e.type}: ${error?.stack ?? error?.message ?? String(error)}`;
+    // JavaScriptCore's and SpiderMonkey's `stack` has the frames only: the name and message first.
+    const head = error instanceof Error ? `${error.name}: ${error.message}` : undefined;
+    const stack = error?.stack;
+    if (head && stack && !stack.startsWith(head)) return `${e.type}: ${head}\n${stack}`;
+    return `${e.type}: ${stack ?? error?.message ?? String(error)}`;
   };
 
   // Values cross to node as JSON text with tags for what JSON cannot say, so that a test sees
